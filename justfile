@@ -9,6 +9,7 @@ wasm_bindgen_version := "0.2.130"
 # Ports `just dev` uses (override with environment variables).
 redis_port := env_var_or_default("EDGE_CHAT_REDIS_PORT", "6390")
 rest_port := env_var_or_default("EDGE_CHAT_REST_PORT", "8079")
+worker_port := env_var_or_default("EDGE_CHAT_PORT", "8787")
 
 # List the recipes.
 default:
@@ -19,24 +20,31 @@ default:
 setup:
     WORKER_BUILD_VERSION={{worker_build_version}} WASM_BINDGEN_VERSION={{wasm_bindgen_version}} scripts/setup.sh
 
-# Run the whole stack locally (Redis, the Upstash-compatible REST server) until Ctrl-C.
+# Run the whole stack locally (Redis, the REST server, the Worker under Miniflare) until Ctrl-C.
 [group('dev')]
 dev: setup
-    scripts/dev.sh {{redis_port}} {{rest_port}}
+    scripts/dev.sh {{redis_port}} {{rest_port}} {{worker_port}}
+
+# Build the Worker bundle (apps/chat-worker/build) with worker-build.
+[group('dev')]
+build-worker:
+    scripts/build-worker.sh
 
 # Format every crate.
 [group('dev')]
 fmt:
     cargo fmt --all
 
-# Clippy on every crate and target, all features, warnings as errors.
+# Clippy on every crate and target (native, and wasm32 for the Worker's crates), warnings as errors.
 [group('test')]
 lint:
     cargo clippy --workspace --all-targets --all-features -- -D warnings
+    cargo clippy -p chat-worker -p room -p protocol -p upstash --target wasm32-unknown-unknown -- -D warnings
 
-# Everything CI checks: formatting, lints, and every test in the repo (unit, integration, SDK).
+# Everything CI checks: formatting, lints, and every test (unit, integration, SDK, Worker e2e).
 [group('test')]
 test: setup
     cargo fmt --all -- --check
     just lint
+    just build-worker
     cargo test --workspace --all-targets --no-fail-fast

@@ -1,59 +1,10 @@
-//! Integration tests across components live in `tests/`; this library holds what they share.
+//! What the integration tests share: the stacks they start (Redis, redis-rest, the Worker under
+//! Miniflare via `wrangler dev`) and a protocol-speaking WebSocket client.
 
-use anyhow::{Context, Result, bail};
-use std::path::PathBuf;
-use std::time::Duration;
-use testkit::TestRedis;
+mod chat;
+mod rest;
+mod worker;
 
-/// Redis and `redis-rest` (in this process), torn down on Drop.
-#[derive(Debug)]
-pub struct RestStack {
-    pub redis: TestRedis,
-    pub url: String,
-    pub token: String,
-    _running: redis_rest::Running,
-}
-
-impl RestStack {
-    /// Starts `redis-rest` on a free port in front of `redis`. Needs a tokio runtime.
-    pub async fn start(redis: TestRedis) -> Result<Self> {
-        let token = testkit::unique("token");
-        let running = redis_rest::spawn(redis_rest::Config {
-            redis_url: redis.url().to_owned(),
-            token: token.clone(),
-            max_body_bytes: redis_rest::Config::DEFAULT_MAX_BODY_BYTES,
-            redis_timeout: Duration::from_secs(5),
-        })
-        .await?;
-        Ok(Self {
-            redis,
-            url: running.url(),
-            token,
-            _running: running,
-        })
-    }
-}
-
-/// The repository's `node_modules`, or a clear error saying how to get it.
-pub fn node_modules() -> Result<PathBuf> {
-    let dir = testkit::workspace_root().join("node_modules");
-    if !dir.join("@upstash/redis").is_dir() {
-        bail!(
-            "{} lacks the npm packages: run `just setup` (npm ci) first",
-            dir.display()
-        );
-    }
-    Ok(dir)
-}
-
-/// The `node` binary, checked to exist.
-pub fn node() -> Result<PathBuf> {
-    let status = std::process::Command::new("node")
-        .arg("--version")
-        .output()
-        .context("node (Node.js 20 or newer) is needed: run `just setup` or install Node.js")?;
-    if !status.status.success() {
-        bail!("`node --version` failed");
-    }
-    Ok(PathBuf::from("node"))
-}
+pub use chat::{Chat, Incoming};
+pub use rest::{RestStack, node, node_modules};
+pub use worker::{ChatStack, WorkerOptions};

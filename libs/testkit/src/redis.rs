@@ -20,8 +20,10 @@ enum Source {
     /// Given by `REDIS_URL`; shared, so it is never stopped by a test.
     External,
     /// A `redis-server` child process that tests may stop and start again to simulate an outage.
+    /// With `data_dir`, it keeps its data on disk across such a restart.
     Local {
         port: u16,
+        data_dir: Option<std::path::PathBuf>,
         child: Option<ChildGuard>,
     },
     #[cfg(feature = "containers")]
@@ -53,12 +55,26 @@ impl TestRedis {
     /// Always a local `redis-server` child process, which [`TestRedis::stop`] and
     /// [`TestRedis::resume`] can take down and bring back on the same port. Outage tests use this.
     pub fn local() -> Result<Self> {
+        Self::local_with(None)
+    }
+
+    /// Like [`TestRedis::local`], but its data survives [`TestRedis::stop`] and
+    /// [`TestRedis::resume`] (an append-only file, synced on every write, in a fresh directory
+    /// removed on Drop), as a production Redis keeps its data across an outage.
+    pub fn local_persistent() -> Result<Self> {
+        let dir = std::env::temp_dir().join(crate::unique("testkit-redis"));
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        Self::local_with(Some(dir))
+    }
+
+    fn local_with(data_dir: Option<std::path::PathBuf>) -> Result<Self> {
         let port = free_port()?;
-        let child = spawn_redis_server(port)?;
+        let child = spawn_redis_server(port, data_dir.as_deref())?;
         Ok(Self {
             url: format!("redis://127.0.0.1:{port}"),
             source: Source::Local {
                 port,
+                data_dir,
                 child: Some(child),
             },
         })
@@ -72,9 +88,16 @@ impl TestRedis {
     /// Stops the server, as an outage would. Only a local server can be stopped.
     pub fn stop(&mut self) -> Result<()> {
         match &mut self.source {
-            Source::Local { child, .. } => {
+            Source::Local {
+                child, data_dir, ..
+            } => {
                 if let Some(mut running) = child.take() {
-                    running.kill();
+                    if data_dir.is_some() {
+                        // A clean stop, so the data on disk is complete.
+                        running.terminate(Duration::from_secs(10))?;
+                    } else {
+                        running.kill();
+                    }
                 }
                 Ok(())
             }
@@ -86,9 +109,13 @@ impl TestRedis {
     /// restarted Redis without persistence has).
     pub fn resume(&mut self) -> Result<()> {
         match &mut self.source {
-            Source::Local { port, child } => {
+            Source::Local {
+                port,
+                data_dir,
+                child,
+            } => {
                 if child.is_none() {
-                    *child = Some(spawn_redis_server(*port)?);
+                    *child = Some(spawn_redis_server(*port, data_dir.as_deref())?);
                 }
                 Ok(())
             }
@@ -125,15 +152,25 @@ impl TestRedis {
     }
 }
 
-fn spawn_redis_server(port: u16) -> Result<ChildGuard> {
+fn spawn_redis_server(port: u16, data_dir: Option<&std::path::Path>) -> Result<ChildGuard> {
     let mut command = Command::new("redis-server");
     command
         .args(["--port", &port.to_string()])
         .args(["--bind", "127.0.0.1"])
         .args(["--save", ""])
-        .args(["--appendonly", "no"])
         .args(["--loglevel", "warning"])
         .stdout(Stdio::null());
+    match data_dir {
+        Some(dir) => {
+            command
+                .args(["--appendonly", "yes", "--appendfsync", "always"])
+                .arg("--dir")
+                .arg(dir);
+        }
+        None => {
+            command.args(["--appendonly", "no"]);
+        }
+    }
     let mut child = ChildGuard::spawn("redis-server", command).context(
         "redis-server is needed for tests: run `just setup` (it installs Debian's redis-server) \
          or set REDIS_URL",
@@ -235,4 +272,20 @@ fn start_container() -> Result<TestRedis> {
         url: format!("redis://127.0.0.1:{port}"),
         source: Source::Container(Box::new(container)),
     })
+}
+
+impl Drop for TestRedis {
+    fn drop(&mut self) {
+        if let Source::Local {
+            child, data_dir, ..
+        } = &mut self.source
+        {
+            if let Some(mut running) = child.take() {
+                running.kill();
+            }
+            if let Some(dir) = data_dir {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        }
+    }
 }

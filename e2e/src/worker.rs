@@ -1,0 +1,199 @@
+//! The whole backend on free ports: Redis, redis-rest, and the Worker with its Durable Objects
+//! under Miniflare (`wrangler dev`, with the repository's wrangler.toml), all stopped on Drop.
+
+use crate::rest::{RestStack, node_modules};
+use anyhow::{Context, Result, bail};
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Bytes;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value as Json;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use testkit::{ChildGuard, TestRedis, free_port, workspace_root};
+use upstash::native::NativeTransport;
+
+/// Worker variables a test sets on top of wrangler.toml's.
+#[derive(Debug, Clone, Default)]
+pub struct WorkerOptions {
+    pub vars: Vec<(String, String)>,
+}
+
+impl WorkerOptions {
+    /// Rate limits high enough not to matter, for tests that send in bulk.
+    pub fn unlimited() -> Self {
+        Self::default()
+            .var("SEND_BURST", "1000000")
+            .var("SEND_PER_SECOND", "1000000")
+            .var("TYPING_BURST", "1000000")
+            .var("TYPING_PER_SECOND", "1000000")
+    }
+
+    pub fn var(mut self, name: &str, value: &str) -> Self {
+        self.vars.push((name.to_owned(), value.to_owned()));
+        self
+    }
+}
+
+/// Redis + redis-rest + the Worker.
+#[derive(Debug)]
+pub struct ChatStack {
+    pub rest: RestStack,
+    pub port: u16,
+    options: WorkerOptions,
+    state_dir: PathBuf,
+    worker: Option<ChildGuard>,
+    http: Client<HttpConnector, Empty<Bytes>>,
+}
+
+impl ChatStack {
+    /// Starts everything with a Redis that keeps its data across [`TestRedis::stop`].
+    pub async fn start(options: WorkerOptions) -> Result<Self> {
+        let rest = RestStack::start(TestRedis::local_persistent()?).await?;
+        let state_dir = std::env::temp_dir().join(testkit::unique("e2e-wrangler-state"));
+        let mut stack = Self {
+            rest,
+            port: free_port()?,
+            options,
+            state_dir,
+            worker: None,
+            http: Client::builder(TokioExecutor::new()).build_http(),
+        };
+        stack.start_worker().await?;
+        Ok(stack)
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The WebSocket URL of `room`.
+    pub fn ws_url(&self, room: &str) -> String {
+        format!("ws://127.0.0.1:{}{}", self.port, protocol::ws_path(room))
+    }
+
+    /// Starts the Worker (again) on the same port, with the same Durable Object state.
+    pub async fn start_worker(&mut self) -> Result<()> {
+        let root = workspace_root();
+        let bundle = root.join("apps/chat-worker/build/index.js");
+        if !bundle.is_file() {
+            bail!(
+                "{} is missing: build the Worker first with `just build-worker` (`just test` does)",
+                bundle.display()
+            );
+        }
+        let wrangler = node_modules()?.join(".bin/wrangler");
+        let mut command = Command::new(wrangler);
+        command
+            .current_dir(&root)
+            .args(["dev", "--ip", "127.0.0.1", "--port", &self.port.to_string()])
+            .args(["--inspector-port", &free_port()?.to_string()])
+            .arg("--persist-to")
+            .arg(&self.state_dir)
+            .args([
+                "--log-level",
+                "warn",
+                "--show-interactive-dev-session=false",
+            ])
+            .args([
+                "--var",
+                &format!("UPSTASH_REDIS_REST_URL:{}", self.rest.url),
+                "--var",
+                &format!("UPSTASH_REDIS_REST_TOKEN:{}", self.rest.token),
+            ]);
+        for (name, value) in &self.options.vars {
+            command.args(["--var", &format!("{name}:{value}")]);
+        }
+        command
+            .env("EDGE_CHAT_SKIP_BUILD", "1")
+            .env("WRANGLER_SEND_METRICS", "false")
+            .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null());
+        let mut guard = ChildGuard::spawn("wrangler dev", command)?;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            guard.check_running()?;
+            if self.get("/api/health").await.is_ok() {
+                break;
+            }
+            if Instant::now() >= deadline {
+                bail!("wrangler dev did not answer within 60 s");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        self.worker = Some(guard);
+        Ok(())
+    }
+
+    /// Stops the Worker process (and workerd with it), as a crash or deploy would.
+    pub fn stop_worker(&mut self) {
+        if let Some(mut worker) = self.worker.take() {
+            worker.kill();
+        }
+    }
+
+    /// Stops and starts the Worker; Durable Object state persists, memory does not.
+    pub async fn restart_worker(&mut self) -> Result<()> {
+        self.stop_worker();
+        self.start_worker().await
+    }
+
+    pub fn redis(&mut self) -> &mut TestRedis {
+        &mut self.rest.redis
+    }
+
+    /// `GET path` on the Worker: status and JSON body.
+    pub async fn get(&self, path: &str) -> Result<(u16, Json)> {
+        let uri = format!("{}{path}", self.base_url());
+        let response = tokio::time::timeout(
+            Duration::from_secs(15),
+            self.http.get(uri.parse().context("bad URI")?),
+        )
+        .await
+        .context("GET timed out")??;
+        let status = response.status().as_u16();
+        let body = response.into_body().collect().await?.to_bytes();
+        let json = serde_json::from_slice(&body).with_context(|| {
+            format!(
+                "{path}: body is not JSON: {}",
+                String::from_utf8_lossy(&body)
+            )
+        })?;
+        Ok((status, json))
+    }
+
+    /// A client for the stack's Redis, through redis-rest, to check what was stored.
+    pub fn store(&self) -> upstash::Client<NativeTransport> {
+        upstash::Client::new(
+            &self.rest.url,
+            &self.rest.token,
+            NativeTransport::new(Duration::from_secs(5)),
+        )
+    }
+
+    /// Every message stored for `room`, ascending by seq (the Redis order).
+    pub async fn stored(&self, room: &str) -> Result<Vec<protocol::Message>> {
+        let key = format!("chat:{room}:messages");
+        let members = self
+            .store()
+            .command(&upstash::Command::new("ZRANGE").arg(&key).arg(0).arg(-1))
+            .await?
+            .into_bytes_list()?;
+        members
+            .iter()
+            .map(|m| serde_json::from_slice(m).context("stored member is not a message"))
+            .collect()
+    }
+}
+
+impl Drop for ChatStack {
+    fn drop(&mut self) {
+        self.stop_worker();
+        let _ = std::fs::remove_dir_all(&self.state_dir);
+    }
+}

@@ -1,0 +1,421 @@
+//! The chat backend end to end: real Redis, redis-rest, and the Worker with its Durable Objects
+//! under Miniflare (`wrangler dev` with the repository's wrangler.toml), driven over real
+//! WebSockets and HTTP.
+
+use anyhow::{Context, Result};
+use e2e::{Chat, ChatStack, Incoming, WorkerOptions};
+use pretty_assertions::assert_eq;
+use protocol::{ClientFrame, ErrorCode, ErrorFrame, Member, Message, ServerFrame};
+use serde_json::json;
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+fn error_of(frame: &ServerFrame) -> Option<ErrorFrame> {
+    match frame {
+        ServerFrame::Error(e) => Some(e.clone()),
+        _ => None,
+    }
+}
+
+fn texts(messages: &[Message]) -> Vec<String> {
+    messages.iter().map(|m| m.text.clone()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_people_chat_with_presence_and_typing() -> Result<()> {
+    let stack = ChatStack::start(WorkerOptions::default()).await?;
+    let url = stack.ws_url("lobby");
+    let (mut alice, welcome) = Chat::join(&url, "alice", "alice-0001", None).await?;
+    assert!(welcome.reset && welcome.messages.is_empty());
+    let (mut bob, welcome) = Chat::join(&url, "bob", "bob-00001", None).await?;
+    let both = vec![
+        Member {
+            user_id: "alice-0001".into(),
+            name: "alice".into(),
+        },
+        Member {
+            user_id: "bob-00001".into(),
+            name: "bob".into(),
+        },
+    ];
+    assert_eq!(welcome.online, both);
+    let presence = alice
+        .next_where(|f| match f {
+            ServerFrame::Presence { online } => Some(online.clone()),
+            _ => None,
+        })
+        .await?;
+    assert_eq!(presence, both);
+
+    bob.send(&ClientFrame::Typing { active: true }).await?;
+    let typing = alice
+        .next_where(|f| match f {
+            ServerFrame::Typing {
+                user_id, active, ..
+            } => Some((user_id.clone(), *active)),
+            _ => None,
+        })
+        .await?;
+    assert_eq!(typing, ("bob-00001".to_owned(), true));
+
+    alice.say("alice-msg-001", "hi bob").await?;
+    let to_bob = bob.messages(1).await?;
+    let to_alice = alice.messages(1).await?;
+    assert_eq!(
+        to_bob, to_alice,
+        "the sender gets the same message as its acknowledgement"
+    );
+    bob.say("bob-msg-0001", "hi alice").await?;
+    assert_eq!(texts(&alice.messages(1).await?), ["hi alice"]);
+    assert_eq!(texts(&bob.messages(1).await?), ["hi alice"]);
+
+    // The heartbeat is answered by the runtime.
+    alice.send_raw(WsMessage::text("ping")).await?;
+    assert_eq!(alice.next().await?, Incoming::Text("pong".into()));
+
+    bob.close().await?;
+    let presence = alice
+        .next_where(|f| match f {
+            ServerFrame::Presence { online } => Some(online.clone()),
+            _ => None,
+        })
+        .await?;
+    assert_eq!(presence, both[..1]);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_senders_see_one_order_equal_to_redis() -> Result<()> {
+    let stack = ChatStack::start(WorkerOptions::unlimited()).await?;
+    let url = stack.ws_url("order");
+    let mut clients = Vec::new();
+    for i in 0..5 {
+        let (chat, _) =
+            Chat::join(&url, &format!("user{i}"), &format!("user-000{i}"), None).await?;
+        clients.push(chat);
+    }
+    let mut tasks = Vec::new();
+    for (i, mut chat) in clients.into_iter().enumerate() {
+        tasks.push(tokio::spawn(async move {
+            for n in 0..50 {
+                chat.say(&format!("c{i}-msg-{n:03}"), &format!("{i}:{n}"))
+                    .await?;
+            }
+            let received = chat.messages(250).await?;
+            anyhow::Ok(received)
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        all.push(task.await??);
+    }
+    let stored = stack.stored("order").await?;
+    assert_eq!(stored.len(), 250);
+    for received in &all {
+        assert_eq!(received, &stored, "every client saw exactly Redis's order");
+    }
+    assert!(stored.windows(2).all(|w| w[0].seq < w[1].seq));
+    // Each sender's own messages kept their order.
+    for i in 0..5 {
+        let mine: Vec<String> = stored
+            .iter()
+            .filter(|m| m.text.starts_with(&format!("{i}:")))
+            .map(|m| m.text.clone())
+            .collect();
+        assert_eq!(
+            mine,
+            (0..50).map(|n| format!("{i}:{n}")).collect::<Vec<_>>()
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_pages_over_websocket_and_http_without_gaps() -> Result<()> {
+    let stack = ChatStack::start(WorkerOptions::unlimited()).await?;
+    let url = stack.ws_url("history");
+    let (mut alice, _) = Chat::join(&url, "alice", "alice-0001", None).await?;
+    for n in 0..500 {
+        alice
+            .say(&format!("hist-msg-{n:04}"), &format!("m{n}"))
+            .await?;
+    }
+    alice.messages(500).await?;
+    let stored = stack.stored("history").await?;
+    assert_eq!(stored.len(), 500);
+
+    let (mut bob, welcome) = Chat::join(&url, "bob", "bob-00001", None).await?;
+    assert!(welcome.reset && welcome.has_more);
+    assert_eq!(welcome.messages, stored[450..]);
+    let mut collected = welcome.messages;
+    loop {
+        let before = collected[0].seq;
+        bob.send(&ClientFrame::History { before, limit: 100 })
+            .await?;
+        let page = bob
+            .next_where(|f| match f {
+                ServerFrame::History(page) => Some(page.clone()),
+                _ => None,
+            })
+            .await?;
+        let mut next = page.messages;
+        next.extend(collected);
+        collected = next;
+        if !page.has_more {
+            break;
+        }
+    }
+    assert_eq!(collected, stored, "websocket pages");
+
+    let mut collected: Vec<Message> = Vec::new();
+    let mut path = "/api/rooms/history/messages?limit=77".to_owned();
+    loop {
+        let (status, body) = stack.get(&path).await?;
+        assert_eq!(status, 200, "{body}");
+        let messages: Vec<Message> = serde_json::from_value(body["messages"].clone())?;
+        let mut next = messages;
+        next.extend(collected);
+        collected = next;
+        if body["has_more"] != json!(true) {
+            break;
+        }
+        path = format!(
+            "/api/rooms/history/messages?limit=77&before={}",
+            collected[0].seq
+        );
+    }
+    assert_eq!(collected, stored, "HTTP pages");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resume_with_since_gets_exactly_the_missed_messages() -> Result<()> {
+    let stack = ChatStack::start(WorkerOptions::unlimited()).await?;
+    let url = stack.ws_url("resume");
+    let (mut alice, _) = Chat::join(&url, "alice", "alice-0001", None).await?;
+    let (mut bob, _) = Chat::join(&url, "bob", "bob-00001", None).await?;
+    alice.say("resume-msg-00", "before").await?;
+    let bob_has = bob.messages(1).await?;
+    bob.close().await?;
+    for n in 1..=7 {
+        alice
+            .say(&format!("resume-msg-{n:02}"), &format!("missed {n}"))
+            .await?;
+    }
+    alice.messages(8).await?;
+    let (_, welcome) = Chat::join(&url, "bob", "bob-00001", Some(bob_has[0].seq)).await?;
+    assert!(!welcome.reset);
+    assert_eq!(welcome.messages, stack.stored("resume").await?[1..]);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_are_idempotent_and_messages_survive_a_worker_restart() -> Result<()> {
+    let mut stack = ChatStack::start(WorkerOptions::default()).await?;
+    let url = stack.ws_url("restart");
+    let (mut alice, _) = Chat::join(&url, "alice", "alice-0001", None).await?;
+    alice.say("idem-msg-0001", "exactly once").await?;
+    let first = alice.messages(1).await?;
+    alice.say("idem-msg-0001", "exactly once").await?;
+    assert_eq!(
+        alice.messages(1).await?,
+        first,
+        "a retry is answered with the stored message"
+    );
+
+    stack.restart_worker().await?;
+    assert!(
+        matches!(alice.next().await?, Incoming::Closed(_)),
+        "the old socket died with the Worker"
+    );
+    let (mut alice, welcome) = Chat::join(&url, "alice", "alice-0001", None).await?;
+    assert_eq!(
+        welcome.messages, first,
+        "history read back from Redis after the restart"
+    );
+    alice.say("idem-msg-0001", "exactly once").await?;
+    assert_eq!(
+        alice.messages(1).await?,
+        first,
+        "still a duplicate after the restart"
+    );
+    alice.say("idem-msg-0002", "new").await?;
+    assert_eq!(texts(&alice.messages(1).await?), ["new"]);
+    assert_eq!(
+        texts(&stack.stored("restart").await?),
+        ["exactly once", "new"]
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_outage_loses_and_duplicates_nothing() -> Result<()> {
+    let mut stack = ChatStack::start(WorkerOptions::default()).await?;
+    let url = stack.ws_url("outage");
+    let (mut alice, _) = Chat::join(&url, "alice", "alice-0001", None).await?;
+    let (mut bob, _) = Chat::join(&url, "bob", "bob-00001", None).await?;
+    alice.say("outage-msg-01", "before").await?;
+    alice.messages(1).await?;
+    bob.messages(1).await?;
+
+    stack.redis().stop()?;
+    assert_eq!(stack.get("/api/health").await?.0, 503);
+    alice.say("outage-msg-02", "during").await?;
+    let error = alice.next_where(error_of).await?;
+    assert_eq!(error.code, ErrorCode::StoreUnavailable);
+    assert_eq!(error.client_id.as_deref(), Some("outage-msg-02"));
+    assert!(error.retry_after_ms.is_some_and(|ms| ms > 0));
+    bob.expect_no_message(Duration::from_millis(500)).await?;
+
+    stack.redis().resume()?;
+    assert_eq!(stack.get("/api/health").await?.0, 200);
+    // The client retries after retry_after_ms, with the same client_id, possibly twice.
+    alice.say("outage-msg-02", "during").await?;
+    alice.say("outage-msg-02", "during").await?;
+    let bob_got = bob.messages(1).await?;
+    assert_eq!(texts(&bob_got), ["during"]);
+    let alice_got = alice.messages(2).await?;
+    assert!(alice_got.iter().all(|m| m == &bob_got[0]));
+    bob.expect_no_message(Duration::from_millis(500)).await?;
+    assert_eq!(texts(&stack.stored("outage").await?), ["before", "during"]);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sends_are_rate_limited_and_recover() -> Result<()> {
+    let stack = ChatStack::start(WorkerOptions::default()).await?;
+    let url = stack.ws_url("limits");
+    let (mut alice, _) = Chat::join(&url, "alice", "alice-0001", None).await?;
+    for n in 0..11 {
+        alice
+            .say(&format!("burst-msg-{n:02}"), &format!("b{n}"))
+            .await?;
+    }
+    let mut stored_ok = 0;
+    let limited = loop {
+        match alice.next().await? {
+            Incoming::Frame(ServerFrame::Message { .. }) => stored_ok += 1,
+            Incoming::Frame(ServerFrame::Error(e)) => break e,
+            other => anyhow::bail!("unexpected {other:?}"),
+        }
+    };
+    assert_eq!(limited.code, ErrorCode::RateLimited);
+    assert_eq!(limited.client_id.as_deref(), Some("burst-msg-10"));
+    let wait = limited.retry_after_ms.context("retry_after_ms")?;
+    alice.messages(10 - stored_ok).await?;
+    tokio::time::sleep(Duration::from_millis(wait + 50)).await;
+    alice.say("burst-msg-10", "b10").await?;
+    assert_eq!(texts(&alice.messages(1).await?), ["b10"]);
+    assert_eq!(stack.stored("limits").await?.len(), 11);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_has_a_defined_outcome() -> Result<()> {
+    let stack = ChatStack::start(WorkerOptions::default()).await?;
+    let url = stack.ws_url("bad-input");
+
+    // HTTP-level refusals, before any upgrade.
+    assert_eq!(stack.get("/api/rooms/Bad%20Room/ws").await?.0, 400);
+    assert_eq!(
+        stack
+            .get(&format!("/api/rooms/{}/messages", "r".repeat(65)))
+            .await?
+            .0,
+        400
+    );
+    assert_eq!(stack.get("/api/rooms/lobby/ws").await?.0, 426);
+    assert_eq!(
+        stack.get("/api/rooms/lobby/messages?limit=1000").await?.0,
+        400
+    );
+    assert_eq!(stack.get("/api/nothing-here").await?.0, 404);
+    let refused = Chat::connect(&stack.ws_url("Bad"), None).await;
+    assert!(refused.is_err_and(|e| format!("{e:#}").contains("400")));
+    let refused = Chat::connect(&url, Some("https://evil.example")).await;
+    assert!(refused.is_err_and(|e| format!("{e:#}").contains("403")));
+    Chat::connect(&url, Some(&stack.base_url()))
+        .await?
+        .close()
+        .await?;
+
+    // Frames before hello.
+    let mut fresh = Chat::connect(&url, None).await?;
+    for (input, code) in [
+        ("{not json", ErrorCode::BadRequest),
+        (r#"{"type":"shout"}"#, ErrorCode::BadRequest),
+        (
+            r#"{"type":"send","client_id":"abcdefgh","text":"hi"}"#,
+            ErrorCode::NotJoined,
+        ),
+        (
+            r#"{"type":"hello","name":"  ","user_id":"abcdefgh"}"#,
+            ErrorCode::InvalidName,
+        ),
+        (
+            r#"{"type":"hello","name":"a\u0007","user_id":"abcdefgh"}"#,
+            ErrorCode::InvalidName,
+        ),
+        (
+            r#"{"type":"hello","name":"alice","user_id":"bad id"}"#,
+            ErrorCode::BadRequest,
+        ),
+    ] {
+        fresh.send_raw(WsMessage::text(input)).await?;
+        assert_eq!(fresh.next_where(error_of).await?.code, code, "{input}");
+    }
+
+    // Frames after hello.
+    let (mut alice, _) = Chat::join(&url, "alice", "alice-0001", None).await?;
+    let long = format!(
+        r#"{{"type":"send","client_id":"abcdefgh","text":"{}"}}"#,
+        "x".repeat(2001)
+    );
+    for (input, code) in [
+        (
+            r#"{"type":"send","client_id":"abcdefgh","text":"   "}"#,
+            ErrorCode::InvalidText,
+        ),
+        (long.as_str(), ErrorCode::InvalidText),
+        (
+            r#"{"type":"send","client_id":"abcdefgh","text":"a\u0000b"}"#,
+            ErrorCode::InvalidText,
+        ),
+        (
+            r#"{"type":"send","client_id":"short","text":"hi"}"#,
+            ErrorCode::BadRequest,
+        ),
+        (
+            r#"{"type":"history","before":1,"limit":0}"#,
+            ErrorCode::BadRequest,
+        ),
+        (
+            r#"{"type":"hello","name":"alice","user_id":"alice-0001"}"#,
+            ErrorCode::BadRequest,
+        ),
+    ] {
+        alice.send_raw(WsMessage::text(input)).await?;
+        assert_eq!(alice.next_where(error_of).await?.code, code, "{input}");
+    }
+    alice.send_raw(WsMessage::binary(vec![1u8, 2, 3])).await?;
+    assert_eq!(
+        alice.next_where(error_of).await?.code,
+        ErrorCode::BadRequest
+    );
+    alice.say("still-works-1", "still works").await?;
+    assert_eq!(texts(&alice.messages(1).await?), ["still works"]);
+
+    // An oversize frame closes the connection with 1009.
+    alice
+        .send_raw(WsMessage::text(" ".repeat(protocol::FRAME_MAX_BYTES + 1)))
+        .await?;
+    let closed = loop {
+        match alice.next().await? {
+            Incoming::Closed(code) => break code,
+            _ => continue,
+        }
+    };
+    assert_eq!(closed, Some(protocol::CLOSE_TOO_BIG));
+    assert_eq!(texts(&stack.stored("bad-input").await?), ["still works"]);
+    Ok(())
+}

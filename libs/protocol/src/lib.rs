@@ -1,0 +1,43 @@
+//! edge-chat's wire protocol, version 1: every frame between browser and room, the limits, and
+//! the validation both sides apply. This crate is the compatibility boundary: the golden tests in
+//! `tests/golden.rs` pin the JSON of every frame, so a change to the wire format fails a test.
+
+mod frames;
+pub mod http;
+mod validate;
+
+pub use frames::{
+    ClientFrame, ErrorCode, ErrorFrame, HistoryPage, Member, Message, ServerFrame, Welcome,
+};
+pub use validate::{
+    Invalid, validate_client_id, validate_name, validate_room, validate_text, validate_user_id,
+};
+
+/// The WebSocket path of a room: `/api/rooms/{room}/ws`.
+pub fn ws_path(room: &str) -> String {
+    format!("/api/rooms/{room}/ws")
+}
+
+/// Room names: 1 to this many characters of `a-z 0-9 _ -`.
+pub const ROOM_MAX_CHARS: usize = 64;
+/// Display names: 1 to this many characters after trimming.
+pub const NAME_MAX_CHARS: usize = 32;
+/// `user_id` and `client_id`: this many to [`ID_MAX_CHARS`] characters of `A-Za-z0-9_-`.
+pub const ID_MIN_CHARS: usize = 8;
+/// See [`ID_MIN_CHARS`].
+pub const ID_MAX_CHARS: usize = 64;
+/// Message text: 1 to this many characters (not bytes) after trimming.
+pub const TEXT_MAX_CHARS: usize = 2000;
+/// A text frame larger than this closes the connection with [`CLOSE_TOO_BIG`].
+pub const FRAME_MAX_BYTES: usize = 16 * 1024;
+/// WebSocket close code for an oversize frame ("message too big").
+pub const CLOSE_TOO_BIG: u16 = 1009;
+/// A `history` request asks for 1 to this many messages.
+pub const HISTORY_MAX_LIMIT: u32 = 100;
+/// How many of the newest messages a `welcome` with `reset: true` carries.
+pub const WELCOME_MESSAGES: usize = 50;
+/// The heartbeat the client sends as a bare text frame, answered with [`PONG`] by the runtime
+/// without waking the room.
+pub const PING: &str = "ping";
+/// See [`PING`].
+pub const PONG: &str = "pong";

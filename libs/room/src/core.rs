@@ -1,0 +1,847 @@
+//! The room state machine: connections, the in-memory tail, the write pipeline and the outputs.
+
+use crate::limits::{RoomConfig, TokenBucket};
+use protocol::{
+    ClientFrame, ErrorCode, ErrorFrame, FRAME_MAX_BYTES, HistoryPage, Member, Message, PING, PONG,
+    ServerFrame, WELCOME_MESSAGES, Welcome,
+};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+/// A connection's id within the room; the adapter maps it to its socket.
+pub type ConnId = u64;
+
+/// Why the store could not do what was asked (the adapter's description, for logs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreFailure(pub String);
+
+impl std::fmt::Display for StoreFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StoreFailure {}
+
+/// Per-connection state. The adapter keeps it with the socket (the WebSocket attachment), so a
+/// room woken from hibernation is rebuilt exactly with [`RoomCore::restore`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Connection {
+    pub id: ConnId,
+    pub room: String,
+    /// Set by a valid `hello`.
+    pub member: Option<Member>,
+    pub send_bucket: TokenBucket,
+    pub typing_bucket: TokenBucket,
+}
+
+/// A batch of messages to store with one transaction ([`crate::store::write_commands`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Batch {
+    pub id: u64,
+    pub room: String,
+    pub messages: Vec<Message>,
+}
+
+/// What the room asks its caller to do, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    /// Send `frame` to each connection in `to`.
+    Deliver { to: Vec<ConnId>, frame: ServerFrame },
+    /// Send a bare text frame (the `pong` heartbeat answer).
+    Text { to: ConnId, text: &'static str },
+    /// Close the connection with `code` and `reason`.
+    Close {
+        to: ConnId,
+        code: u16,
+        reason: String,
+    },
+    /// Store this connection's new state with its socket.
+    SaveConnection(Connection),
+    /// Store the batch, then call [`RoomCore::handle_persisted`].
+    Persist(Batch),
+    /// Load the newest `count` messages of `room`, then call [`RoomCore::handle_tail_loaded`].
+    LoadTail { room: String, count: usize },
+    /// Load a history page from the store, then call [`RoomCore::handle_history_loaded`].
+    LoadHistory {
+        conn: ConnId,
+        room: String,
+        before: i64,
+        limit: u32,
+    },
+}
+
+/// Whether the in-memory tail reflects the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TailState {
+    /// Not loaded (a fresh or woken room), or no longer trusted after a failed write.
+    Unloaded,
+    Loading,
+    Loaded,
+}
+
+/// A send waiting for a write, with every connection that asked for it (a retry on another
+/// connection joins the first attempt instead of being stored twice).
+#[derive(Debug, Clone)]
+struct PendingSend {
+    client_id: String,
+    member: Member,
+    text: String,
+    waiters: Vec<ConnId>,
+}
+
+/// A batch whose write is in flight.
+#[derive(Debug)]
+struct InFlight {
+    id: u64,
+    sends: Vec<PendingSend>,
+    messages: Vec<Message>,
+}
+
+/// A chat room. See the crate documentation for what it guarantees.
+#[derive(Debug)]
+pub struct RoomCore {
+    config: RoomConfig,
+    room: Option<String>,
+    connections: BTreeMap<ConnId, Connection>,
+    next_conn: ConnId,
+    /// The newest stored messages, ascending; at most `tail_capacity`.
+    tail: VecDeque<Message>,
+    /// `client_id` → `seq` of every message in `tail`.
+    stored_ids: HashMap<String, i64>,
+    /// Whether `tail` holds every message of the room (none older exist in the store).
+    tail_complete: bool,
+    tail_state: TailState,
+    /// Set by a failed write: the next tail load delivers what that write may have stored.
+    reconcile: bool,
+    /// Frames that need the tail, held while it loads.
+    deferred: Vec<(ConnId, ClientFrame)>,
+    /// The highest `seq` assigned and the highest delivered.
+    last_seq: i64,
+    delivered_seq: i64,
+    pending: VecDeque<PendingSend>,
+    in_flight: Option<InFlight>,
+    next_batch: u64,
+    consecutive_failures: u32,
+    outputs: VecDeque<Output>,
+}
+
+impl RoomCore {
+    pub fn new(config: RoomConfig) -> Self {
+        let mut config = config;
+        // The tail never holds more than the store keeps, and a resume never more than the tail.
+        config.tail_capacity = config.tail_capacity.clamp(1, config.history_limit.max(1));
+        config.resume_max = config.resume_max.min(config.tail_capacity);
+        config.max_batch = config.max_batch.max(1);
+        Self {
+            config,
+            room: None,
+            connections: BTreeMap::new(),
+            next_conn: 1,
+            tail: VecDeque::new(),
+            stored_ids: HashMap::new(),
+            tail_complete: false,
+            tail_state: TailState::Unloaded,
+            reconcile: false,
+            deferred: Vec::new(),
+            last_seq: 0,
+            delivered_seq: 0,
+            pending: VecDeque::new(),
+            in_flight: None,
+            next_batch: 1,
+            consecutive_failures: 0,
+            outputs: VecDeque::new(),
+        }
+    }
+
+    pub fn config(&self) -> &RoomConfig {
+        &self.config
+    }
+
+    /// The next output to carry out, if any.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// The ids of the open connections.
+    pub fn connection_ids(&self) -> Vec<ConnId> {
+        self.connections.keys().copied().collect()
+    }
+
+    /// Who is online: one entry per user, sorted by name then id.
+    pub fn online(&self) -> Vec<Member> {
+        let mut by_user: BTreeMap<&str, &Member> = BTreeMap::new();
+        for member in self.connections.values().filter_map(|c| c.member.as_ref()) {
+            by_user.insert(&member.user_id, member);
+        }
+        let mut online: Vec<Member> = by_user.into_values().cloned().collect();
+        online.sort_by(|a, b| a.name.cmp(&b.name).then(a.user_id.cmp(&b.user_id)));
+        online
+    }
+
+    // ---- connections -------------------------------------------------------------------------
+
+    /// A new WebSocket to `room` was accepted. Returns its id; its state is in a
+    /// `SaveConnection` output.
+    pub fn handle_open(&mut self, now: i64, room: &str) -> ConnId {
+        self.room.get_or_insert_with(|| room.to_owned());
+        let id = self.next_conn;
+        self.next_conn += 1;
+        let connection = Connection {
+            id,
+            room: room.to_owned(),
+            member: None,
+            send_bucket: TokenBucket::full(self.config.send_limit, now),
+            typing_bucket: TokenBucket::full(self.config.typing_limit, now),
+        };
+        self.connections.insert(id, connection.clone());
+        self.outputs.push_back(Output::SaveConnection(connection));
+        id
+    }
+
+    /// Brings back a connection after the room woke from hibernation, as it was saved.
+    pub fn restore(&mut self, connection: Connection) {
+        self.room.get_or_insert_with(|| connection.room.clone());
+        self.next_conn = self.next_conn.max(connection.id + 1);
+        self.connections.insert(connection.id, connection);
+    }
+
+    /// The connection closed (or failed). Others learn if its user is no longer online.
+    pub fn handle_close(&mut self, conn: ConnId) {
+        let Some(connection) = self.connections.remove(&conn) else {
+            return;
+        };
+        self.deferred.retain(|(c, _)| *c != conn);
+        if let Some(member) = connection.member {
+            let still_online = self.connections.values().any(|c| {
+                c.member
+                    .as_ref()
+                    .is_some_and(|m| m.user_id == member.user_id)
+            });
+            if !still_online {
+                self.broadcast_presence(None);
+            }
+        }
+    }
+
+    // ---- frames ------------------------------------------------------------------------------
+
+    /// A text frame arrived on `conn`.
+    pub fn handle_text(&mut self, now: i64, conn: ConnId, text: &str) {
+        if !self.connections.contains_key(&conn) {
+            return;
+        }
+        if text.len() > FRAME_MAX_BYTES {
+            self.outputs.push_back(Output::Close {
+                to: conn,
+                code: protocol::CLOSE_TOO_BIG,
+                reason: format!("frame larger than {FRAME_MAX_BYTES} bytes"),
+            });
+            self.handle_close(conn);
+            return;
+        }
+        if text == PING {
+            self.outputs.push_back(Output::Text {
+                to: conn,
+                text: PONG,
+            });
+            return;
+        }
+        match ClientFrame::parse(text) {
+            Ok(frame) => self.handle_frame(now, conn, frame),
+            Err(message) => self.error_to(conn, ErrorCode::BadRequest, message, None, None),
+        }
+        self.flush(now);
+    }
+
+    /// A binary frame arrived: the protocol has none, so it is refused and the connection stays.
+    pub fn handle_binary(&mut self, conn: ConnId) {
+        if self.connections.contains_key(&conn) {
+            self.error_to(
+                conn,
+                ErrorCode::BadRequest,
+                "binary frames are not supported; send JSON text frames".into(),
+                None,
+                None,
+            );
+        }
+    }
+
+    fn handle_frame(&mut self, now: i64, conn: ConnId, frame: ClientFrame) {
+        let joined = self
+            .connections
+            .get(&conn)
+            .is_some_and(|c| c.member.is_some());
+        match (&frame, joined) {
+            (ClientFrame::Hello { .. }, true) => self.error_to(
+                conn,
+                ErrorCode::BadRequest,
+                "already joined: hello is sent once per connection".into(),
+                None,
+                None,
+            ),
+            (ClientFrame::Hello { .. }, false) => self.hello(conn, frame),
+            (_, false) => {
+                let client_id = match &frame {
+                    ClientFrame::Send { client_id, .. } => Some(client_id.clone()),
+                    _ => None,
+                };
+                self.error_to(
+                    conn,
+                    ErrorCode::NotJoined,
+                    "send hello first".into(),
+                    client_id,
+                    None,
+                );
+            }
+            (ClientFrame::Send { .. }, true) => self.send(now, conn, frame),
+            (ClientFrame::Typing { active }, true) => self.typing(now, conn, *active),
+            (ClientFrame::History { before, limit }, true) => {
+                self.history(conn, *before, *limit, frame.clone())
+            }
+        }
+    }
+
+    fn hello(&mut self, conn: ConnId, frame: ClientFrame) {
+        let ClientFrame::Hello {
+            name,
+            user_id,
+            since,
+        } = &frame
+        else {
+            return;
+        };
+        let name = match protocol::validate_name(name) {
+            Ok(name) => name.to_owned(),
+            Err(e) => return self.error_to(conn, ErrorCode::InvalidName, e.0, None, None),
+        };
+        if let Err(e) = protocol::validate_user_id(user_id) {
+            return self.error_to(conn, ErrorCode::BadRequest, e.0, None, None);
+        }
+        if self.tail_state != TailState::Loaded {
+            return self.defer(conn, frame.clone());
+        }
+        let member = Member {
+            user_id: user_id.clone(),
+            name,
+        };
+        let online_before = self.online();
+        let Some(connection) = self.connections.get_mut(&conn) else {
+            return;
+        };
+        connection.member = Some(member.clone());
+        let saved = connection.clone();
+        self.outputs.push_back(Output::SaveConnection(saved));
+        let welcome = self.welcome(member.clone(), *since);
+        self.outputs.push_back(Output::Deliver {
+            to: vec![conn],
+            frame: ServerFrame::Welcome(welcome),
+        });
+        // Others hear of a new user, or of a new name; another tab of someone already here
+        // changes nothing for them.
+        if self.online() != online_before {
+            self.broadcast_presence(Some(conn));
+        }
+    }
+
+    fn welcome(&self, you: Member, since: Option<i64>) -> Welcome {
+        let online = self.online();
+        if let Some(since) = since {
+            let gap_in_tail = since <= self.delivered_seq
+                && (self.tail_complete || self.tail.front().is_some_and(|m| m.seq <= since));
+            if gap_in_tail {
+                let start = self.tail.partition_point(|m| m.seq <= since);
+                let missed = self.tail.len() - start;
+                if missed <= self.config.resume_max {
+                    return Welcome {
+                        you,
+                        online,
+                        messages: self.tail.range(start..).cloned().collect(),
+                        has_more: start > 0 || !self.tail_complete,
+                        reset: false,
+                    };
+                }
+            }
+        }
+        let start = self.tail.len().saturating_sub(WELCOME_MESSAGES);
+        Welcome {
+            you,
+            online,
+            messages: self.tail.range(start..).cloned().collect(),
+            has_more: start > 0 || !self.tail_complete,
+            reset: true,
+        }
+    }
+
+    fn send(&mut self, now: i64, conn: ConnId, frame: ClientFrame) {
+        let ClientFrame::Send { client_id, text } = &frame else {
+            return;
+        };
+        if let Err(e) = protocol::validate_client_id(client_id) {
+            return self.error_to(conn, ErrorCode::BadRequest, e.0, None, None);
+        }
+        let text = match protocol::validate_text(text) {
+            Ok(text) => text.to_owned(),
+            Err(e) => {
+                return self.error_to(
+                    conn,
+                    ErrorCode::InvalidText,
+                    e.0,
+                    Some(client_id.clone()),
+                    None,
+                );
+            }
+        };
+        let limit = self.config.send_limit;
+        let Some(connection) = self.connections.get_mut(&conn) else {
+            return;
+        };
+        if let Err(retry_after_ms) = connection.send_bucket.take(limit, now) {
+            return self.error_to(
+                conn,
+                ErrorCode::RateLimited,
+                "too many messages; retry shortly".into(),
+                Some(client_id.clone()),
+                Some(retry_after_ms),
+            );
+        }
+        let saved = connection.clone();
+        let Some(member) = saved.member.clone() else {
+            return;
+        };
+        self.outputs.push_back(Output::SaveConnection(saved));
+        if self.tail_state != TailState::Loaded {
+            // Dedupe needs the stored `client_id`s; the frame is replayed once they are loaded
+            // (its token is already taken, so the replay skips the limiter).
+            return self.defer(
+                conn,
+                ClientFrame::Send {
+                    client_id: client_id.clone(),
+                    text,
+                },
+            );
+        }
+        self.accept_send(conn, client_id.clone(), member, text);
+    }
+
+    /// Queues a validated, rate-checked send, unless it is a duplicate.
+    fn accept_send(&mut self, conn: ConnId, client_id: String, member: Member, text: String) {
+        if let Some(seq) = self.stored_ids.get(&client_id) {
+            if let Some(message) = self.tail_message(*seq) {
+                self.outputs.push_back(Output::Deliver {
+                    to: vec![conn],
+                    frame: ServerFrame::Message { message },
+                });
+            }
+            return;
+        }
+        let waiting = self
+            .pending
+            .iter_mut()
+            .chain(self.in_flight.iter_mut().flat_map(|f| f.sends.iter_mut()))
+            .find(|p| p.client_id == client_id);
+        if let Some(send) = waiting {
+            if !send.waiters.contains(&conn) {
+                send.waiters.push(conn);
+            }
+            return;
+        }
+        self.pending.push_back(PendingSend {
+            client_id,
+            member,
+            text,
+            waiters: vec![conn],
+        });
+    }
+
+    fn typing(&mut self, now: i64, conn: ConnId, active: bool) {
+        let limit = self.config.typing_limit;
+        let Some(connection) = self.connections.get_mut(&conn) else {
+            return;
+        };
+        if let Err(retry_after_ms) = connection.typing_bucket.take(limit, now) {
+            return self.error_to(
+                conn,
+                ErrorCode::RateLimited,
+                "too many typing notifications".into(),
+                None,
+                Some(retry_after_ms),
+            );
+        }
+        let saved = connection.clone();
+        let Some(member) = saved.member.clone() else {
+            return;
+        };
+        self.outputs.push_back(Output::SaveConnection(saved));
+        let to = self
+            .joined()
+            .filter(|(_, m)| m.user_id != member.user_id)
+            .map(|(id, _)| id)
+            .collect::<Vec<_>>();
+        if !to.is_empty() {
+            self.outputs.push_back(Output::Deliver {
+                to,
+                frame: ServerFrame::Typing {
+                    user_id: member.user_id,
+                    name: member.name,
+                    active,
+                },
+            });
+        }
+    }
+
+    fn history(&mut self, conn: ConnId, before: i64, limit: u32, frame: ClientFrame) {
+        if !(1..=protocol::HISTORY_MAX_LIMIT).contains(&limit) {
+            return self.error_to(
+                conn,
+                ErrorCode::BadRequest,
+                format!("limit must be 1 to {}", protocol::HISTORY_MAX_LIMIT),
+                None,
+                None,
+            );
+        }
+        if self.tail_state != TailState::Loaded {
+            return self.defer(conn, frame);
+        }
+        let available = self.tail.partition_point(|m| m.seq < before);
+        let limit_usize = limit as usize;
+        if available >= limit_usize || self.tail_complete {
+            let start = available.saturating_sub(limit_usize);
+            let page = HistoryPage {
+                messages: self.tail.range(start..available).cloned().collect(),
+                has_more: start > 0 || !self.tail_complete,
+            };
+            self.outputs.push_back(Output::Deliver {
+                to: vec![conn],
+                frame: ServerFrame::History(page),
+            });
+        } else if let Some(room) = self.room.clone() {
+            self.outputs.push_back(Output::LoadHistory {
+                conn,
+                room,
+                before,
+                limit,
+            });
+        }
+    }
+
+    // ---- store results -----------------------------------------------------------------------
+
+    /// The tail load finished: `messages` are the newest ones, ascending.
+    pub fn handle_tail_loaded(&mut self, now: i64, result: Result<Vec<Message>, StoreFailure>) {
+        if self.tail_state != TailState::Loading {
+            return;
+        }
+        match result {
+            Ok(messages) => {
+                self.tail_state = TailState::Loaded;
+                self.consecutive_failures = 0;
+                self.tail_complete = messages.len() < self.config.tail_capacity;
+                let newest = messages.last().map_or(0, |m| m.seq);
+                if self.reconcile {
+                    // A write reported as failed may have been stored all the same (a timeout
+                    // after Redis applied it): deliver what nobody has seen yet.
+                    let unseen: Vec<Message> = messages
+                        .iter()
+                        .filter(|m| m.seq > self.delivered_seq)
+                        .cloned()
+                        .collect();
+                    self.deliver_all(unseen);
+                }
+                self.reconcile = false;
+                self.tail = messages.into();
+                self.stored_ids = self
+                    .tail
+                    .iter()
+                    .map(|m| (m.client_id.clone(), m.seq))
+                    .collect();
+                self.last_seq = self.last_seq.max(newest);
+                self.delivered_seq = self.delivered_seq.max(newest);
+                // Pending sends that are now known to be stored are answered, not written.
+                let pending: Vec<PendingSend> = self.pending.drain(..).collect();
+                for send in pending {
+                    match self.stored_ids.get(&send.client_id).copied() {
+                        Some(seq) => {
+                            if let Some(message) = self.tail_message(seq) {
+                                self.outputs.push_back(Output::Deliver {
+                                    to: send.waiters.clone(),
+                                    frame: ServerFrame::Message { message },
+                                });
+                            }
+                        }
+                        None => self.pending.push_back(send),
+                    }
+                }
+                for (conn, frame) in std::mem::take(&mut self.deferred) {
+                    self.replay(now, conn, frame);
+                }
+                self.flush(now);
+            }
+            Err(failure) => {
+                self.tail_state = TailState::Unloaded;
+                let retry = self.store_failed();
+                let message = format!("the message store is unavailable: {}", failure.0);
+                for (conn, frame) in std::mem::take(&mut self.deferred) {
+                    match frame {
+                        ClientFrame::Hello { .. } => {
+                            self.error_to(
+                                conn,
+                                ErrorCode::StoreUnavailable,
+                                message.clone(),
+                                None,
+                                Some(retry),
+                            );
+                            // Without history there is no welcome; the client reconnects.
+                            self.outputs.push_back(Output::Close {
+                                to: conn,
+                                code: 1011,
+                                reason: "message store unavailable".into(),
+                            });
+                            self.handle_close(conn);
+                        }
+                        ClientFrame::Send { client_id, .. } => self.error_to(
+                            conn,
+                            ErrorCode::StoreUnavailable,
+                            message.clone(),
+                            Some(client_id),
+                            Some(retry),
+                        ),
+                        _ => self.error_to(
+                            conn,
+                            ErrorCode::StoreUnavailable,
+                            message.clone(),
+                            None,
+                            Some(retry),
+                        ),
+                    }
+                }
+                let pending: Vec<PendingSend> = self.pending.drain(..).collect();
+                self.fail_sends(pending, &message, retry);
+            }
+        }
+    }
+
+    /// The write of batch `id` finished.
+    pub fn handle_persisted(&mut self, now: i64, id: u64, result: Result<(), StoreFailure>) {
+        let Some(in_flight) = self.in_flight.take_if(|f| f.id == id) else {
+            return;
+        };
+        match result {
+            Ok(()) => {
+                self.consecutive_failures = 0;
+                for message in &in_flight.messages {
+                    self.stored_ids
+                        .insert(message.client_id.clone(), message.seq);
+                    self.tail.push_back(message.clone());
+                }
+                while self.tail.len() > self.config.tail_capacity {
+                    if let Some(old) = self.tail.pop_front() {
+                        self.stored_ids.remove(&old.client_id);
+                        self.tail_complete = false;
+                    }
+                }
+                self.deliver_all(in_flight.messages);
+                self.flush(now);
+            }
+            Err(failure) => {
+                let retry = self.store_failed();
+                // Whether Redis applied the write is unknown; reload before writing again.
+                self.reconcile = true;
+                self.tail_state = TailState::Unloaded;
+                let message = format!("the message store is unavailable: {}", failure.0);
+                self.fail_sends(in_flight.sends, &message, retry);
+                // Sends that queued meanwhile wait for the reload, which they trigger now.
+                if !self.pending.is_empty() {
+                    self.load_tail();
+                }
+            }
+        }
+    }
+
+    /// A history page from the store arrived for `conn`.
+    pub fn handle_history_loaded(
+        &mut self,
+        conn: ConnId,
+        result: Result<HistoryPage, StoreFailure>,
+    ) {
+        if !self.connections.contains_key(&conn) {
+            return;
+        }
+        match result {
+            Ok(page) => self.outputs.push_back(Output::Deliver {
+                to: vec![conn],
+                frame: ServerFrame::History(page),
+            }),
+            Err(failure) => {
+                let retry = self.retry_after();
+                self.error_to(
+                    conn,
+                    ErrorCode::StoreUnavailable,
+                    format!("the message store is unavailable: {}", failure.0),
+                    None,
+                    Some(retry),
+                );
+            }
+        }
+    }
+
+    // ---- internals ---------------------------------------------------------------------------
+
+    /// Starts the next write if none is in flight and sends are waiting.
+    fn flush(&mut self, now: i64) {
+        if self.in_flight.is_some() || self.pending.is_empty() {
+            return;
+        }
+        if self.tail_state != TailState::Loaded {
+            self.load_tail();
+            return;
+        }
+        let Some(room) = self.room.clone() else {
+            return;
+        };
+        let count = self.pending.len().min(self.config.max_batch);
+        let sends: Vec<PendingSend> = self.pending.drain(..count).collect();
+        let messages = sends
+            .iter()
+            .map(|send| {
+                self.last_seq = now.max(self.last_seq + 1);
+                Message {
+                    seq: self.last_seq,
+                    client_id: send.client_id.clone(),
+                    user_id: send.member.user_id.clone(),
+                    name: send.member.name.clone(),
+                    text: send.text.clone(),
+                    ts: now,
+                }
+            })
+            .collect::<Vec<_>>();
+        let id = self.next_batch;
+        self.next_batch += 1;
+        self.in_flight = Some(InFlight {
+            id,
+            sends,
+            messages: messages.clone(),
+        });
+        self.outputs
+            .push_back(Output::Persist(Batch { id, room, messages }));
+    }
+
+    fn replay(&mut self, now: i64, conn: ConnId, frame: ClientFrame) {
+        if !self.connections.contains_key(&conn) {
+            return;
+        }
+        match frame {
+            ClientFrame::Send { client_id, text } => {
+                let member = self.connections.get(&conn).and_then(|c| c.member.clone());
+                if let Some(member) = member {
+                    self.accept_send(conn, client_id, member, text);
+                }
+            }
+            other => self.handle_frame(now, conn, other),
+        }
+    }
+
+    fn defer(&mut self, conn: ConnId, frame: ClientFrame) {
+        self.deferred.push((conn, frame));
+        self.load_tail();
+    }
+
+    fn load_tail(&mut self) {
+        if self.tail_state != TailState::Unloaded {
+            return;
+        }
+        let Some(room) = self.room.clone() else {
+            return;
+        };
+        self.tail_state = TailState::Loading;
+        self.outputs.push_back(Output::LoadTail {
+            room,
+            count: self.config.tail_capacity,
+        });
+    }
+
+    fn deliver_all(&mut self, messages: Vec<Message>) {
+        let to: Vec<ConnId> = self.joined().map(|(id, _)| id).collect();
+        for message in messages {
+            self.delivered_seq = self.delivered_seq.max(message.seq);
+            if !to.is_empty() {
+                self.outputs.push_back(Output::Deliver {
+                    to: to.clone(),
+                    frame: ServerFrame::Message { message },
+                });
+            }
+        }
+    }
+
+    fn fail_sends(&mut self, sends: Vec<PendingSend>, message: &str, retry: u64) {
+        for send in sends {
+            for conn in send.waiters {
+                if self.connections.contains_key(&conn) {
+                    self.error_to(
+                        conn,
+                        ErrorCode::StoreUnavailable,
+                        message.to_owned(),
+                        Some(send.client_id.clone()),
+                        Some(retry),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Counts a store failure and returns the `retry_after_ms` to give clients.
+    fn store_failed(&mut self) -> u64 {
+        self.consecutive_failures = self.consecutive_failures.saturating_add(1);
+        self.retry_after()
+    }
+
+    fn retry_after(&self) -> u64 {
+        let doublings = self.consecutive_failures.saturating_sub(1).min(16);
+        (self.config.store_retry_ms << doublings).min(self.config.store_retry_max_ms)
+    }
+
+    fn tail_message(&self, seq: i64) -> Option<Message> {
+        let index = self.tail.partition_point(|m| m.seq < seq);
+        self.tail.get(index).filter(|m| m.seq == seq).cloned()
+    }
+
+    fn joined(&self) -> impl Iterator<Item = (ConnId, &Member)> {
+        self.connections
+            .iter()
+            .filter_map(|(id, c)| c.member.as_ref().map(|m| (*id, m)))
+    }
+
+    fn broadcast_presence(&mut self, except: Option<ConnId>) {
+        let to: Vec<ConnId> = self
+            .joined()
+            .map(|(id, _)| id)
+            .filter(|id| Some(*id) != except)
+            .collect();
+        if !to.is_empty() {
+            let online = self.online();
+            self.outputs.push_back(Output::Deliver {
+                to,
+                frame: ServerFrame::Presence { online },
+            });
+        }
+    }
+
+    fn error_to(
+        &mut self,
+        conn: ConnId,
+        code: ErrorCode,
+        message: String,
+        client_id: Option<String>,
+        retry_after_ms: Option<u64>,
+    ) {
+        self.outputs.push_back(Output::Deliver {
+            to: vec![conn],
+            frame: ServerFrame::Error(ErrorFrame {
+                code,
+                message,
+                client_id,
+                retry_after_ms,
+            }),
+        });
+    }
+}
