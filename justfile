@@ -30,6 +30,16 @@ dev: setup
 build-worker:
     scripts/build-worker.sh
 
+# Build the web client's static files (apps/web/dist): wasm-bindgen + wasm-opt, offline.
+[group('dev')]
+build-web:
+    scripts/build-web.sh
+
+# Report the size of the web client (wasm + JS) and the Worker, raw and gzip -9.
+[group('dev')]
+size: build-web build-worker
+    scripts/size.sh
+
 # Format every crate.
 [group('dev')]
 fmt:
@@ -38,13 +48,17 @@ fmt:
 # Clippy on every crate and target (native, and wasm32 for the Worker's crates), warnings as errors.
 [group('test')]
 lint:
-    cargo clippy --workspace --all-targets --all-features -- -D warnings
-    cargo clippy -p chat-worker -p room -p protocol -p upstash --target wasm32-unknown-unknown -- -D warnings
+    cargo clippy --workspace --exclude web --all-targets --all-features -- -D warnings
+    cargo clippy -p chat-worker -p room -p protocol -p upstash -p client --target wasm32-unknown-unknown -- -D warnings
+    cargo clippy -p web --all-targets --target wasm32-unknown-unknown -- -D warnings
 
-# Everything CI checks: formatting, lints, and every test (unit, integration, SDK, Worker e2e).
+# Everything CI checks: formatting, lints, and every test (unit, integration, SDK, Worker and
+# browser e2e, the web client's DOM tests in headless Chromium).
 [group('test')]
 test: setup
     cargo fmt --all -- --check
     just lint
     just build-worker
-    cargo test --workspace --all-targets --no-fail-fast
+    just build-web
+    cargo test --workspace --exclude web --all-targets --no-fail-fast
+    CHROMEDRIVER=/usr/bin/chromedriver cargo test -p web --target wasm32-unknown-unknown

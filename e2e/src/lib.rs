@@ -1,10 +1,12 @@
 //! What the integration tests share: the stacks they start (Redis, redis-rest, the Worker under
-//! Miniflare via `wrangler dev`) and a protocol-speaking WebSocket client.
+//! Miniflare via `wrangler dev`), a protocol-speaking WebSocket client, and real Chromium.
 
+mod browser;
 mod chat;
 mod rest;
 mod worker;
 
+pub use browser::Browser;
 pub use chat::{Chat, Incoming};
 pub use rest::{RestStack, node, node_modules};
 pub use worker::{ChatStack, WorkerOptions};

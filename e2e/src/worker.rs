@@ -85,6 +85,13 @@ impl ChatStack {
                 bundle.display()
             );
         }
+        let client = root.join("apps/web/dist/index.html");
+        if !client.is_file() {
+            bail!(
+                "{} is missing: build the web client first with `just build-web` (`just test` does)",
+                client.display()
+            );
+        }
         let wrangler = node_modules()?.join(".bin/wrangler");
         let mut command = Command::new(wrangler);
         command

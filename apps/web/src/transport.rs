@@ -1,0 +1,284 @@
+//! The thin layer between the browser and [`ChatState`]: one WebSocket at a time, reconnect
+//! timers, a one-second tick (retries, heartbeat, typing expiry), and the browser's `online`,
+//! `offline` and `visibilitychange` events. Every decision is the state's; this only carries
+//! frames and schedules calls.
+
+use crate::{now, storage};
+use client::ChatState;
+use leptos::prelude::*;
+use std::cell::RefCell;
+use std::time::Duration;
+use wasm_bindgen::JsCast;
+use wasm_bindgen::closure::Closure;
+use web_sys::{CloseEvent, MessageEvent, WebSocket};
+
+/// Handlers of one socket, dropped (and so detached) when the socket is replaced.
+struct SocketHandlers {
+    _open: Closure<dyn FnMut()>,
+    _message: Closure<dyn FnMut(MessageEvent)>,
+    _close: Closure<dyn FnMut(CloseEvent)>,
+}
+
+struct Inner {
+    url: String,
+    socket: Option<WebSocket>,
+    handlers: Option<SocketHandlers>,
+    /// Bumped per socket, so events of a replaced socket are ignored.
+    generation: u64,
+    reconnect: Option<TimeoutHandle>,
+}
+
+/// The connection of one room: a `Copy` handle (the socket itself lives in the reactive
+/// arena, on this thread), so views can capture it freely.
+#[derive(Clone, Copy)]
+pub struct Transport {
+    pub state: RwSignal<ChatState>,
+    /// The time, refreshed every second, for countdowns and expiring typing notices.
+    pub clock: RwSignal<i64>,
+    inner: StoredValue<RefCell<Inner>, LocalStorage>,
+}
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transport").finish_non_exhaustive()
+    }
+}
+
+/// `ws://` or `wss://` URL of `room` on the page's own host.
+pub fn socket_url(room: &str) -> String {
+    let location = web_sys::window().map(|w| w.location());
+    let host = location
+        .as_ref()
+        .and_then(|l| l.host().ok())
+        .unwrap_or_default();
+    let scheme = match location.and_then(|l| l.protocol().ok()).as_deref() {
+        Some("https:") => "wss",
+        _ => "ws",
+    };
+    format!("{scheme}://{host}{}", protocol::ws_path(room))
+}
+
+impl Transport {
+    /// Starts connecting `state`'s room and keeps the connection up until the page goes away.
+    pub fn start(state: RwSignal<ChatState>) -> Self {
+        let room = state.with_untracked(|s| s.room.clone());
+        let transport = Self {
+            state,
+            clock: RwSignal::new(now()),
+            inner: StoredValue::new_local(RefCell::new(Inner {
+                url: socket_url(&room),
+                socket: None,
+                handlers: None,
+                generation: 0,
+                reconnect: None,
+            })),
+        };
+        transport.connect();
+
+        let ticker = transport;
+        let _ = set_interval_with_handle(move || ticker.tick(), Duration::from_secs(1));
+
+        let online = transport;
+        let _ = window_event_listener(leptos::ev::online, move |_| online.retry_now());
+        let offline = transport;
+        let _ = window_event_listener(leptos::ev::offline, move |_| {
+            offline.state.update(ChatState::offline);
+        });
+        let visible = transport;
+        let on_visible = Closure::<dyn FnMut()>::new(move || {
+            let shown = web_sys::window()
+                .and_then(|w| w.document())
+                .is_some_and(|d| d.visibility_state() == web_sys::VisibilityState::Visible);
+            if shown && !visible.state.with_untracked(ChatState::is_live) {
+                visible.retry_now();
+            }
+        });
+        if let Some(document) = web_sys::window().and_then(|w| w.document()) {
+            let _ = document.add_event_listener_with_callback(
+                "visibilitychange",
+                on_visible.as_ref().unchecked_ref(),
+            );
+        }
+        // The listener lives as long as the page.
+        on_visible.forget();
+        transport
+    }
+
+    /// Runs `f` on the connection's inner state (`None` once the page is torn down).
+    fn with_inner<R>(&self, f: impl FnOnce(&mut Inner) -> R) -> Option<R> {
+        self.inner.try_with_value(|cell| f(&mut cell.borrow_mut()))
+    }
+
+    /// Opens a socket unless one is open or opening.
+    pub fn connect(&self) {
+        let opening = self.with_inner(|inner| {
+            if let Some(socket) = &inner.socket
+                && matches!(
+                    socket.ready_state(),
+                    WebSocket::CONNECTING | WebSocket::OPEN
+                )
+            {
+                return None;
+            }
+            if let Some(timer) = inner.reconnect.take() {
+                timer.clear();
+            }
+            inner.generation += 1;
+            Some((inner.url.clone(), inner.generation))
+        });
+        let Some(Some((url, generation))) = opening else {
+            return;
+        };
+        self.state.update(ChatState::connecting);
+        let Ok(socket) = WebSocket::new(&url) else {
+            self.socket_closed();
+            return;
+        };
+
+        let this = *self;
+        let open = Closure::<dyn FnMut()>::new(move || {
+            if this.is_current(generation) {
+                let frames = this.update(|s| s.opened(now())).unwrap_or_default();
+                this.send_all(&frames);
+            }
+        });
+        let this = *self;
+        let message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+            if !this.is_current(generation) {
+                return;
+            }
+            if let Some(text) = event.data().as_string() {
+                let frames = this
+                    .update(|s| s.received(&text, now()))
+                    .unwrap_or_default();
+                this.send_all(&frames);
+            }
+        });
+        let this = *self;
+        let close = Closure::<dyn FnMut(CloseEvent)>::new(move |_event: CloseEvent| {
+            if this.is_current(generation) {
+                this.socket_closed();
+            }
+        });
+        socket.set_onopen(Some(open.as_ref().unchecked_ref()));
+        socket.set_onmessage(Some(message.as_ref().unchecked_ref()));
+        socket.set_onclose(Some(close.as_ref().unchecked_ref()));
+        self.with_inner(|inner| {
+            inner.socket = Some(socket);
+            inner.handlers = Some(SocketHandlers {
+                _open: open,
+                _message: message,
+                _close: close,
+            });
+        });
+    }
+
+    /// Drops the current socket now and reconnects at once (the "retry now" button, the
+    /// browser coming back online or to the foreground).
+    pub fn retry_now(&self) {
+        self.drop_socket();
+        self.state.update(ChatState::retry_now);
+        self.connect();
+    }
+
+    /// The user sends a message. `Err` says why the text is refused.
+    pub fn compose(&self, text: &str) -> Result<(), String> {
+        let client_id = crate::new_id();
+        let frames = self
+            .update(|s| s.compose(text, client_id, now()))
+            .unwrap_or_else(|| Err("the chat is closed".to_owned()))?;
+        self.send_all(&frames);
+        Ok(())
+    }
+
+    pub fn keystroke(&self) {
+        if let Some(frame) = self.update(|s| s.keystroke(now())).flatten() {
+            self.send_all(&[frame]);
+        }
+    }
+
+    pub fn load_older(&self) {
+        if let Some(frame) = self.update(ChatState::load_older).flatten() {
+            self.send_all(&[frame]);
+        }
+    }
+
+    pub fn retry(&self, client_id: &str) {
+        let frames = self
+            .update(|s| s.retry(client_id, now()))
+            .unwrap_or_default();
+        self.send_all(&frames);
+    }
+
+    pub fn discard(&self, client_id: &str) {
+        self.update(|s| s.outbox.discard(client_id));
+    }
+
+    fn tick(&self) {
+        let now = now();
+        self.clock.set(now);
+        let (frames, dead) = self.update(|s| s.tick(now)).unwrap_or_default();
+        self.send_all(&frames);
+        if dead {
+            // A half-open connection: give up on it and start over.
+            self.drop_socket();
+            self.socket_closed();
+        }
+    }
+
+    fn socket_closed(&self) {
+        let delay = self
+            .update(|s| s.closed(now(), js_sys::Math::random()))
+            .unwrap_or(1_000);
+        let offline = web_sys::window().is_some_and(|w| !w.navigator().on_line());
+        if offline {
+            self.state.update(ChatState::offline);
+            return;
+        }
+        let this = *self;
+        let timer =
+            set_timeout_with_handle(move || this.connect(), Duration::from_millis(delay)).ok();
+        self.with_inner(|inner| inner.reconnect = timer);
+    }
+
+    fn drop_socket(&self) {
+        self.with_inner(|inner| {
+            inner.generation += 1;
+            if let Some(socket) = inner.socket.take() {
+                socket.set_onopen(None);
+                socket.set_onmessage(None);
+                socket.set_onclose(None);
+                let _ = socket.close_with_code_and_reason(4000, "reconnecting");
+            }
+            inner.handlers = None;
+        });
+    }
+
+    fn is_current(&self, generation: u64) -> bool {
+        self.with_inner(|inner| inner.generation == generation)
+            .unwrap_or(false)
+    }
+
+    /// Changes the state and saves the outbox, so nothing typed is lost to a reload.
+    /// `None` only once the page's reactive owner is gone.
+    fn update<T>(&self, change: impl FnOnce(&mut ChatState) -> T) -> Option<T> {
+        self.state.try_update(|s| {
+            let result = change(s);
+            storage::save_outbox(&s.room, &s.outbox);
+            result
+        })
+    }
+
+    fn send_all(&self, frames: &[String]) {
+        if frames.is_empty() {
+            return;
+        }
+        self.with_inner(|inner| {
+            if let Some(socket) = &inner.socket {
+                for frame in frames {
+                    let _ = socket.send_with_str(frame);
+                }
+            }
+        });
+    }
+}

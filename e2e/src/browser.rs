@@ -1,0 +1,113 @@
+//! Real Chromium through chromedriver and fantoccini: chromedriver runs in its own process group
+//! on a free port, each session gets a fresh profile, and everything is killed on Drop.
+
+use anyhow::{Context, Result, bail};
+use fantoccini::{Client, ClientBuilder};
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::json;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+use testkit::{ChildGuard, free_port, wait_for_tcp};
+
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// A chromedriver that sessions are opened on.
+#[derive(Debug)]
+pub struct Browser {
+    url: String,
+    profiles: Vec<PathBuf>,
+    _driver: ChildGuard,
+}
+
+impl Browser {
+    pub fn start() -> Result<Self> {
+        for tool in [CHROMEDRIVER, CHROMIUM] {
+            if !std::path::Path::new(tool).exists() {
+                bail!(
+                    "{tool} is missing: run `just setup` (Debian's chromium and chromium-driver)"
+                );
+            }
+        }
+        let port = free_port()?;
+        let mut command = Command::new(CHROMEDRIVER);
+        command
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let driver = ChildGuard::spawn("chromedriver", command)?;
+        wait_for_tcp(
+            SocketAddr::from(([127, 0, 0, 1], port)),
+            Duration::from_secs(20),
+        )?;
+        Ok(Self {
+            url: format!("http://127.0.0.1:{port}"),
+            profiles: Vec::new(),
+            _driver: driver,
+        })
+    }
+
+    /// A new, independent browser (its own profile, so its own localStorage) with a window of
+    /// `width` × `height` CSS pixels.
+    pub async fn session(&mut self, width: u32, height: u32) -> Result<Client> {
+        self.open(width, height, false).await
+    }
+
+    /// Like [`Browser::session`], emulating a phone's screen (headless windows cannot be
+    /// narrower than 500 px, so the viewport is set by device emulation).
+    pub async fn phone(&mut self, width: u32, height: u32) -> Result<Client> {
+        self.open(width, height, true).await
+    }
+
+    async fn open(&mut self, width: u32, height: u32, phone: bool) -> Result<Client> {
+        let profile = std::env::temp_dir().join(testkit::unique("e2e-chromium"));
+        std::fs::create_dir_all(&profile)?;
+        self.profiles.push(profile.clone());
+        let capabilities = json!({
+            "browserName": "chrome",
+            "goog:loggingPrefs": {"browser": "ALL"},
+            "goog:chromeOptions": {
+                "binary": CHROMIUM,
+                "args": [
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-dev-shm-usage",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    "--no-first-run",
+                    "--disable-crash-reporter",
+                    "--disable-breakpad",
+                    format!("--user-data-dir={}", profile.display()),
+                    format!("--window-size={width},{height}"),
+                    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+                ],
+            },
+        });
+        let mut capabilities = capabilities;
+        if phone {
+            capabilities["goog:chromeOptions"]["mobileEmulation"] = json!({
+                "deviceMetrics": {"width": width, "height": height, "pixelRatio": 2, "touch": true},
+            });
+        }
+        let serde_json::Value::Object(capabilities) = capabilities else {
+            bail!("capabilities must be an object");
+        };
+        ClientBuilder::new(HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&self.url)
+            .await
+            .context("opening a Chromium session")
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        for profile in &self.profiles {
+            let _ = std::fs::remove_dir_all(profile);
+        }
+    }
+}

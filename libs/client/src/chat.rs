@@ -1,0 +1,299 @@
+//! The whole client state of one room and the transitions the transport drives: connect,
+//! open, frames in, close, timers, user actions. Each returns the text frames to send.
+
+use crate::backoff::{Backoff, Beat, Heartbeat};
+use crate::messages::MessageList;
+use crate::outbox::Outbox;
+use crate::typing::Typing;
+use protocol::{ClientFrame, ErrorCode, Member, ServerFrame};
+
+/// While typing, the client repeats `typing: true` at most this often (the room's typing limit
+/// is 1 per second with a burst of 5).
+pub const TYPING_REFRESH_MS: i64 = 3_000;
+/// Idle this long after the last keystroke and the client says it stopped typing.
+pub const TYPING_IDLE_MS: i64 = 4_000;
+
+/// What the connection indicator shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnectionStatus {
+    /// Opening a connection (attempt 0 is the first).
+    Connecting { attempt: u32 },
+    /// Joined: messages flow.
+    Live,
+    /// Waiting to try again at `next_at`.
+    Reconnecting { attempt: u32, next_at: i64 },
+    /// The browser says it is offline; reconnects when it comes back.
+    Offline,
+}
+
+/// A message from the server not tied to one of the user's messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub code: ErrorCode,
+    pub text: String,
+}
+
+/// Everything the chat view shows for one room.
+#[derive(Debug, Clone)]
+pub struct ChatState {
+    pub room: String,
+    pub me: Member,
+    pub messages: MessageList,
+    pub outbox: Outbox,
+    pub typing: Typing,
+    pub online: Vec<Member>,
+    pub status: ConnectionStatus,
+    pub notice: Option<Notice>,
+    pub backoff: Backoff,
+    pub heartbeat: Heartbeat,
+    joined: bool,
+    typing_sent_at: Option<i64>,
+    last_keystroke: i64,
+}
+
+impl ChatState {
+    /// A fresh state for `room`, with the outbox kept from an earlier visit.
+    pub fn new(room: &str, me: Member, outbox: Outbox) -> Self {
+        Self {
+            room: room.to_owned(),
+            me,
+            messages: MessageList::default(),
+            outbox,
+            typing: Typing::default(),
+            online: Vec::new(),
+            status: ConnectionStatus::Connecting { attempt: 0 },
+            notice: None,
+            backoff: Backoff::default(),
+            heartbeat: Heartbeat::default(),
+            joined: false,
+            typing_sent_at: None,
+            last_keystroke: 0,
+        }
+    }
+
+    /// Whether messages can be sent now.
+    pub fn is_live(&self) -> bool {
+        self.joined
+    }
+
+    /// A connection attempt starts.
+    pub fn connecting(&mut self) {
+        self.status = ConnectionStatus::Connecting {
+            attempt: self.backoff.attempt(),
+        };
+    }
+
+    /// The socket opened: say hello, asking for what was missed since the newest message held.
+    pub fn opened(&mut self, now: i64) -> Vec<String> {
+        self.backoff.connected(now);
+        self.heartbeat.heard(now);
+        vec![
+            ClientFrame::Hello {
+                name: self.me.name.clone(),
+                user_id: self.me.user_id.clone(),
+                since: self.messages.newest_seq(),
+            }
+            .to_json(),
+        ]
+    }
+
+    /// A text frame arrived. Returns frames to send in answer.
+    pub fn received(&mut self, text: &str, now: i64) -> Vec<String> {
+        self.heartbeat.heard(now);
+        let Ok(frame) = serde_json::from_str::<ServerFrame>(text) else {
+            // `pong`, or a frame from a newer server this client does not know: nothing to do.
+            return Vec::new();
+        };
+        match frame {
+            ServerFrame::Welcome(welcome) => {
+                self.joined = true;
+                self.status = ConnectionStatus::Live;
+                self.notice = None;
+                self.me = welcome.you;
+                if welcome.reset {
+                    self.messages.reset(welcome.messages, welcome.has_more);
+                } else {
+                    self.messages.merge(welcome.messages);
+                }
+                // A resume may carry our own messages that were stored while we were away.
+                let confirmed: Vec<String> =
+                    self.messages.iter().map(|m| m.client_id.clone()).collect();
+                for client_id in confirmed {
+                    self.outbox.confirm(&client_id);
+                }
+                self.set_online(welcome.online);
+                self.flush(now)
+            }
+            ServerFrame::Message { message } => {
+                self.outbox.confirm(&message.client_id);
+                self.typing.stop(&message.user_id);
+                self.messages.insert(message);
+                Vec::new()
+            }
+            ServerFrame::History(page) => {
+                self.messages.merge(page.messages);
+                self.messages.has_more = page.has_more;
+                self.messages.loading_older = false;
+                Vec::new()
+            }
+            ServerFrame::Typing {
+                user_id,
+                name,
+                active,
+            } => {
+                if user_id != self.me.user_id {
+                    self.typing.update(&user_id, &name, active, now);
+                }
+                Vec::new()
+            }
+            ServerFrame::Presence { online } => {
+                self.set_online(online);
+                Vec::new()
+            }
+            ServerFrame::Error(error) => {
+                match &error.client_id {
+                    Some(client_id) => self.outbox.refused(
+                        client_id,
+                        error.code,
+                        &error.message,
+                        error.retry_after_ms,
+                        now,
+                    ),
+                    None => {
+                        if error.code == ErrorCode::StoreUnavailable {
+                            self.messages.loading_older = false;
+                        }
+                        self.notice = Some(Notice {
+                            code: error.code,
+                            text: error.message,
+                        });
+                    }
+                }
+                Vec::new()
+            }
+        }
+    }
+
+    /// The socket closed (or was declared dead) at `now`; `random` in `[0, 1)` jitters the
+    /// wait. Returns the delay before the next attempt, in milliseconds.
+    pub fn closed(&mut self, now: i64, random: f64) -> u64 {
+        self.joined = false;
+        self.outbox.disconnected();
+        self.messages.loading_older = false;
+        self.typing = Typing::default();
+        self.backoff.disconnected(now);
+        let attempt = self.backoff.attempt() + 1;
+        let delay = self.backoff.next_delay(random);
+        if self.status != ConnectionStatus::Offline {
+            self.status = ConnectionStatus::Reconnecting {
+                attempt,
+                next_at: now + delay as i64,
+            };
+        }
+        delay
+    }
+
+    /// The browser went offline.
+    pub fn offline(&mut self) {
+        self.status = ConnectionStatus::Offline;
+    }
+
+    /// The user asked to reconnect now, or the browser came back: no more waiting.
+    pub fn retry_now(&mut self) {
+        self.backoff.reset();
+        self.connecting();
+    }
+
+    /// The user sends `text` as a new message with `client_id`. Returns the frames to send (none
+    /// while disconnected: the message waits in the outbox), or why the text is refused.
+    pub fn compose(
+        &mut self,
+        text: &str,
+        client_id: String,
+        now: i64,
+    ) -> Result<Vec<String>, String> {
+        let text = protocol::validate_text(text).map_err(|e| e.0)?.to_owned();
+        self.outbox.add(client_id, text, now);
+        let mut frames = Vec::new();
+        if self.typing_sent_at.take().is_some() && self.joined {
+            frames.push(ClientFrame::Typing { active: false }.to_json());
+        }
+        frames.extend(self.flush(now));
+        Ok(frames)
+    }
+
+    /// A keystroke in the composer: maybe tell the room the user is typing.
+    pub fn keystroke(&mut self, now: i64) -> Option<String> {
+        self.last_keystroke = now;
+        if !self.joined
+            || self
+                .typing_sent_at
+                .is_some_and(|at| now - at < TYPING_REFRESH_MS)
+        {
+            return None;
+        }
+        self.typing_sent_at = Some(now);
+        Some(ClientFrame::Typing { active: true }.to_json())
+    }
+
+    /// Asks for the page before the oldest message held, unless one is loading or none exist.
+    pub fn load_older(&mut self) -> Option<String> {
+        if !self.joined || self.messages.loading_older || !self.messages.has_more {
+            return None;
+        }
+        let before = self.messages.oldest_seq()?;
+        self.messages.loading_older = true;
+        Some(
+            ClientFrame::History {
+                before,
+                limit: protocol::WELCOME_MESSAGES as u32,
+            }
+            .to_json(),
+        )
+    }
+
+    /// The user retries a message that stopped retrying.
+    pub fn retry(&mut self, client_id: &str, now: i64) -> Vec<String> {
+        self.outbox.retry(client_id);
+        self.flush(now)
+    }
+
+    /// Timer tick: retries that are due, the heartbeat, the end of typing. Returns frames to
+    /// send and whether the connection is dead (to be closed and reopened).
+    pub fn tick(&mut self, now: i64) -> (Vec<String>, bool) {
+        let mut frames = self.flush(now);
+        if self.joined
+            && self.typing_sent_at.is_some()
+            && now - self.last_keystroke >= TYPING_IDLE_MS
+        {
+            self.typing_sent_at = None;
+            frames.push(ClientFrame::Typing { active: false }.to_json());
+        }
+        let mut dead = false;
+        if self.joined {
+            match self.heartbeat.tick(now) {
+                Beat::SendPing => frames.push(protocol::PING.to_owned()),
+                Beat::Dead => dead = true,
+                Beat::Nothing => {}
+            }
+        }
+        (frames, dead)
+    }
+
+    fn flush(&mut self, now: i64) -> Vec<String> {
+        if !self.joined {
+            return Vec::new();
+        }
+        self.outbox
+            .due(now)
+            .iter()
+            .map(ClientFrame::to_json)
+            .collect()
+    }
+
+    fn set_online(&mut self, online: Vec<Member>) {
+        self.typing
+            .retain_online(online.iter().map(|m| m.user_id.as_str()));
+        self.online = online;
+    }
+}

@@ -1,0 +1,25 @@
+//! The chat client's state as plain Rust, tested natively: what the web client shows and what
+//! it sends are decided here; the Leptos components only render it and the transport only
+//! carries frames and timers. Time and randomness are arguments, as in the room core.
+
+mod backoff;
+mod chat;
+mod messages;
+mod outbox;
+mod typing;
+
+pub use backoff::{Backoff, Beat, Heartbeat};
+pub use chat::{ChatState, ConnectionStatus, Notice};
+pub use messages::{MessageList, Row};
+pub use outbox::{Outbox, OutboxEntry, OutboxState};
+pub use typing::Typing;
+
+/// An id of `len` characters of `A-Za-z0-9_-` from random bytes the caller supplies (the
+/// browser's crypto in the app, fixed bytes in tests).
+pub fn make_id(random: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
+    random
+        .iter()
+        .map(|b| char::from(ALPHABET[usize::from(*b) % 64]))
+        .collect()
+}

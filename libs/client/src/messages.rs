@@ -1,0 +1,172 @@
+//! The message list: messages keyed by `seq`, so merging pages, resumes and live messages can
+//! never duplicate or reorder anything, and the rows the view renders (day separators, bubbles
+//! grouped by author).
+
+use protocol::Message;
+use std::collections::BTreeMap;
+
+/// Consecutive messages of one author closer than this are grouped under one name.
+pub const GROUP_GAP_MS: i64 = 5 * 60 * 1000;
+const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// The messages the client holds, ascending by `seq`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MessageList {
+    by_seq: BTreeMap<i64, Message>,
+    /// Whether the room holds older messages than the oldest here.
+    pub has_more: bool,
+    /// Whether a request for older messages is under way.
+    pub loading_older: bool,
+}
+
+/// One row of the rendered list.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Row {
+    /// The start of a new day; `day` counts days since the epoch in the viewer's time zone.
+    Day { day: i64, ts: i64 },
+    Message {
+        message: Message,
+        /// Sent by this client's user.
+        own: bool,
+        /// The first of a run by the same author (shows the name).
+        first_in_group: bool,
+    },
+}
+
+impl MessageList {
+    /// Replaces everything (a `welcome` with `reset: true`).
+    pub fn reset(&mut self, messages: Vec<Message>, has_more: bool) {
+        self.by_seq = messages.into_iter().map(|m| (m.seq, m)).collect();
+        self.has_more = has_more;
+        self.loading_older = false;
+    }
+
+    /// Adds messages, ignoring any already held. Returns how many were new.
+    pub fn merge(&mut self, messages: impl IntoIterator<Item = Message>) -> usize {
+        messages
+            .into_iter()
+            .filter(|m| self.insert(m.clone()))
+            .count()
+    }
+
+    /// Adds one message; `false` if its `seq` was already held.
+    pub fn insert(&mut self, message: Message) -> bool {
+        if self.by_seq.contains_key(&message.seq) {
+            return false;
+        }
+        self.by_seq.insert(message.seq, message);
+        true
+    }
+
+    pub fn newest_seq(&self) -> Option<i64> {
+        self.by_seq.keys().next_back().copied()
+    }
+
+    pub fn oldest_seq(&self) -> Option<i64> {
+        self.by_seq.keys().next().copied()
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_seq.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_seq.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Message> {
+        self.by_seq.values()
+    }
+
+    /// The rows to render for `own_user_id`, with days split at local midnight
+    /// (`tz_offset_ms` east of UTC).
+    pub fn rows(&self, own_user_id: &str, tz_offset_ms: i64) -> Vec<Row> {
+        let mut rows = Vec::with_capacity(self.by_seq.len() + 4);
+        let mut previous: Option<&Message> = None;
+        for message in self.by_seq.values() {
+            let day = (message.ts + tz_offset_ms).div_euclid(DAY_MS);
+            let new_day = previous.is_none_or(|p| (p.ts + tz_offset_ms).div_euclid(DAY_MS) != day);
+            if new_day {
+                rows.push(Row::Day {
+                    day,
+                    ts: message.ts,
+                });
+            }
+            let first_in_group = new_day
+                || previous.is_none_or(|p| {
+                    p.user_id != message.user_id || message.ts - p.ts > GROUP_GAP_MS
+                });
+            rows.push(Row::Message {
+                message: message.clone(),
+                own: message.user_id == own_user_id,
+                first_in_group,
+            });
+            previous = Some(message);
+        }
+        rows
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    fn message(seq: i64, user: &str, ts: i64) -> Message {
+        Message {
+            seq,
+            client_id: format!("c-{seq:06}"),
+            user_id: user.into(),
+            name: user.into(),
+            text: format!("t{seq}"),
+            ts,
+        }
+    }
+
+    #[test]
+    fn merging_never_duplicates_or_reorders() {
+        let mut list = MessageList::default();
+        list.reset(vec![message(5, "a", 5), message(6, "a", 6)], true);
+        assert_eq!(list.merge([message(6, "a", 6), message(7, "b", 7)]), 1);
+        assert_eq!(list.merge([message(3, "b", 3), message(4, "b", 4)]), 2);
+        let seqs: Vec<i64> = list.iter().map(|m| m.seq).collect();
+        assert_eq!(seqs, [3, 4, 5, 6, 7]);
+        assert_eq!((list.oldest_seq(), list.newest_seq()), (Some(3), Some(7)));
+        list.reset(vec![message(10, "a", 10)], false);
+        assert_eq!(list.len(), 1, "a reset replaces the list");
+    }
+
+    #[test]
+    fn rows_group_by_author_and_split_days() {
+        let day = DAY_MS;
+        let mut list = MessageList::default();
+        list.merge([
+            message(1, "alice", day - 1000),
+            message(2, "alice", day + 1000),
+            message(3, "alice", day + 2000),
+            message(4, "bob", day + 3000),
+            message(5, "bob", day + 3000 + GROUP_GAP_MS + 1),
+        ]);
+        let shape: Vec<String> = list
+            .rows("bob", 0)
+            .iter()
+            .map(|r| match r {
+                Row::Day { day, .. } => format!("day{day}"),
+                Row::Message {
+                    message,
+                    own,
+                    first_in_group,
+                } => format!(
+                    "{}{}{}",
+                    message.seq,
+                    if *own { "o" } else { "" },
+                    if *first_in_group { "*" } else { "" }
+                ),
+            })
+            .collect();
+        assert_eq!(shape, ["day0", "1*", "day1", "2*", "3", "4o*", "5o*"]);
+        // Two hours east of UTC, message 1 already falls on day 1.
+        let rows = list.rows("bob", 2 * 3600 * 1000);
+        assert!(matches!(rows[0], Row::Day { day: 1, .. }));
+    }
+}
