@@ -35,6 +35,11 @@ build-worker:
 build-web:
     scripts/build-web.sh
 
+# Save desktop and phone screenshots of a populated room under target/e2e-artifacts/.
+[group('test')]
+screenshots: setup build-worker build-web
+    cargo run -q -p e2e --bin screenshots
+
 # Report the size of the web client (wasm + JS) and the Worker, raw and gzip -9.
 [group('dev')]
 size: build-web build-worker

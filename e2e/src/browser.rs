@@ -111,3 +111,107 @@ impl Drop for Browser {
         }
     }
 }
+
+/// The page's console messages, through chromedriver's log endpoint.
+pub async fn console_log(page: &Client) -> Result<Vec<String>> {
+    let log = page.issue_cmd(BrowserLog).await?;
+    Ok(log
+        .as_array()
+        .map(|entries| {
+            entries
+                .iter()
+                .map(|e| {
+                    format!(
+                        "{} {}",
+                        e["level"].as_str().unwrap_or("?"),
+                        e["message"].as_str().unwrap_or("")
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+/// chromedriver's `POST /session/{id}/se/log` for the `browser` log.
+#[derive(Debug)]
+struct BrowserLog;
+
+impl fantoccini::wd::WebDriverCompatibleCommand for BrowserLog {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> std::result::Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/se/log",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _request_url: &url::Url) -> (hyper::Method, Option<String>) {
+        (
+            hyper::Method::POST,
+            Some(r#"{"type":"browser"}"#.to_owned()),
+        )
+    }
+}
+
+/// Collects the pages of one scenario, and when it fails saves each page's screenshot and
+/// console log under `target/e2e-artifacts/`.
+#[derive(Debug)]
+pub struct Recorder {
+    scenario: String,
+    pages: Vec<(String, Client)>,
+}
+
+impl Recorder {
+    pub fn new(scenario: &str) -> Self {
+        Self {
+            scenario: scenario.to_owned(),
+            pages: Vec::new(),
+        }
+    }
+
+    /// Registers `page` under `name` and hands it back.
+    pub fn add(&mut self, name: &str, page: Client) -> Client {
+        self.pages.push((name.to_owned(), page.clone()));
+        page
+    }
+
+    /// Passes `result` through; on failure, first saves the artifacts and says where.
+    pub async fn finish(self, result: Result<()>) -> Result<()> {
+        if let Err(error) = result {
+            let dir = testkit::workspace_root().join("target/e2e-artifacts");
+            let _ = std::fs::create_dir_all(&dir);
+            for (name, page) in &self.pages {
+                let stem = dir.join(format!("{}-{name}", self.scenario));
+                if let Ok(png) = page.screenshot().await {
+                    let _ = std::fs::write(stem.with_extension("png"), png);
+                }
+                let log = console_log(page).await.unwrap_or_default();
+                let _ = std::fs::write(stem.with_extension("console.log"), log.join("\n"));
+            }
+            for (_, page) in self.pages {
+                let _ = page.close().await;
+            }
+            return Err(error.context(format!(
+                "scenario {} failed; screenshots and console logs in {}",
+                self.scenario,
+                dir.display()
+            )));
+        }
+        for (_, page) in self.pages {
+            let _ = page.close().await;
+        }
+        Ok(())
+    }
+}
+
+/// Saves a PNG of the page under `target/e2e-artifacts/NAME.png`.
+pub async fn screenshot(page: &Client, name: &str) -> Result<PathBuf> {
+    let dir = testkit::workspace_root().join("target/e2e-artifacts");
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join(format!("{name}.png"));
+    std::fs::write(&path, page.screenshot().await?)?;
+    Ok(path)
+}

@@ -6,7 +6,7 @@ mod chat;
 mod rest;
 mod worker;
 
-pub use browser::Browser;
+pub use browser::{Browser, Recorder, console_log, screenshot};
 pub use chat::{Chat, Incoming};
 pub use rest::{RestStack, node, node_modules};
 pub use worker::{ChatStack, WorkerOptions};

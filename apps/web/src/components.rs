@@ -162,6 +162,11 @@ fn ChatRoom(room: String, me: Member) -> impl IntoView {
                 s.messages.has_more && !s.messages.loading_older && s.is_live()
             });
             if el.scroll_top() < 80 && wants_older {
+                // At exactly 0 browsers do not anchor the view when content is added above;
+                // one pixel down they do, and the effect above restores it where they do not.
+                if el.scroll_top() == 0 {
+                    el.set_scroll_top(1);
+                }
                 anchor.set_value(Some((el.scroll_height(), el.scroll_top())));
                 transport.load_older();
             }

@@ -1,199 +1,284 @@
-//! Each scenario is what a person does, start to finish.
+//! Each scenario is what a person does, start to finish. Every scenario registers its pages
+//! with a `Recorder`, which saves screenshots and console logs when it fails.
 
 use crate::fixtures::{action, check, find};
 use anyhow::Result;
-use e2e::{Browser, ChatStack, WorkerOptions};
-use pretty_assertions::assert_eq;
+use anyhow::ensure;
+use e2e::{Browser, Chat, ChatStack, Recorder, WorkerOptions, screenshot};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_people_chat_see_presence_and_typing() -> Result<()> {
     let stack = ChatStack::start(WorkerOptions::default()).await?;
     let mut browser = Browser::start()?;
-    let alice = browser.session(1024, 768).await?;
-    let bob = browser.session(1024, 768).await?;
-    action::join(&alice, &stack.base_url(), "alice").await?;
-    action::join(&bob, &stack.base_url(), "bob").await?;
-    check::text_in(&alice, ".online summary", "2 online").await?;
+    let mut rec = Recorder::new("two-people");
+    let alice = rec.add("alice", browser.session(1024, 768).await?);
+    let bob = rec.add("bob", browser.session(1024, 768).await?);
+    let result = async {
+        action::join(&alice, &stack.base_url(), "alice").await?;
+        action::join(&bob, &stack.base_url(), "bob").await?;
+        check::text_in(&alice, ".online summary", "2 online").await?;
+        check::text_in(&bob, ".online summary", "2 online").await?;
 
-    action::type_only(&bob, "hi alice ").await?;
-    check::text_in(&alice, ".typing", "bob is typing…").await?;
+        action::type_only(&bob, "hi alice ").await?;
+        check::text_in(&alice, ".typing", "bob is typing…").await?;
 
-    action::say(&alice, "hello bob").await?;
-    check::messages_end_with(&bob, &["hello bob"]).await?;
-    action::say(&bob, "<b>bold?</b>").await?;
-    check::messages_end_with(&alice, &["hello bob", "hi alice <b>bold?</b>"]).await?;
-    check::messages_end_with(&bob, &["hello bob", "hi alice <b>bold?</b>"]).await?;
-    // Own messages sit on the own side.
-    let own = find::all(&alice, "li.bubble.own .text").await?;
-    assert_eq!(own.len(), 1);
-    assert_eq!(own[0].text().await?, "hello bob");
+        action::say(&alice, "hello bob").await?;
+        check::messages_end_with(&bob, &["hello bob"]).await?;
+        action::say(&bob, "<b>bold?</b>").await?;
+        check::messages_end_with(&alice, &["hello bob", "hi alice <b>bold?</b>"]).await?;
+        check::messages_end_with(&bob, &["hello bob", "hi alice <b>bold?</b>"]).await?;
+        // Own messages sit on the own side.
+        let own = find::all(&alice, "li.bubble.own .text").await?;
+        ensure!(own.len() == 1, "one own bubble, got {}", own.len());
+        ensure!(own[0].text().await? == "hello bob");
+        Ok(())
+    }
+    .await;
+    rec.finish(result).await
+}
 
-    action::screenshot(&alice, "two-people-alice").await?;
-    action::screenshot(&bob, "two-people-bob").await?;
-    alice.close().await?;
-    bob.close().await?;
-    Ok(())
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scrolling_up_loads_older_pages_without_gaps() -> Result<()> {
+    let stack = ChatStack::start(WorkerOptions::unlimited()).await?;
+    let (mut writer, _) = Chat::join(&stack.ws_url("lobby"), "writer", "writer-001", None).await?;
+    for n in 1..=120 {
+        writer
+            .say(&format!("history-{n:03}"), &format!("message {n:03}"))
+            .await?;
+    }
+    writer.messages(120).await?;
+    let all: Vec<String> = (1..=120).map(|n| format!("message {n:03}")).collect();
+
+    let mut browser = Browser::start()?;
+    let mut rec = Recorder::new("history");
+    let reader = rec.add("reader", browser.session(1024, 768).await?);
+    let result = async {
+        action::join(&reader, &stack.base_url(), "reader").await?;
+        check::messages_end_with(&reader, &["message 120"]).await?;
+        let shown = find::message_texts(&reader).await?;
+        ensure!(shown == all[70..], "the newest page, got {shown:?}");
+
+        // Scroll up until the room's beginning shows; each page keeps the view in place.
+        for _ in 0..10 {
+            let first_before = find::message_texts(&reader).await?.first().cloned();
+            action::scroll_to_top(&reader).await?;
+            check::history_grew_or_ended(&reader, first_before.as_deref()).await?;
+            if check::at_beginning(&reader).await? {
+                break;
+            }
+            // The message that was at the top is still in view after the page was added above.
+            check::scrolled_away_from_top(&reader).await?;
+        }
+        ensure!(
+            check::at_beginning(&reader).await?,
+            "the beginning never showed"
+        );
+        let shown = find::message_texts(&reader).await?;
+        ensure!(shown == all, "no gap, no duplicate: {shown:?}");
+        Ok(())
+    }
+    .await;
+    rec.finish(result).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reconnection_delivers_messages_typed_during_the_outage_once() -> Result<()> {
     let mut stack = ChatStack::start(WorkerOptions::default()).await?;
     let mut browser = Browser::start()?;
-    let alice = browser.session(1024, 768).await?;
-    let bob = browser.session(1024, 768).await?;
-    action::join(&alice, &stack.base_url(), "alice").await?;
-    action::join(&bob, &stack.base_url(), "bob").await?;
-    action::say(&alice, "before the outage").await?;
-    check::messages_end_with(&bob, &["before the outage"]).await?;
+    let mut rec = Recorder::new("reconnection");
+    let alice = rec.add("alice", browser.session(1024, 768).await?);
+    let bob = rec.add("bob", browser.session(1024, 768).await?);
+    let result = async {
+        action::join(&alice, &stack.base_url(), "alice").await?;
+        action::join(&bob, &stack.base_url(), "bob").await?;
+        action::say(&alice, "before the outage").await?;
+        check::messages_end_with(&bob, &["before the outage"]).await?;
 
-    stack.stop_worker();
-    check::status_is(&alice, "reconnecting").await?;
-    check::status_is(&bob, "reconnecting").await?;
-    action::say(&alice, "typed during the outage 1").await?;
-    action::say(&alice, "typed during the outage 2").await?;
-    check::pending_are(
-        &alice,
-        &["typed during the outage 1", "typed during the outage 2"],
-    )
-    .await?;
+        stack.stop_worker();
+        check::status_is(&alice, "reconnecting").await?;
+        check::status_is(&bob, "reconnecting").await?;
+        action::say(&alice, "typed during the outage 1").await?;
+        action::say(&alice, "typed during the outage 2").await?;
+        check::pending_are(
+            &alice,
+            &["typed during the outage 1", "typed during the outage 2"],
+        )
+        .await?;
 
-    stack.start_worker().await?;
-    check::status_is(&alice, "live").await?;
-    check::status_is(&bob, "live").await?;
-    let expected = [
-        "before the outage",
-        "typed during the outage 1",
-        "typed during the outage 2",
-    ];
-    check::messages_end_with(&bob, &expected).await?;
-    check::messages_end_with(&alice, &expected).await?;
-    check::pending_are(&alice, &[]).await?;
-    assert_eq!(find::message_texts(&bob).await?, expected);
-    let stored: Vec<String> = stack
-        .stored("lobby")
-        .await?
-        .into_iter()
-        .map(|m| m.text)
-        .collect();
-    assert_eq!(stored, expected, "each message stored exactly once");
-    Ok(())
+        stack.start_worker().await?;
+        // Someone else writes the moment the Worker is back, while the browsers may still be
+        // waiting out their backoff: they get it by resuming from their newest `seq`.
+        let (mut carol, _) =
+            Chat::join(&stack.ws_url("lobby"), "carol", "carol-0001", None).await?;
+        carol.say("carol-gap-msg-1", "sent in the gap").await?;
+        carol.messages(1).await?;
+        check::status_is(&alice, "live").await?;
+        check::status_is(&bob, "live").await?;
+        check::pending_are(&alice, &[]).await?;
+        let stored: Vec<String> = stack
+            .stored("lobby")
+            .await?
+            .into_iter()
+            .map(|m| m.text)
+            .collect();
+        ensure!(stored.len() == 4, "each message stored once: {stored:?}");
+        let stored: Vec<&str> = stored.iter().map(String::as_str).collect();
+        check::messages_end_with(&bob, &stored).await?;
+        check::messages_end_with(&alice, &stored).await?;
+        for page in [&alice, &bob] {
+            let shown = find::message_texts(page).await?;
+            ensure!(
+                shown == stored,
+                "no duplicate, Redis order: {shown:?} vs {stored:?}"
+            );
+        }
+        Ok(())
+    }
+    .await;
+    rec.finish(result).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_outage_keeps_the_message_pending_with_a_reason() -> Result<()> {
     let mut stack = ChatStack::start(WorkerOptions::default()).await?;
     let mut browser = Browser::start()?;
-    let alice = browser.session(1024, 768).await?;
-    action::join(&alice, &stack.base_url(), "alice").await?;
-    stack.redis().stop()?;
-    action::say(&alice, "sent while redis is down").await?;
-    check::text_in(&alice, "li.pending .reason", "unavailable").await?;
-    stack.redis().resume()?;
-    check::messages_end_with(&alice, &["sent while redis is down"]).await?;
-    check::pending_are(&alice, &[]).await?;
-    let stored: Vec<String> = stack
-        .stored("lobby")
-        .await?
-        .into_iter()
-        .map(|m| m.text)
-        .collect();
-    assert_eq!(stored, ["sent while redis is down"]);
-    Ok(())
+    let mut rec = Recorder::new("store-outage");
+    let alice = rec.add("alice", browser.session(1024, 768).await?);
+    let result = async {
+        action::join(&alice, &stack.base_url(), "alice").await?;
+        stack.redis().stop()?;
+        action::say(&alice, "sent while redis is down").await?;
+        check::text_in(&alice, "li.pending .reason", "unavailable").await?;
+        stack.redis().resume()?;
+        check::messages_end_with(&alice, &["sent while redis is down"]).await?;
+        check::pending_are(&alice, &[]).await?;
+        let stored: Vec<String> = stack
+            .stored("lobby")
+            .await?
+            .into_iter()
+            .map(|m| m.text)
+            .collect();
+        ensure!(stored == ["sent while redis is down"], "stored {stored:?}");
+        Ok(())
+    }
+    .await;
+    rec.finish(result).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_offline_outbox_survives_a_reload() -> Result<()> {
     let mut stack = ChatStack::start(WorkerOptions::default()).await?;
     let mut browser = Browser::start()?;
-    let alice = browser.session(1024, 768).await?;
-    action::join(&alice, &stack.base_url(), "alice").await?;
-    stack.stop_worker();
-    check::status_is(&alice, "reconnecting").await?;
-    action::say(&alice, "written offline, kept across a reload").await?;
-    check::pending_are(&alice, &["written offline, kept across a reload"]).await?;
-    // The page cannot load while the Worker is down; the outbox must be in localStorage.
-    let kept = alice
-        .execute(
-            "return localStorage.getItem('edge-chat.outbox.lobby')",
-            vec![],
-        )
-        .await?;
-    assert!(
-        kept.as_str()
-            .is_some_and(|s| s.contains("kept across a reload")),
-        "{kept}"
-    );
-    stack.start_worker().await?;
-    alice.refresh().await?;
-    check::messages_end_with(&alice, &["written offline, kept across a reload"]).await?;
-    check::pending_are(&alice, &[]).await?;
-    let stored: Vec<String> = stack
-        .stored("lobby")
-        .await?
-        .into_iter()
-        .map(|m| m.text)
-        .collect();
-    assert_eq!(stored, ["written offline, kept across a reload"]);
-    Ok(())
+    let mut rec = Recorder::new("offline-outbox");
+    let alice = rec.add("alice", browser.session(1024, 768).await?);
+    let result = async {
+        action::join(&alice, &stack.base_url(), "alice").await?;
+        stack.stop_worker();
+        check::status_is(&alice, "reconnecting").await?;
+        action::say(&alice, "written offline, kept across a reload").await?;
+        check::pending_are(&alice, &["written offline, kept across a reload"]).await?;
+        // The page cannot load while the Worker is down; the outbox must be in localStorage.
+        let kept = alice
+            .execute(
+                "return localStorage.getItem('edge-chat.outbox.lobby')",
+                vec![],
+            )
+            .await?;
+        ensure!(
+            kept.as_str()
+                .is_some_and(|s| s.contains("kept across a reload")),
+            "localStorage holds {kept}"
+        );
+        stack.start_worker().await?;
+        alice.refresh().await?;
+        check::messages_end_with(&alice, &["written offline, kept across a reload"]).await?;
+        check::pending_are(&alice, &[]).await?;
+        let stored: Vec<String> = stack
+            .stored("lobby")
+            .await?
+            .into_iter()
+            .map(|m| m.text)
+            .collect();
+        ensure!(
+            stored == ["written offline, kept across a reload"],
+            "stored {stored:?}"
+        );
+        Ok(())
+    }
+    .await;
+    rec.finish(result).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_text_is_shown_as_text_and_bad_rooms_are_explained() -> Result<()> {
     let stack = ChatStack::start(WorkerOptions::default()).await?;
     let mut browser = Browser::start()?;
-    let alice = browser.session(1024, 768).await?;
-    action::join(&alice, &stack.base_url(), "alice").await?;
-    let hostile = "<script>alert(1)</script> <img src=x onerror=\"document.title='pwned'\">";
-    action::say(&alice, hostile).await?;
-    check::messages_end_with(&alice, &[hostile]).await?;
-    assert!(
-        find::all(&alice, ".messages img, .messages script")
-            .await?
-            .is_empty()
-    );
-    assert_ne!(alice.title().await?, "pwned");
+    let mut rec = Recorder::new("hostile-text");
+    let alice = rec.add("alice", browser.session(1024, 768).await?);
+    let result = async {
+        action::join(&alice, &stack.base_url(), "alice").await?;
+        let hostile = "<script>alert(1)</script> <img src=x onerror=\"document.title='pwned'\">";
+        action::say(&alice, hostile).await?;
+        check::messages_end_with(&alice, &[hostile]).await?;
+        ensure!(
+            find::all(&alice, ".messages img, .messages script")
+                .await?
+                .is_empty(),
+            "markup in a message became elements"
+        );
+        ensure!(
+            alice.title().await? != "pwned",
+            "the page ran injected script"
+        );
 
-    alice
-        .goto(&format!("{}/r/Not_A-Room!", stack.base_url()))
-        .await?;
-    check::text_in(&alice, ".bad-room", "not a valid room name").await?;
-    Ok(())
+        alice
+            .goto(&format!("{}/r/Not_A-Room!", stack.base_url()))
+            .await?;
+        check::text_in(&alice, ".bad-room", "not a valid room name").await?;
+        Ok(())
+    }
+    .await;
+    rec.finish(result).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_a_phone_the_composer_and_last_message_fit_without_sideways_scrolling() -> Result<()> {
     let stack = ChatStack::start(WorkerOptions::default()).await?;
     let mut browser = Browser::start()?;
-    let phone = browser.phone(375, 667).await?;
-    action::join(&phone, &stack.base_url(), "pat").await?;
-    let long_word = "supercalifragilisticexpialidocious".repeat(4);
-    action::say(&phone, &format!("a very long word: {long_word}")).await?;
-    check::messages_end_with(&phone, &[&format!("a very long word: {long_word}")]).await?;
-    let layout = phone
-        .execute(
-            r#"
-            const composer = document.querySelector('.composer').getBoundingClientRect();
-            const bubbles = document.querySelectorAll('li.bubble');
-            const last = bubbles[bubbles.length - 1].getBoundingClientRect();
-            return {
-                width: window.innerWidth,
-                sideways: document.documentElement.scrollWidth > window.innerWidth,
-                composerVisible: composer.bottom <= window.innerHeight && composer.top >= 0,
-                lastVisible: last.bottom <= composer.top + 1 && last.right <= window.innerWidth,
-            };
-            "#,
-            vec![],
-        )
-        .await?;
-    assert_eq!(
-        layout,
-        serde_json::json!({
+    let mut rec = Recorder::new("phone-layout");
+    let phone = rec.add("phone", browser.phone(375, 667).await?);
+    let result = async {
+        action::join(&phone, &stack.base_url(), "pat").await?;
+        let long_word = "supercalifragilisticexpialidocious".repeat(4);
+        let text = format!("a very long word: {long_word}");
+        action::say(&phone, &text).await?;
+        check::messages_end_with(&phone, &[&text]).await?;
+        let layout = phone
+            .execute(
+                r#"
+                const composer = document.querySelector('.composer').getBoundingClientRect();
+                const bubbles = document.querySelectorAll('li.bubble');
+                const last = bubbles[bubbles.length - 1].getBoundingClientRect();
+                return {
+                    width: window.innerWidth,
+                    sideways: document.documentElement.scrollWidth > window.innerWidth,
+                    composerVisible: composer.bottom <= window.innerHeight && composer.top >= 0,
+                    lastVisible: last.bottom <= composer.top + 1 && last.right <= window.innerWidth,
+                };
+                "#,
+                vec![],
+            )
+            .await?;
+        let expected = serde_json::json!({
             "width": 375,
             "sideways": false,
             "composerVisible": true,
             "lastVisible": true
-        })
-    );
-    action::screenshot(&phone, "phone-layout").await?;
-    Ok(())
+        });
+        ensure!(layout == expected, "layout {layout}");
+        screenshot(&phone, "phone-layout").await?;
+        Ok(())
+    }
+    .await;
+    rec.finish(result).await
 }
