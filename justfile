@@ -35,6 +35,22 @@ build-worker:
 build-web:
     scripts/build-web.sh
 
+# Deploy the Worker and the web client to Cloudflare (ENV: an [env.*] of wrangler.toml).
+[group('deploy')]
+deploy ENV="": setup build-worker build-web
+    scripts/deploy.sh {{ENV}}
+
+# Check the deployable bundle offline: size limit, Durable Object + migration, assets.
+[group('deploy')]
+deploy-check: build-worker build-web
+    scripts/deploy-check.sh
+
+# Check that the versions nix/versions.nix pins (for flake.nix) match the lock files.
+[group('test')]
+nix-check:
+    nix-instantiate --parse flake.nix > /dev/null
+    nix-instantiate --eval --strict nix/check-versions.nix
+
 # Save desktop and phone screenshots of a populated room under target/e2e-artifacts/.
 [group('test')]
 screenshots: setup build-worker build-web
@@ -65,5 +81,7 @@ test: setup
     just lint
     just build-worker
     just build-web
+    just nix-check
+    just deploy-check
     cargo test --workspace --exclude web --all-targets --no-fail-fast
-    CHROMEDRIVER=/usr/bin/chromedriver cargo test -p web --target wasm32-unknown-unknown
+    CHROMEDRIVER="${CHROMEDRIVER:-$(command -v chromedriver)}" cargo test -p web --target wasm32-unknown-unknown

@@ -17,8 +17,10 @@ command -v redis-server >/dev/null || missing+=(redis-server)
 command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm)
 # Browser tests: Debian's Chromium and its matching ChromeDriver.
-[ -x /usr/bin/chromium ] || missing+=(chromium)
-[ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
+command -v chromium >/dev/null || missing+=(chromium)
+command -v chromedriver >/dev/null || missing+=(chromium-driver)
+# Checks the Nix pins against the lock files (`just test`).
+command -v nix-instantiate >/dev/null || missing+=(nix-bin)
 if [ ${#missing[@]} -gt 0 ]; then
   step "apt-get install ${missing[*]}"
   $sudo apt-get update -qq

@@ -11,28 +11,43 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 use testkit::{ChildGuard, free_port, wait_for_tcp};
 
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-const CHROMIUM: &str = "/usr/bin/chromium";
+/// Where a tool is: `$VAR` if set, else the first `name` on `PATH`, else Debian's path.
+fn tool(var: &str, name: &str, debian: &str) -> PathBuf {
+    if let Some(path) = std::env::var_os(var) {
+        return PathBuf::from(path);
+    }
+    std::env::var_os("PATH")
+        .and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|dir| dir.join(name))
+                .find(|candidate| candidate.is_file())
+        })
+        .unwrap_or_else(|| PathBuf::from(debian))
+}
 
 /// A chromedriver that sessions are opened on.
 #[derive(Debug)]
 pub struct Browser {
     url: String,
+    chromium: PathBuf,
     profiles: Vec<PathBuf>,
     _driver: ChildGuard,
 }
 
 impl Browser {
     pub fn start() -> Result<Self> {
-        for tool in [CHROMEDRIVER, CHROMIUM] {
-            if !std::path::Path::new(tool).exists() {
+        let chromedriver = tool("CHROMEDRIVER", "chromedriver", "/usr/bin/chromedriver");
+        let chromium = tool("CHROMIUM", "chromium", "/usr/bin/chromium");
+        for path in [&chromedriver, &chromium] {
+            if !path.exists() {
                 bail!(
-                    "{tool} is missing: run `just setup` (Debian's chromium and chromium-driver)"
+                    "{} is missing: run `just setup` (Debian's chromium and chromium-driver)",
+                    path.display()
                 );
             }
         }
         let port = free_port()?;
-        let mut command = Command::new(CHROMEDRIVER);
+        let mut command = Command::new(&chromedriver);
         command
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
@@ -44,6 +59,7 @@ impl Browser {
         )?;
         Ok(Self {
             url: format!("http://127.0.0.1:{port}"),
+            chromium,
             profiles: Vec::new(),
             _driver: driver,
         })
@@ -69,7 +85,7 @@ impl Browser {
             "browserName": "chrome",
             "goog:loggingPrefs": {"browser": "ALL"},
             "goog:chromeOptions": {
-                "binary": CHROMIUM,
+                "binary": self.chromium,
                 "args": [
                     "--headless",
                     "--no-sandbox",
