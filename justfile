@@ -56,6 +56,16 @@ nix-check:
 screenshots: setup build-worker build-web
     cargo run -q -p e2e --bin screenshots
 
+# Benchmark the local stack (quick profile, under 2 minutes): table + docs/bench/quick.json.
+[group('test')]
+bench: setup build-worker build-web
+    cargo run -q --profile loadgen -p loadgen -- --profile quick --out docs/bench/quick.json
+
+# The whole benchmark set (several minutes): table + docs/bench/full.json.
+[group('test')]
+bench-full: setup build-worker build-web
+    cargo run -q --profile loadgen -p loadgen -- --profile full --out docs/bench/full.json
+
 # Report the size of the web client (wasm + JS) and the Worker, raw and gzip -9.
 [group('dev')]
 size: build-web build-worker
