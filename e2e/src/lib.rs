@@ -9,4 +9,5 @@ mod worker;
 pub use browser::{Browser, Recorder, console_log, screenshot};
 pub use chat::{Chat, Incoming};
 pub use rest::{RestStack, node, node_modules};
+pub use tokio_tungstenite::tungstenite::Message as WsText;
 pub use worker::{ChatStack, WorkerOptions};

@@ -276,6 +276,89 @@ async fn recovery(stack: &mut ChatStack, clients: usize) -> Result<Json> {
     }))
 }
 
+/// `rooms` rooms of 10 clients, one sender each at `rate` messages/s (so `rooms × rate`
+/// in all), stepping the rate up until some room's p99 passes 100 ms.
+async fn multi_room(target: &Target, rooms: usize, rates: &[u32], seconds: u32) -> Result<Json> {
+    let mut steps = Vec::new();
+    let mut best = 0;
+    for &rate in rates {
+        let runs: Vec<_> = (0..rooms)
+            .map(|_| {
+                let ws_base = target.ws_base.clone();
+                tokio::spawn(async move {
+                    let target = Target {
+                        ws_base,
+                        stack: None,
+                    };
+                    fan_out(&target, 11, rate, seconds).await
+                })
+            })
+            .collect();
+        let mut worst_p99: f64 = 0.0;
+        let mut complete = true;
+        let mut samples = 0;
+        for run in runs {
+            let step = run.await??;
+            worst_p99 = worst_p99.max(step["latency"]["p99_ms"].as_f64().unwrap_or(f64::MAX));
+            complete &= step["receivers_missing_messages"] == json!(0);
+            samples += step["deliveries"].as_u64().unwrap_or(0);
+        }
+        let ok = worst_p99 <= 100.0 && complete;
+        steps.push(json!({
+            "rate_per_room_per_s": rate,
+            "total_rate_per_s": rate as usize * rooms,
+            "deliveries": samples,
+            "worst_room_p99_ms": round(worst_p99),
+            "within_100ms_p99": ok,
+        }));
+        if !ok {
+            break;
+        }
+        best = rate as usize * rooms;
+    }
+    Ok(
+        json!({"rooms": rooms, "room_clients": 10, "highest_sustained_total_rate_per_s": best, "steps": steps}),
+    )
+}
+
+/// Where a message's time goes, by component, each measured alone: a WebSocket round trip
+/// that the runtime answers without running room code (`ping` → `pong`), and one room write
+/// (`MULTI ZADD ZREMRANGEBYRANK EXEC`) through redis-rest to Redis.
+async fn components(target: &Target, samples: usize) -> Result<Json> {
+    let (mut chat, _) =
+        Chat::join(&target.ws_url("components"), "probe", "probe-0001", None).await?;
+    let mut ws_rtt = Vec::with_capacity(samples);
+    for _ in 0..samples {
+        let start = Instant::now();
+        chat.send_raw(e2e::WsText::text(protocol::PING)).await?;
+        loop {
+            if let Incoming::Text(text) = chat.next().await?
+                && text == protocol::PONG
+            {
+                break;
+            }
+        }
+        ws_rtt.push(start.elapsed().as_secs_f64() * 1000.0);
+    }
+    let mut result = json!({"websocket_ping_pong": percentiles(ws_rtt)});
+    if let Some(stack) = &target.stack {
+        let store = stack.store();
+        let mut writes = Vec::with_capacity(samples);
+        for n in 0..samples {
+            let message = format!("{{\"seq\":{n},\"text\":\"probe\"}}");
+            let commands = [
+                upstash::Command::zadd("chat:probe:messages", [(n as i64, message.as_str())]),
+                upstash::Command::zremrangebyrank("chat:probe:messages", 0, -10001),
+            ];
+            let start = Instant::now();
+            store.multi_exec(&commands).await?;
+            writes.push(start.elapsed().as_secs_f64() * 1000.0);
+        }
+        result["room_write_through_redis_rest"] = percentiles(writes);
+    }
+    Ok(result)
+}
+
 /// Opens `count` sockets across `rooms` rooms; time to connect them all, and the memory of the
 /// local runtime's processes.
 async fn connections(target: &Target, count: usize, rooms: usize) -> Result<Json> {
@@ -383,6 +466,18 @@ async fn main() -> Result<()> {
     eprintln!("throughput: one room of 10, rates {rates:?}");
     results["throughput"] = throughput(&target, rates, if full { 10 } else { 3 }).await?;
 
+    eprintln!("throughput: 20 rooms of 10 at once");
+    let per_room: &[u32] = if full {
+        &[10, 20, 40, 80]
+    } else {
+        &[5, 10, 20]
+    };
+    results["throughput_20_rooms"] =
+        multi_room(&target, 20, per_room, if full { 10 } else { 3 }).await?;
+
+    eprintln!("components: ping/pong and room writes");
+    results["components"] = components(&target, if full { 500 } else { 200 }).await?;
+
     eprintln!("connections");
     results["connections"] = if full {
         connections(&target, 1000, 50).await?
@@ -465,6 +560,32 @@ fn print_table(r: &Json) {
             t(&s["redis"]["messages_per_transaction"])
         );
     }
+    let m = &r["throughput_20_rooms"];
+    println!(
+        "\nthroughput, 20 rooms of 10 at once: highest sustained {} msg/s in all with every room's p99 ≤ 100 ms",
+        t(&m["highest_sustained_total_rate_per_s"])
+    );
+    println!(
+        "{:>10} {:>10} {:>12} {:>16}",
+        "per room", "in all", "deliveries", "worst room p99"
+    );
+    for s in m["steps"].as_array().into_iter().flatten() {
+        println!(
+            "{:>10} {:>10} {:>12} {:>16}",
+            t(&s["rate_per_room_per_s"]),
+            t(&s["total_rate_per_s"]),
+            t(&s["deliveries"]),
+            t(&s["worst_room_p99_ms"])
+        );
+    }
+    let k = &r["components"];
+    println!(
+        "\ncomponents (p50 / p99 ms): websocket ping→pong {} / {}, one room write through redis-rest {} / {}",
+        t(&k["websocket_ping_pong"]["p50_ms"]),
+        t(&k["websocket_ping_pong"]["p99_ms"]),
+        t(&k["room_write_through_redis_rest"]["p50_ms"]),
+        t(&k["room_write_through_redis_rest"]["p99_ms"])
+    );
     let c = &r["connections"];
     println!(
         "\nconnections: {} sockets in {} rooms, connected in {} s, workerd RSS {} MiB",
