@@ -2,7 +2,6 @@
 
 use anyhow::{Context, Result, bail};
 use std::path::PathBuf;
-use std::time::Duration;
 use testkit::TestRedis;
 
 /// Redis and `redis-rest` (in this process), torn down on Drop.
@@ -18,13 +17,7 @@ impl RestStack {
     /// Starts `redis-rest` on a free port in front of `redis`. Needs a tokio runtime.
     pub async fn start(redis: TestRedis) -> Result<Self> {
         let token = testkit::unique("token");
-        let running = redis_rest::spawn(redis_rest::Config {
-            redis_url: redis.url().to_owned(),
-            token: token.clone(),
-            max_body_bytes: redis_rest::Config::DEFAULT_MAX_BODY_BYTES,
-            redis_timeout: Duration::from_secs(5),
-        })
-        .await?;
+        let running = redis_rest::spawn(redis_rest::Config::new(redis.url(), &token)).await?;
         Ok(Self {
             redis,
             url: running.url(),

@@ -198,6 +198,18 @@ impl ChatStack {
     }
 }
 
+impl ChatStack {
+    /// The texts of every message stored for `room`, in Redis order.
+    pub async fn stored_texts(&self, room: &str) -> Result<Vec<String>> {
+        Ok(self
+            .stored(room)
+            .await?
+            .into_iter()
+            .map(|m| m.text)
+            .collect())
+    }
+}
+
 impl Drop for ChatStack {
     fn drop(&mut self) {
         self.stop_worker();

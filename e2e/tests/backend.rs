@@ -242,7 +242,7 @@ async fn retries_are_idempotent_and_messages_survive_a_worker_restart() -> Resul
     alice.say("idem-msg-0002", "new").await?;
     assert_eq!(texts(&alice.messages(1).await?), ["new"]);
     assert_eq!(
-        texts(&stack.stored("restart").await?),
+        stack.stored_texts("restart").await?,
         ["exactly once", "new"]
     );
     Ok(())
@@ -277,7 +277,7 @@ async fn a_redis_outage_loses_and_duplicates_nothing() -> Result<()> {
     let alice_got = alice.messages(2).await?;
     assert!(alice_got.iter().all(|m| m == &bob_got[0]));
     bob.expect_no_message(Duration::from_millis(500)).await?;
-    assert_eq!(texts(&stack.stored("outage").await?), ["before", "during"]);
+    assert_eq!(stack.stored_texts("outage").await?, ["before", "during"]);
     Ok(())
 }
 
@@ -416,6 +416,6 @@ async fn bad_input_has_a_defined_outcome() -> Result<()> {
         }
     };
     assert_eq!(closed, Some(protocol::CLOSE_TOO_BIG));
-    assert_eq!(texts(&stack.stored("bad-input").await?), ["still works"]);
+    assert_eq!(stack.stored_texts("bad-input").await?, ["still works"]);
     Ok(())
 }

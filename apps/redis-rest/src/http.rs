@@ -31,6 +31,18 @@ pub struct Config {
 impl Config {
     /// Upstash's own request size limit on its free tier is 1 MiB; we default to the same.
     pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+    /// How long a request waits for Redis by default.
+    pub const DEFAULT_REDIS_TIMEOUT: Duration = Duration::from_secs(10);
+
+    /// A configuration for `redis_url` and `token` with the default limits.
+    pub fn new(redis_url: &str, token: &str) -> Self {
+        Self {
+            redis_url: redis_url.to_owned(),
+            token: token.to_owned(),
+            max_body_bytes: Self::DEFAULT_MAX_BODY_BYTES,
+            redis_timeout: Self::DEFAULT_REDIS_TIMEOUT,
+        }
+    }
 }
 
 #[derive(Debug)]

@@ -23,7 +23,7 @@ struct Args {
     #[arg(long, env = "REDIS_REST_MAX_BODY_BYTES", default_value_t = redis_rest::Config::DEFAULT_MAX_BODY_BYTES)]
     max_body_bytes: usize,
     /// Milliseconds a request may wait for Redis before it is answered with 503.
-    #[arg(long, env = "REDIS_REST_TIMEOUT_MS", default_value_t = 10_000)]
+    #[arg(long, env = "REDIS_REST_TIMEOUT_MS", default_value_t = redis_rest::Config::DEFAULT_REDIS_TIMEOUT.as_millis() as u64)]
     redis_timeout_ms: u64,
 }
 

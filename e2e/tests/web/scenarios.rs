@@ -115,12 +115,7 @@ async fn reconnection_delivers_messages_typed_during_the_outage_once() -> Result
         check::status_is(&alice, "live").await?;
         check::status_is(&bob, "live").await?;
         check::pending_are(&alice, &[]).await?;
-        let stored: Vec<String> = stack
-            .stored("lobby")
-            .await?
-            .into_iter()
-            .map(|m| m.text)
-            .collect();
+        let stored = stack.stored_texts("lobby").await?;
         ensure!(stored.len() == 4, "each message stored once: {stored:?}");
         let stored: Vec<&str> = stored.iter().map(String::as_str).collect();
         check::messages_end_with(&bob, &stored).await?;
@@ -152,12 +147,7 @@ async fn a_store_outage_keeps_the_message_pending_with_a_reason() -> Result<()> 
         stack.redis().resume()?;
         check::messages_end_with(&alice, &["sent while redis is down"]).await?;
         check::pending_are(&alice, &[]).await?;
-        let stored: Vec<String> = stack
-            .stored("lobby")
-            .await?
-            .into_iter()
-            .map(|m| m.text)
-            .collect();
+        let stored = stack.stored_texts("lobby").await?;
         ensure!(stored == ["sent while redis is down"], "stored {stored:?}");
         Ok(())
     }
@@ -193,12 +183,7 @@ async fn the_offline_outbox_survives_a_reload() -> Result<()> {
         alice.refresh().await?;
         check::messages_end_with(&alice, &["written offline, kept across a reload"]).await?;
         check::pending_are(&alice, &[]).await?;
-        let stored: Vec<String> = stack
-            .stored("lobby")
-            .await?
-            .into_iter()
-            .map(|m| m.text)
-            .collect();
+        let stored = stack.stored_texts("lobby").await?;
         ensure!(
             stored == ["written offline, kept across a reload"],
             "stored {stored:?}"

@@ -9,7 +9,6 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value as Json;
 use std::net::SocketAddr;
-use std::time::Duration;
 use testkit::TestRedis;
 
 pub const TOKEN: &str = "test-token-123";
@@ -79,10 +78,8 @@ impl Server {
     /// A server in front of `redis`, refusing bodies over `max_body_bytes`.
     pub async fn with(redis: TestRedis, max_body_bytes: usize) -> Result<Self> {
         let running = redis_rest::spawn(redis_rest::Config {
-            redis_url: redis.url().to_owned(),
-            token: TOKEN.to_owned(),
             max_body_bytes,
-            redis_timeout: Duration::from_secs(5),
+            ..redis_rest::Config::new(redis.url(), TOKEN)
         })
         .await?;
         Ok(Self {

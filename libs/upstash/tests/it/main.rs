@@ -18,13 +18,7 @@ struct Stack {
 
 impl Stack {
     async fn start(redis: TestRedis) -> Result<Self> {
-        let running = redis_rest::spawn(redis_rest::Config {
-            redis_url: redis.url().to_owned(),
-            token: TOKEN.to_owned(),
-            max_body_bytes: redis_rest::Config::DEFAULT_MAX_BODY_BYTES,
-            redis_timeout: Duration::from_secs(5),
-        })
-        .await?;
+        let running = redis_rest::spawn(redis_rest::Config::new(redis.url(), TOKEN)).await?;
         Ok(Self {
             redis,
             url: running.url(),
