@@ -163,11 +163,6 @@ impl RoomCore {
         self.outputs.pop_front()
     }
 
-    /// The ids of the open connections.
-    pub fn connection_ids(&self) -> Vec<ConnId> {
-        self.connections.keys().copied().collect()
-    }
-
     /// Who is online: one entry per user, sorted by name then id.
     pub fn online(&self) -> Vec<Member> {
         let mut by_user: BTreeMap<&str, &Member> = BTreeMap::new();

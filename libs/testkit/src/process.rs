@@ -52,11 +52,6 @@ impl ChildGuard {
         })
     }
 
-    /// The operating system's id of the process (and of its process group).
-    pub fn id(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
-    }
-
     /// Fails if the process has already exited, with its exit status in the message.
     pub fn check_running(&mut self) -> Result<()> {
         let name = self.name.clone();
