@@ -19,6 +19,8 @@ command -v npm >/dev/null || missing+=(npm)
 # Browser tests: Debian's Chromium and its matching ChromeDriver.
 command -v chromium >/dev/null || missing+=(chromium)
 command -v chromedriver >/dev/null || missing+=(chromium-driver)
+# `just bench` profiles workerd with perf (the run still works without it, minus that profile).
+command -v perf >/dev/null || missing+=(linux-perf)
 # Checks the Nix pins against the lock files (`just test`).
 command -v nix-instantiate >/dev/null || missing+=(nix-bin)
 if [ ${#missing[@]} -gt 0 ]; then

@@ -42,6 +42,9 @@ impl WorkerOptions {
 pub struct ChatStack {
     pub rest: RestStack,
     pub port: u16,
+    /// wrangler's DevTools inspector proxy for the Worker's isolate (`ws://127.0.0.1:PORT/ws`),
+    /// which the load generator uses to take CPU profiles.
+    pub inspector_port: u16,
     options: WorkerOptions,
     state_dir: PathBuf,
     worker: Option<ChildGuard>,
@@ -56,6 +59,7 @@ impl ChatStack {
         let mut stack = Self {
             rest,
             port: free_port()?,
+            inspector_port: free_port()?,
             options,
             state_dir,
             worker: None,
@@ -97,7 +101,7 @@ impl ChatStack {
         command
             .current_dir(&root)
             .args(["dev", "--ip", "127.0.0.1", "--port", &self.port.to_string()])
-            .args(["--inspector-port", &free_port()?.to_string()])
+            .args(["--inspector-port", &self.inspector_port.to_string()])
             .arg("--persist-to")
             .arg(&self.state_dir)
             .args([

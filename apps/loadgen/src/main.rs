@@ -13,6 +13,12 @@ use serde_json::{Value as Json, json};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+mod cpu;
+mod direct;
+mod monitor;
+mod perf;
+mod profile;
+
 #[derive(Debug, Parser)]
 #[command(about)]
 struct Args {
@@ -26,7 +32,28 @@ struct Args {
     /// Where to write the JSON figures.
     #[arg(long, default_value = "docs/bench/latest.json")]
     out: String,
+    /// Connect the clients straight to the user Worker's socket inside `wrangler dev`, past its
+    /// dev proxy, with the runtime's network events off: the runtime without dev mode's extra
+    /// work (local stack only; the restart test still goes through the proxy).
+    #[arg(long)]
+    direct: bool,
+    /// Run only these parts (comma-separated): fan-out, throughput, rooms, breakdown,
+    /// components, connections, recovery, sizes.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
 }
+
+/// The parts of a run, in the order they run.
+const PARTS: [&str; 8] = [
+    "fan-out",
+    "breakdown",
+    "throughput",
+    "rooms",
+    "components",
+    "connections",
+    "recovery",
+    "sizes",
+];
 
 /// Latency percentiles in milliseconds, computed exactly from every sample.
 fn percentiles(mut samples: Vec<f64>) -> Json {
@@ -81,10 +108,16 @@ async fn join_many(target: &Target, room: &str, count: usize, tag: &str) -> Resu
     Ok(clients)
 }
 
-/// Reads messages until `expected` arrived or `deadline`; returns each one's latency.
-async fn receive(mut chat: Chat, start: Instant, expected: usize, deadline: Instant) -> Vec<f64> {
-    let mut latencies = Vec::with_capacity(expected);
-    while latencies.len() < expected {
+/// Reads messages until `expected` arrived or `deadline`; returns each one's send and arrival
+/// times (ms since `start`).
+async fn receive(
+    mut chat: Chat,
+    start: Instant,
+    expected: usize,
+    deadline: Instant,
+) -> Vec<(f64, f64)> {
+    let mut times = Vec::with_capacity(expected);
+    while times.len() < expected {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             break;
@@ -92,14 +125,14 @@ async fn receive(mut chat: Chat, start: Instant, expected: usize, deadline: Inst
         match chat.next_within(left).await {
             Ok(Incoming::Frame(ServerFrame::Message { message })) => {
                 if let Some(sent) = sent_at(&message) {
-                    latencies.push(start.elapsed().as_secs_f64() * 1000.0 - sent);
+                    times.push((sent, start.elapsed().as_secs_f64() * 1000.0));
                 }
             }
             Ok(Incoming::Closed(_)) | Err(_) => break,
             Ok(_) => {}
         }
     }
-    latencies
+    times
 }
 
 /// The send time (ms since start) a benchmark message carries: "bench <ms>".
@@ -107,51 +140,286 @@ fn sent_at(message: &Message) -> Option<f64> {
     message.text.strip_prefix("bench ")?.parse().ok()
 }
 
-/// One sender at `rate` messages/s for `seconds` into a room of `clients`; latency from send to
-/// each other client's receipt.
-async fn fan_out(target: &Target, clients: usize, rate: u32, seconds: u32) -> Result<Json> {
-    let room = format!("fanout-{clients}-{rate}-{}", std::process::id());
-    let mut chats = join_many(target, &room, clients, "fo").await?;
+/// What one fan-out run saw.
+struct FanOutRun {
+    clients: usize,
+    rate: u32,
+    seconds: u32,
+    sent: usize,
+    send_seconds: f64,
+    /// The wall clock (Unix seconds) at the run's `start`, to line up with Redis's clock.
+    start_unix: f64,
+    /// Every delivery's (send, arrival) in ms since `start`.
+    deliveries: Vec<(f64, f64)>,
+    receivers_missing_messages: usize,
+    cpu: Json,
+    /// The warm-up message: from its send until the last client had it.
+    first_message_ms: f64,
+    /// Frames all receivers read before the warm-up message (presence updates from the joins).
+    frames_before_first_message: usize,
+}
+
+impl FanOutRun {
+    fn to_json(&self) -> Json {
+        let latencies = self.deliveries.iter().map(|(s, r)| r - s).collect();
+        json!({
+            "clients": self.clients,
+            "rate_per_s": self.rate,
+            "seconds": self.seconds,
+            "sent": self.sent,
+            "achieved_rate_per_s": round(self.sent as f64 / self.send_seconds),
+            "deliveries": self.deliveries.len(),
+            "receivers_missing_messages": self.receivers_missing_messages,
+            "latency": percentiles(latencies),
+            "first_message_in_fresh_room_ms": round(self.first_message_ms),
+            "frames_queued_before_first_message": self.frames_before_first_message,
+            "cpu": self.cpu,
+        })
+    }
+}
+
+/// Joins a fresh room of `clients` for a fan-out run.
+async fn fan_out_room(target: &Target, clients: usize, rate: u32) -> Result<Vec<Chat>> {
+    let room = format!("fanout-{clients}-{rate}-{}", testkit::unique("r"));
+    join_many(target, &room, clients, "fo").await
+}
+
+/// One sender (the first of `chats`) at `rate` messages/s for `seconds`, its first send `phase`
+/// after the start; every other client receives. CPU use of the stack's processes is read around the sending and receiving only.
+async fn fan_out_run(
+    mut chats: Vec<Chat>,
+    rate: u32,
+    seconds: u32,
+    phase: Duration,
+) -> Result<FanOutRun> {
+    let clients = chats.len();
     let mut sender = chats.remove(0);
     let total = (rate * seconds) as usize;
+    let tag = testkit::unique("b");
+    // The first message in a fresh room pays one-off costs (the Durable Object's first write,
+    // code the runtime compiles on first use). It is timed on its own; the clock for the run
+    // starts once every client has it.
+    let warm_text = format!("warm-up {tag}");
+    let warm_start = Instant::now();
+    sender.say(&format!("warm-{tag}"), &warm_text).await?;
+    let waits: Vec<_> = chats
+        .into_iter()
+        .map(|mut chat| {
+            let text = warm_text.clone();
+            tokio::spawn(async move {
+                // An atomic rather than a Cell only because the task must be Send.
+                let before = std::sync::atomic::AtomicUsize::new(0);
+                let got = tokio::time::timeout(
+                    Duration::from_secs(30),
+                    chat.next_where(|frame| match frame {
+                        ServerFrame::Message { message } if message.text == text => Some(()),
+                        _ => {
+                            before.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            None
+                        }
+                    }),
+                )
+                .await;
+                (chat, got, before.into_inner())
+            })
+        })
+        .collect();
+    let mut chats = Vec::with_capacity(waits.len());
+    // Frames the clients still had to read before the warm-up message: mostly the presence
+    // updates their own joins caused, which the first message queues behind.
+    let mut frames_before_first_message = 0;
+    for wait in waits {
+        let (chat, got, before) = wait.await?;
+        got.context("a client did not get the warm-up message within 30 s")??;
+        frames_before_first_message += before;
+        chats.push(chat);
+    }
+    let first_message_ms = warm_start.elapsed().as_secs_f64() * 1000.0;
+    let cpu_before = cpu::Snapshot::take();
     let start = Instant::now();
+    let start_unix = unix_now();
     let deadline = start + Duration::from_secs(u64::from(seconds) + 20);
     let receivers: Vec<_> = chats
         .into_iter()
         .map(|chat| tokio::spawn(receive(chat, start, total, deadline)))
         .collect();
-    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate)));
+    let period = Duration::from_secs_f64(1.0 / f64::from(rate));
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + phase, period);
     for n in 0..total {
         tick.tick().await;
         let sent = start.elapsed().as_secs_f64() * 1000.0;
         sender
-            .say(
-                &format!("bench-{n:08}-{}", std::process::id()),
-                &format!("bench {sent:.3}"),
-            )
+            .say(&format!("bench-{n:08}-{tag}"), &format!("bench {sent:.3}"))
             .await?;
     }
     let send_seconds = start.elapsed().as_secs_f64();
-    let mut latencies = Vec::new();
+    let mut deliveries = Vec::new();
     let mut incomplete = 0;
     for receiver in receivers {
         let got = receiver.await?;
         if got.len() < total {
             incomplete += 1;
         }
-        latencies.extend(got);
+        deliveries.extend(got);
     }
-    Ok(json!({
-        "clients": clients,
-        "rate_per_s": rate,
-        "seconds": seconds,
-        "sent": total,
-        "achieved_rate_per_s": round(total as f64 / send_seconds),
-        "deliveries": latencies.len(),
-        "receivers_missing_messages": incomplete,
-        "latency": percentiles(latencies),
-    }))
+    let cpu = cpu::Snapshot::take().since(&cpu_before);
+    Ok(FanOutRun {
+        clients,
+        rate,
+        seconds,
+        sent: total,
+        send_seconds,
+        start_unix,
+        deliveries,
+        receivers_missing_messages: incomplete,
+        cpu,
+        first_message_ms,
+        frames_before_first_message,
+    })
 }
+
+/// One sender at `rate` messages/s for `seconds` into a room of `clients`; latency from send to
+/// each other client's receipt.
+async fn fan_out(target: &Target, clients: usize, rate: u32, seconds: u32) -> Result<Json> {
+    let chats = fan_out_room(target, clients, rate).await?;
+    Ok(fan_out_run(chats, rate, seconds, Duration::ZERO)
+        .await?
+        .to_json())
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// Where a fan-out message's time goes, in three runs of the same room size.
+///
+/// 1. As users connect, through wrangler's dev proxy (a second workerd process that talks to
+///    wrangler's node process), with Redis's `MONITOR` and Linux `perf` watching: `MONITOR`'s
+///    timestamps split each delivery at the store into "send → Redis stored it" and "stored →
+///    the client has it"; `perf` says what the workerd processes spent their CPU on.
+/// 2. The same, with the clients connected straight to the user Worker's own socket and the
+///    runtime's network events off ([`Quiet`]): the runtime without dev mode's extra work.
+/// 3. Straight to the user Worker again, under V8's sampling profiler (what the Worker's JS and
+///    wasm ran). The profiler signals the isolate thousands of times a second, so no latency or
+///    process figure comes from this run.
+async fn breakdown(target: &Target, clients: usize, seconds: u32) -> Result<Json> {
+    let Some(stack) = &target.stack else {
+        bail!("the breakdown needs the local stack (Redis MONITOR and the inspector)");
+    };
+    let mut result = watched_run(stack, target, clients, seconds).await?;
+    let direct = match direct::user_worker_port(stack.port).await {
+        Ok(port) => Some(Target {
+            ws_base: format!("ws://127.0.0.1:{port}"),
+            stack: None,
+        }),
+        Err(e) => {
+            result["direct_to_user_worker"] = json!({"skipped": format!("{e:#}")});
+            None
+        }
+    };
+    if let Some(direct) = &direct {
+        let quiet = Quiet::start(stack).await?;
+        let run = watched_run(stack, direct, clients, seconds).await;
+        quiet.end().await?;
+        result["direct_to_user_worker"] = run?;
+        result["direct_to_user_worker"]["ws_base"] = json!(direct.ws_base);
+    }
+
+    let chats = fan_out_room(direct.as_ref().unwrap_or(target), clients, BREAKDOWN_RATE).await?;
+    let mut inspector = profile::Inspector::connect(stack.inspector_port).await?;
+    inspector.start(PROFILE_INTERVAL_US).await?;
+    let run = fan_out_run(chats, BREAKDOWN_RATE, seconds, Duration::ZERO).await;
+    let cpu_profile = inspector.stop().await;
+    drop(inspector);
+    let run = run?;
+    let mut isolate =
+        profile::summarize(&cpu_profile?, f64::from(PROFILE_INTERVAL_US), run.sent, 15)?;
+    isolate["sampling_interval_us"] = json!(PROFILE_INTERVAL_US);
+    isolate["latency_while_profiled"] = run.to_json()["latency"].clone();
+    result["isolate_profile"] = isolate;
+    Ok(result)
+}
+
+/// A DevTools session that keeps the runtime's network events off while it lasts. `wrangler dev`
+/// has them on, so every outbound fetch is relayed to its node process; a deployed Worker does
+/// no such work.
+struct Quiet {
+    inspector: profile::Inspector,
+}
+
+impl Quiet {
+    async fn start(stack: &ChatStack) -> Result<Self> {
+        let mut inspector = profile::Inspector::connect(stack.inspector_port).await?;
+        inspector.network_events(false).await?;
+        Ok(Self { inspector })
+    }
+
+    /// Turns the events back on, leaving the stack as `wrangler dev` set it up.
+    async fn end(mut self) -> Result<()> {
+        self.inspector.network_events(true).await
+    }
+}
+
+/// The send rate of the breakdown runs, as in the fan-out latency runs.
+const BREAKDOWN_RATE: u32 = 20;
+
+/// A fan-out run with Redis's `MONITOR` (latency split at the store) and `perf` on workerd.
+async fn watched_run(
+    stack: &ChatStack,
+    target: &Target,
+    clients: usize,
+    seconds: u32,
+) -> Result<Json> {
+    let chats = fan_out_room(target, clients, BREAKDOWN_RATE).await?;
+    let monitor = monitor::Monitor::start(stack.rest.redis.url()).await?;
+    let native = perf::Recording::start(&cpu::workerd_pids(), &std::env::temp_dir()).await;
+    let run = fan_out_run(chats, BREAKDOWN_RATE, seconds, Duration::ZERO).await;
+    let stored = monitor.finish();
+    // A machine without a usable `perf` still gets every other figure, and the JSON says why.
+    let native = match native {
+        Ok(recording) => recording.finish(15).await,
+        Err(e) => Err(e),
+    }
+    .unwrap_or_else(|e| json!({"skipped": format!("{e:#}")}));
+    let run = run?;
+    let mut result = run.to_json();
+    let (to_store, from_store, unmatched) = split_at_store(&run, &stored);
+    result["send_to_stored_in_redis"] = percentiles(to_store);
+    result["stored_in_redis_to_received"] = percentiles(from_store);
+    result["deliveries_without_a_redis_timestamp"] = json!(unmatched);
+    result["workerd_native_profile"] = native;
+    Ok(result)
+}
+
+/// Each delivery's latency split at the moment Redis ran the `ZADD` that stored it: (send →
+/// stored, stored → received, deliveries whose message `MONITOR` did not see).
+fn split_at_store(run: &FanOutRun, stored: &[(f64, f64)]) -> (Vec<f64>, Vec<f64>, usize) {
+    // The send time a message carries (ms since start, three decimals) is its key.
+    let key = |ms: f64| (ms * 1000.0).round() as i64;
+    let stored_at: BTreeMap<i64, f64> = stored
+        .iter()
+        .map(|(unix, sent)| (key(*sent), (unix - run.start_unix) * 1000.0))
+        .collect();
+    let mut to_store = Vec::new();
+    let mut from_store = Vec::new();
+    let mut unmatched = 0;
+    for (sent, received) in &run.deliveries {
+        match stored_at.get(&key(*sent)) {
+            Some(at) => {
+                to_store.push(at - sent);
+                from_store.push(received - at);
+            }
+            None => unmatched += 1,
+        }
+    }
+    (to_store, from_store, unmatched)
+}
+
+/// V8's sampling interval for the isolate profile: fine enough to see a 1 ms handler in detail.
+const PROFILE_INTERVAL_US: u32 = 250;
 
 /// Redis's per-command call counts (`INFO commandstats`).
 fn command_stats(stack: &ChatStack) -> Result<BTreeMap<String, u64>> {
@@ -276,49 +544,69 @@ async fn recovery(stack: &mut ChatStack, clients: usize) -> Result<Json> {
     }))
 }
 
-/// `rooms` rooms of 10 clients, one sender each at `rate` messages/s (so `rooms × rate`
-/// in all), stepping the rate up until some room's p99 passes 100 ms.
+/// `rooms` rooms of 10 clients, one sender each at `rate` messages/s (so `rooms × rate` in
+/// all), stepping the rate up until the p99 over every delivery in every room passes 100 ms.
+/// (A per-room p99 over a few hundred deliveries is nearly that room's maximum, so the pooled
+/// p99 is the criterion; the worst room's p99 is reported beside it.)
 async fn multi_room(target: &Target, rooms: usize, rates: &[u32], seconds: u32) -> Result<Json> {
     let mut steps = Vec::new();
     let mut best = 0;
     for &rate in rates {
-        let runs: Vec<_> = (0..rooms)
-            .map(|_| {
-                let ws_base = target.ws_base.clone();
-                tokio::spawn(async move {
-                    let target = Target {
-                        ws_base,
-                        stack: None,
-                    };
-                    fan_out(&target, 11, rate, seconds).await
-                })
+        let mut joined = Vec::with_capacity(rooms);
+        for _ in 0..rooms {
+            joined.push(fan_out_room(target, 11, rate).await?);
+        }
+        // Each room's sender starts at its own point in the period, as independent rooms
+        // would; started together, all rooms would send at the same instant every time.
+        let period = 1.0 / f64::from(rate);
+        let runs: Vec<_> = joined
+            .into_iter()
+            .enumerate()
+            .map(|(i, chats)| {
+                let phase = Duration::from_secs_f64(period * i as f64 / rooms as f64);
+                tokio::spawn(fan_out_run(chats, rate, seconds, phase))
             })
             .collect();
+        let mut all = Vec::new();
         let mut worst_p99: f64 = 0.0;
+        let mut first_message_ms: f64 = 0.0;
         let mut complete = true;
-        let mut samples = 0;
+        let mut cpu = Json::Null;
         for run in runs {
-            let step = run.await??;
+            let run = run.await??;
+            if cpu.is_null() {
+                // The rooms run side by side, so the first one's window stands for the step.
+                cpu = run.cpu.clone();
+            }
+            let step = run.to_json();
             worst_p99 = worst_p99.max(step["latency"]["p99_ms"].as_f64().unwrap_or(f64::MAX));
-            complete &= step["receivers_missing_messages"] == json!(0);
-            samples += step["deliveries"].as_u64().unwrap_or(0);
+            first_message_ms = first_message_ms.max(run.first_message_ms);
+            complete &= run.receivers_missing_messages == 0;
+            all.extend(run.deliveries.iter().map(|(s, r)| r - s));
         }
-        let ok = worst_p99 <= 100.0 && complete;
+        let latency = percentiles(all);
+        let p99 = latency["p99_ms"].as_f64().unwrap_or(f64::MAX);
+        let ok = p99 <= 100.0 && complete;
         steps.push(json!({
             "rate_per_room_per_s": rate,
             "total_rate_per_s": rate as usize * rooms,
-            "deliveries": samples,
+            "latency": latency,
             "worst_room_p99_ms": round(worst_p99),
+            "slowest_first_message_ms": round(first_message_ms),
             "within_100ms_p99": ok,
+            "cpu": cpu,
         }));
         if !ok {
             break;
         }
         best = rate as usize * rooms;
     }
-    Ok(
-        json!({"rooms": rooms, "room_clients": 10, "highest_sustained_total_rate_per_s": best, "steps": steps}),
-    )
+    Ok(json!({
+        "rooms": rooms,
+        "room_clients": 10,
+        "highest_sustained_total_rate_per_s": best,
+        "steps": steps,
+    }))
 }
 
 /// Where a message's time goes, by component, each measured alone: a WebSocket round trip
@@ -418,7 +706,15 @@ async fn main() -> Result<()> {
         "full" => true,
         other => bail!("unknown profile {other}: quick or full"),
     };
+    if let Some(unknown) = args.only.iter().find(|p| !PARTS.contains(&p.as_str())) {
+        bail!("unknown part {unknown}: one of {}", PARTS.join(", "));
+    }
+    if args.direct && args.url.is_some() {
+        bail!("--direct applies to the local stack only, not to --url");
+    }
+    let run = |part: &str| args.only.is_empty() || args.only.iter().any(|p| p == part);
     let started = Instant::now();
+    let mut quiet = None;
     let mut target = match &args.url {
         Some(url) => Target {
             ws_base: url
@@ -429,8 +725,14 @@ async fn main() -> Result<()> {
         },
         None => {
             let stack = ChatStack::start(WorkerOptions::unlimited()).await?;
+            let port = if args.direct {
+                quiet = Some(Quiet::start(&stack).await?);
+                direct::user_worker_port(stack.port).await?
+            } else {
+                stack.port
+            };
             Target {
-                ws_base: format!("ws://127.0.0.1:{}", stack.port),
+                ws_base: format!("ws://127.0.0.1:{port}"),
                 stack: Some(stack),
             }
         }
@@ -444,52 +746,104 @@ async fn main() -> Result<()> {
         "profile": args.profile,
         "target": args.url.clone().unwrap_or_else(|| "local: redis-server + redis-rest + wrangler dev (workerd)".into()),
         "limits": limits,
+        "path": match (&args.url, args.direct) {
+            (Some(_), _) => "to the given URL",
+            (None, true) => "straight to the user Worker's socket inside wrangler dev, the runtime's network events off",
+            (None, false) => "through wrangler dev's proxy, as users connect",
+        },
     });
 
-    let (sizes, latency_rooms, rate, seconds) = if full {
-        (true, vec![10, 50, 200], 20, 10)
+    let (latency_rooms, rate, seconds) = if full {
+        (vec![10, 50, 200], 20, 10)
     } else {
-        (true, vec![10, 50], 20, 5)
+        (vec![10, 50], 20, 5)
     };
-    let mut fan = Vec::new();
-    for clients in latency_rooms {
-        eprintln!("fan-out: {clients} clients at {rate}/s for {seconds} s");
-        fan.push(fan_out(&target, clients, rate, seconds).await?);
+    if run("fan-out") {
+        let mut fan = Vec::new();
+        for clients in latency_rooms {
+            eprintln!("fan-out: {clients} clients at {rate}/s for {seconds} s");
+            fan.push(fan_out(&target, clients, rate, seconds).await?);
+        }
+        results["fan_out"] = json!(fan);
     }
-    results["fan_out"] = json!(fan);
+
+    if let Some(stack) = target.stack.as_ref()
+        && run("breakdown")
+    {
+        // wrangler's inspector relay serves one DevTools session at a time, and the breakdown
+        // opens its own; a --direct run's quiet session pauses meanwhile.
+        let resume = match quiet.take() {
+            Some(session) => {
+                session.end().await?;
+                true
+            }
+            None => false,
+        };
+        let rooms: &[usize] = if full { &[10, 200] } else { &[10] };
+        let mut split = Vec::new();
+        for &clients in rooms {
+            eprintln!("breakdown: {clients} clients at 20/s, Redis MONITOR + isolate CPU profile");
+            // The profilers depend on tools outside this repository (perf, wrangler's inspector
+            // relay); if they fail, the rest of the run still counts.
+            split.push(
+                breakdown(&target, clients, seconds)
+                    .await
+                    .unwrap_or_else(|e| json!({"clients": clients, "skipped": format!("{e:#}")})),
+            );
+        }
+        results["breakdown"] = json!(split);
+        if resume {
+            quiet = Some(Quiet::start(stack).await?);
+        }
+    }
 
     let rates: &[u32] = if full {
         &[50, 100, 200, 400, 800, 1600]
     } else {
         &[50, 100, 200, 400]
     };
-    eprintln!("throughput: one room of 10, rates {rates:?}");
-    results["throughput"] = throughput(&target, rates, if full { 10 } else { 3 }).await?;
+    if run("throughput") {
+        eprintln!("throughput: one room of 10, rates {rates:?}");
+        results["throughput"] = throughput(&target, rates, if full { 10 } else { 3 }).await?;
+    }
 
-    eprintln!("throughput: 20 rooms of 10 at once");
     let per_room: &[u32] = if full {
-        &[10, 20, 40, 80]
+        &[1, 2, 5, 10, 20, 40]
     } else {
-        &[5, 10, 20]
+        &[2, 5, 10]
     };
-    results["throughput_20_rooms"] =
-        multi_room(&target, 20, per_room, if full { 10 } else { 3 }).await?;
+    if run("rooms") {
+        eprintln!("throughput: 20 rooms of 10 at once");
+        results["throughput_20_rooms"] =
+            multi_room(&target, 20, per_room, if full { 10 } else { 3 }).await?;
+    }
 
-    eprintln!("components: ping/pong and room writes");
-    results["components"] = components(&target, if full { 500 } else { 200 }).await?;
+    if run("components") {
+        eprintln!("components: ping/pong and room writes");
+        results["components"] = components(&target, if full { 500 } else { 200 }).await?;
+    }
 
-    eprintln!("connections");
-    results["connections"] = if full {
-        connections(&target, 1000, 50).await?
-    } else {
-        connections(&target, 200, 20).await?
-    };
+    if run("connections") {
+        eprintln!("connections");
+        results["connections"] = if full {
+            connections(&target, 1000, 50).await?
+        } else {
+            connections(&target, 200, 20).await?
+        };
+    }
 
-    if let Some(stack) = target.stack.as_mut() {
+    // The restart below starts a fresh runtime, which drops the quiet session anyway; it is
+    // ended here so the stack is left as wrangler set it up.
+    if let Some(quiet) = quiet.take() {
+        quiet.end().await?;
+    }
+    if let Some(stack) = target.stack.as_mut()
+        && run("recovery")
+    {
         eprintln!("recovery: 50 clients, Worker restart");
         results["recovery"] = recovery(stack, 50).await?;
     }
-    if sizes {
+    if run("sizes") {
         results["sizes"] = json!({
             "worker_wasm": size("apps/chat-worker/build/index_bg.wasm")?,
             "worker_js": size("apps/chat-worker/build/index.js")?,
@@ -518,82 +872,103 @@ fn t(v: &Json) -> String {
 
 fn print_table(r: &Json) {
     println!(
-        "edge-chat benchmark ({}) — {}",
+        "edge-chat benchmark ({}) — {}; clients connect {}",
         t(&r["profile"]),
-        r["limits"].as_str().unwrap_or("")
+        t(&r["limits"]),
+        t(&r["path"])
     );
-    println!("\nfan-out latency (send → each other client), ms");
-    println!(
-        "{:>8} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8}",
-        "clients", "rate", "samples", "p50", "p90", "p99", "max"
-    );
-    for f in r["fan_out"].as_array().into_iter().flatten() {
-        let l = &f["latency"];
+    if !r["fan_out"].is_null() {
+        println!("\nfan-out latency (send → each other client), ms");
         println!(
-            "{:>8} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8}",
-            t(&f["clients"]),
-            t(&f["rate_per_s"]),
-            t(&l["samples"]),
-            t(&l["p50_ms"]),
-            t(&l["p90_ms"]),
-            t(&l["p99_ms"]),
-            t(&l["max_ms"])
+            "{:>8} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}  {}",
+            "clients", "rate", "samples", "p50", "p90", "p99", "max", "1st msg", CPU_HEADER
+        );
+        for f in r["fan_out"].as_array().into_iter().flatten() {
+            let l = &f["latency"];
+            println!(
+                "{:>8} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}  {}",
+                t(&f["clients"]),
+                t(&f["rate_per_s"]),
+                t(&l["samples"]),
+                t(&l["p50_ms"]),
+                t(&l["p90_ms"]),
+                t(&l["p99_ms"]),
+                t(&l["max_ms"]),
+                t(&f["first_message_in_fresh_room_ms"]),
+                cpu_columns(&f["cpu"])
+            );
+        }
+    }
+    for b in r["breakdown"].as_array().into_iter().flatten() {
+        print_breakdown(b);
+    }
+    if !r["throughput"].is_null() {
+        let tp = &r["throughput"];
+        println!(
+            "\nthroughput, one room of 10: highest sustained {} msg/s with p99 ≤ 100 ms",
+            t(&tp["highest_sustained_rate_per_s"])
+        );
+        println!(
+            "{:>6} {:>10} {:>8} {:>8} {:>10} {:>10}  {}",
+            "rate", "achieved", "p50", "p99", "cmds/msg", "msgs/EXEC", CPU_HEADER
+        );
+        for s in tp["steps"].as_array().into_iter().flatten() {
+            println!(
+                "{:>6} {:>10} {:>8} {:>8} {:>10} {:>10}  {}",
+                t(&s["rate_per_s"]),
+                t(&s["achieved_rate_per_s"]),
+                t(&s["latency"]["p50_ms"]),
+                t(&s["latency"]["p99_ms"]),
+                t(&s["redis"]["commands_per_message"]),
+                t(&s["redis"]["messages_per_transaction"]),
+                cpu_columns(&s["cpu"])
+            );
+        }
+    }
+    if !r["throughput_20_rooms"].is_null() {
+        let m = &r["throughput_20_rooms"];
+        println!(
+            "\nthroughput, 20 rooms of 10 at once: highest sustained {} msg/s in all with p99 ≤ 100 ms over all deliveries",
+            t(&m["highest_sustained_total_rate_per_s"])
+        );
+        println!(
+            "{:>9} {:>7} {:>8} {:>8} {:>8} {:>11} {:>11}  {}",
+            "per room", "in all", "samples", "p50", "p99", "worst room", "1st msg", CPU_HEADER
+        );
+        for s in m["steps"].as_array().into_iter().flatten() {
+            println!(
+                "{:>9} {:>7} {:>8} {:>8} {:>8} {:>11} {:>11}  {}",
+                t(&s["rate_per_room_per_s"]),
+                t(&s["total_rate_per_s"]),
+                t(&s["latency"]["samples"]),
+                t(&s["latency"]["p50_ms"]),
+                t(&s["latency"]["p99_ms"]),
+                t(&s["worst_room_p99_ms"]),
+                t(&s["slowest_first_message_ms"]),
+                cpu_columns(&s["cpu"])
+            );
+        }
+    }
+    if !r["components"].is_null() {
+        let k = &r["components"];
+        println!(
+            "\ncomponents (p50 / p99 ms): websocket ping→pong {} / {}, one room write through redis-rest {} / {}",
+            t(&k["websocket_ping_pong"]["p50_ms"]),
+            t(&k["websocket_ping_pong"]["p99_ms"]),
+            t(&k["room_write_through_redis_rest"]["p50_ms"]),
+            t(&k["room_write_through_redis_rest"]["p99_ms"])
         );
     }
-    let tp = &r["throughput"];
-    println!(
-        "\nthroughput, one room of 10: highest sustained {} msg/s with p99 ≤ 100 ms",
-        t(&tp["highest_sustained_rate_per_s"])
-    );
-    println!(
-        "{:>6} {:>10} {:>8} {:>8} {:>12} {:>12}",
-        "rate", "achieved", "p50", "p99", "cmds/msg", "msgs/EXEC"
-    );
-    for s in tp["steps"].as_array().into_iter().flatten() {
+    if !r["connections"].is_null() {
+        let c = &r["connections"];
         println!(
-            "{:>6} {:>10} {:>8} {:>8} {:>12} {:>12}",
-            t(&s["rate_per_s"]),
-            t(&s["achieved_rate_per_s"]),
-            t(&s["latency"]["p50_ms"]),
-            t(&s["latency"]["p99_ms"]),
-            t(&s["redis"]["commands_per_message"]),
-            t(&s["redis"]["messages_per_transaction"])
+            "\nconnections: {} sockets in {} rooms, connected in {} s, workerd RSS {} MiB",
+            t(&c["sockets"]),
+            t(&c["rooms"]),
+            t(&c["connect_all_s"]),
+            t(&c["workerd_rss_mib"])
         );
     }
-    let m = &r["throughput_20_rooms"];
-    println!(
-        "\nthroughput, 20 rooms of 10 at once: highest sustained {} msg/s in all with every room's p99 ≤ 100 ms",
-        t(&m["highest_sustained_total_rate_per_s"])
-    );
-    println!(
-        "{:>10} {:>10} {:>12} {:>16}",
-        "per room", "in all", "deliveries", "worst room p99"
-    );
-    for s in m["steps"].as_array().into_iter().flatten() {
-        println!(
-            "{:>10} {:>10} {:>12} {:>16}",
-            t(&s["rate_per_room_per_s"]),
-            t(&s["total_rate_per_s"]),
-            t(&s["deliveries"]),
-            t(&s["worst_room_p99_ms"])
-        );
-    }
-    let k = &r["components"];
-    println!(
-        "\ncomponents (p50 / p99 ms): websocket ping→pong {} / {}, one room write through redis-rest {} / {}",
-        t(&k["websocket_ping_pong"]["p50_ms"]),
-        t(&k["websocket_ping_pong"]["p99_ms"]),
-        t(&k["room_write_through_redis_rest"]["p50_ms"]),
-        t(&k["room_write_through_redis_rest"]["p99_ms"])
-    );
-    let c = &r["connections"];
-    println!(
-        "\nconnections: {} sockets in {} rooms, connected in {} s, workerd RSS {} MiB",
-        t(&c["sockets"]),
-        t(&c["rooms"]),
-        t(&c["connect_all_s"]),
-        t(&c["workerd_rss_mib"])
-    );
     if !r["recovery"].is_null() {
         let v = &r["recovery"];
         println!(
@@ -614,5 +989,109 @@ fn print_table(r: &Json) {
                 t(&s["gzip9_bytes"])
             );
         }
+    }
+}
+
+/// The CPU columns' heading: percent of one core per process, and the machine's busy share.
+const CPU_HEADER: &str = "cpu %: Worker  proxy  wrangler  redis  loadgen  machine";
+
+fn cpu_columns(cpu: &Json) -> String {
+    format!(
+        "       {:>6}  {:>5}  {:>8}  {:>5}  {:>7}  {:>7}",
+        t(&cpu["workerd (Worker) %"]),
+        t(&cpu["workerd (dev proxy) %"]),
+        t(&cpu["wrangler (node) %"]),
+        t(&cpu["redis-server %"]),
+        t(&cpu["loadgen + redis-rest %"]),
+        t(&cpu["machine busy % of all cores"])
+    )
+}
+
+fn print_breakdown(b: &Json) {
+    if !b["skipped"].is_null() {
+        println!(
+            "\nwhere the time goes, {} clients: skipped: {}",
+            t(&b["clients"]),
+            t(&b["skipped"])
+        );
+        return;
+    }
+    println!(
+        "\nwhere the time goes: {} clients at {}/s (ms)",
+        t(&b["clients"]),
+        t(&b["rate_per_s"])
+    );
+    print_watched("through wrangler's dev proxy, as users connect", b);
+    let direct = &b["direct_to_user_worker"];
+    if direct["skipped"].is_null() {
+        print_watched(
+            "straight to the user Worker's socket, network events off",
+            direct,
+        );
+    } else {
+        println!("  direct run skipped: {}", t(&direct["skipped"]));
+    }
+    let p = &b["isolate_profile"];
+    println!(
+        "  the Worker's isolate under V8's profiler (p50 {} ms in that run): busy {} % of {} ms, {} µs of JS/wasm CPU per message",
+        t(&p["latency_while_profiled"]["p50_ms"]),
+        t(&p["busy_percent_of_wall"]),
+        t(&p["wall_ms"]),
+        t(&p["busy_us_per_message"])
+    );
+    println!("    busy time by category (self):");
+    for c in p["self_by_category"].as_array().into_iter().flatten() {
+        if c["percent_of_busy"].is_null() {
+            continue;
+        }
+        println!(
+            "      {:>5} %  {:>9} ms  {}",
+            t(&c["percent_of_busy"]),
+            t(&c["ms"]),
+            t(&c["category"])
+        );
+    }
+    println!("    top functions (self):");
+    for f in p["top_self"].as_array().into_iter().flatten().take(10) {
+        let name: String = t(&f["function"]).chars().take(110).collect();
+        println!("      {:>5} %  {name}", t(&f["percent_of_busy"]));
+    }
+}
+
+/// One watched run: the latency split at the store, CPU by process, workerd's `perf` profile.
+fn print_watched(title: &str, w: &Json) {
+    let stage = |name: &str, l: &Json| {
+        println!(
+            "    {name:<36} p50 {:>7}  p90 {:>7}  p99 {:>7}  max {:>7}",
+            t(&l["p50_ms"]),
+            t(&l["p90_ms"]),
+            t(&l["p99_ms"]),
+            t(&l["max_ms"])
+        );
+    };
+    println!("  {title}:");
+    stage("send → each client (whole)", &w["latency"]);
+    stage("send → Redis ran the ZADD", &w["send_to_stored_in_redis"]);
+    stage(
+        "Redis ran the ZADD → client has it",
+        &w["stored_in_redis_to_received"],
+    );
+    println!("    {CPU_HEADER}\n    {}", cpu_columns(&w["cpu"]));
+    let n = &w["workerd_native_profile"];
+    if !n["skipped"].is_null() {
+        println!("    workerd perf profile skipped: {}", t(&n["skipped"]));
+        return;
+    }
+    println!(
+        "    workerd processes by perf ({} samples):",
+        t(&n["samples"])
+    );
+    for c in n["by_category"].as_array().into_iter().flatten() {
+        println!("      {:>5} %  {}", t(&c["percent"]), t(&c["category"]));
+    }
+    println!("    top symbols:");
+    for f in n["top_symbols"].as_array().into_iter().flatten().take(8) {
+        let name: String = t(&f["symbol"]).chars().take(100).collect();
+        println!("      {:>5} %  {name}", t(&f["percent"]));
     }
 }
