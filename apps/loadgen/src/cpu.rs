@@ -154,14 +154,18 @@ impl Snapshot {
     }
 }
 
-/// The kernel's clock ticks per second (`getconf CLK_TCK`; 100 on Linux unless told otherwise).
+/// The kernel's clock ticks per second (`getconf CLK_TCK`; 100 on Linux unless told otherwise),
+/// asked once per run.
 fn clock_ticks() -> f64 {
-    std::process::Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
-        .unwrap_or(100.0)
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        std::process::Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+            .unwrap_or(100.0)
+    })
 }
 
 #[cfg(test)]

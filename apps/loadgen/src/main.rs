@@ -657,7 +657,7 @@ async fn connections(target: &Target, count: usize, rooms: usize) -> Result<Json
         all.extend(join_many(target, &room, count / rooms, &format!("c{r}")).await?);
     }
     let elapsed = start.elapsed();
-    let rss_mib = workerd_rss_kib().map(|kib| round(kib as f64 / 1024.0));
+    let rss_mib = round(workerd_rss_kib() as f64 / 1024.0);
     Ok(json!({
         "sockets": all.len(),
         "rooms": rooms,
@@ -666,25 +666,21 @@ async fn connections(target: &Target, count: usize, rooms: usize) -> Result<Json
     }))
 }
 
-/// Resident memory of every `workerd` process on the machine, in KiB (the local runtime).
-fn workerd_rss_kib() -> Option<u64> {
+/// Resident memory of the stack's `workerd` processes (the Worker's and the dev proxy's), in KiB.
+fn workerd_rss_kib() -> u64 {
     let mut total = 0;
-    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        let path = entry.path();
-        let Ok(cmdline) = std::fs::read_to_string(path.join("cmdline")) else {
+    for pid in cpu::workerd_pids() {
+        // A process that ended since it was listed no longer counts.
+        let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
             continue;
         };
-        if !cmdline.contains("workerd") || cmdline.contains("loadgen") {
-            continue;
-        }
-        let status = std::fs::read_to_string(path.join("status")).ok()?;
         total += status
             .lines()
             .find_map(|l| l.strip_prefix("VmRSS:"))
             .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
             .unwrap_or(0);
     }
-    Some(total)
+    total
 }
 
 fn size(path: &str) -> Result<Json> {
