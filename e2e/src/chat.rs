@@ -23,6 +23,17 @@ pub enum Incoming {
     Closed(Option<u16>),
 }
 
+/// The secret a test client with `label` keeps: the label padded to the 22 characters
+/// `hello` asks for, so tests can name their users briefly.
+pub fn secret(label: &str) -> String {
+    format!("{label:0<22}")
+}
+
+/// The public user id the room derives for `label`'s secret.
+pub fn user_id(label: &str) -> String {
+    room::identity::user_id(&secret(label))
+}
+
 /// One connection to a room.
 #[derive(Debug)]
 pub struct Chat {
@@ -43,17 +54,18 @@ impl Chat {
         Ok(Self { ws })
     }
 
-    /// Connects and says hello; returns the client and its welcome.
+    /// Connects and says hello with the secret of `label` (see [`secret`]); returns the client
+    /// and its welcome.
     pub async fn join(
         url: &str,
         name: &str,
-        user_id: &str,
+        label: &str,
         since: Option<i64>,
     ) -> Result<(Self, Welcome)> {
         let mut chat = Self::connect(url, None).await?;
         chat.send(&ClientFrame::Hello {
             name: name.into(),
-            user_id: user_id.into(),
+            secret: secret(label),
             since,
         })
         .await?;

@@ -7,7 +7,7 @@ mod rest;
 mod worker;
 
 pub use browser::{Browser, Recorder, console_log, screenshot};
-pub use chat::{Chat, Incoming};
+pub use chat::{Chat, Incoming, secret, user_id};
 pub use rest::{RestStack, node, node_modules};
 pub use tokio_tungstenite::tungstenite::Message as WsText;
 pub use worker::{ChatStack, WorkerOptions};

@@ -3,7 +3,7 @@
 //! WebSockets and HTTP.
 
 use anyhow::{Context, Result};
-use e2e::{Chat, ChatStack, Incoming, WorkerOptions};
+use e2e::{Chat, ChatStack, Incoming, WorkerOptions, user_id};
 use pretty_assertions::assert_eq;
 use protocol::{ClientFrame, ErrorCode, ErrorFrame, Member, Message, ServerFrame};
 use serde_json::json;
@@ -30,22 +30,22 @@ async fn two_people_chat_with_presence_and_typing() -> Result<()> {
     let (mut bob, welcome) = Chat::join(&url, "bob", "bob-00001", None).await?;
     let both = vec![
         Member {
-            user_id: "alice-0001".into(),
+            user_id: user_id("alice-0001"),
             name: "alice".into(),
         },
         Member {
-            user_id: "bob-00001".into(),
+            user_id: user_id("bob-00001"),
             name: "bob".into(),
         },
     ];
     assert_eq!(welcome.online, both);
-    let presence = alice
+    let joined = alice
         .next_where(|f| match f {
-            ServerFrame::Presence { online } => Some(online.clone()),
+            ServerFrame::Joined { member } => Some(member.clone()),
             _ => None,
         })
         .await?;
-    assert_eq!(presence, both);
+    assert_eq!(joined, both[1]);
 
     bob.send(&ClientFrame::Typing { active: true }).await?;
     let typing = alice
@@ -56,7 +56,7 @@ async fn two_people_chat_with_presence_and_typing() -> Result<()> {
             _ => None,
         })
         .await?;
-    assert_eq!(typing, ("bob-00001".to_owned(), true));
+    assert_eq!(typing, (user_id("bob-00001"), true));
 
     alice.say("alice-msg-001", "hi bob").await?;
     let to_bob = bob.messages(1).await?;
@@ -74,13 +74,13 @@ async fn two_people_chat_with_presence_and_typing() -> Result<()> {
     assert_eq!(alice.next().await?, Incoming::Text("pong".into()));
 
     bob.close().await?;
-    let presence = alice
+    let left = alice
         .next_where(|f| match f {
-            ServerFrame::Presence { online } => Some(online.clone()),
+            ServerFrame::Left { user_id } => Some(user_id.clone()),
             _ => None,
         })
         .await?;
-    assert_eq!(presence, both[..1]);
+    assert_eq!(left, user_id("bob-00001"));
     Ok(())
 }
 
@@ -349,15 +349,15 @@ async fn bad_input_has_a_defined_outcome() -> Result<()> {
             ErrorCode::NotJoined,
         ),
         (
-            r#"{"type":"hello","name":"  ","user_id":"abcdefgh"}"#,
+            r#"{"type":"hello","name":"  ","secret":"abcdefghabcdefghabcdefgh"}"#,
             ErrorCode::InvalidName,
         ),
         (
-            r#"{"type":"hello","name":"a\u0007","user_id":"abcdefgh"}"#,
+            r#"{"type":"hello","name":"a\u0007","secret":"abcdefghabcdefghabcdefgh"}"#,
             ErrorCode::InvalidName,
         ),
         (
-            r#"{"type":"hello","name":"alice","user_id":"bad id"}"#,
+            r#"{"type":"hello","name":"alice","secret":"bad secret with spaces"}"#,
             ErrorCode::BadRequest,
         ),
     ] {
@@ -390,7 +390,7 @@ async fn bad_input_has_a_defined_outcome() -> Result<()> {
             ErrorCode::BadRequest,
         ),
         (
-            r#"{"type":"hello","name":"alice","user_id":"alice-0001"}"#,
+            r#"{"type":"hello","name":"alice","secret":"alice-000100000000000000"}"#,
             ErrorCode::BadRequest,
         ),
     ] {

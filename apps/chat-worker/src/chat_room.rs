@@ -3,7 +3,7 @@
 //! Redis. It holds no chat logic of its own.
 
 use crate::fetch_store::Store;
-use room::{ConnId, Connection, Output, RoomConfig, RoomCore};
+use room::{ConfigError, ConnId, Connection, Output, RoomConfig, RoomCore};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use worker::{
@@ -18,15 +18,24 @@ pub struct ChatRoom {
     state: State,
     store: Store,
     history_limit: usize,
+    /// Why the room cannot run, when a Worker variable is invalid: every request is refused
+    /// with it rather than running on a guess.
+    misconfigured: Option<ConfigError>,
     core: RefCell<RoomCore>,
     /// Open sockets by connection id, rebuilt from their attachments after hibernation.
     sockets: RefCell<HashMap<ConnId, WebSocket>>,
     restored: Cell<bool>,
 }
 
+/// The Durable Object storage key of the "may be stored but undelivered above" mark.
+const UNDELIVERED_KEY: &str = "undelivered_after";
+
 impl DurableObject for ChatRoom {
     fn new(state: State, env: Env) -> Self {
-        let config = config_from_env(&env);
+        let (config, misconfigured) = match config_from_env(&env) {
+            Ok(config) => (config, None),
+            Err(err) => (RoomConfig::default(), Some(err)),
+        };
         // Heartbeats are answered by the runtime itself, so they never wake a hibernating room.
         if let Ok(pair) = WebSocketRequestResponsePair::new(protocol::PING, protocol::PONG) {
             state.set_websocket_auto_response(&pair);
@@ -35,6 +44,7 @@ impl DurableObject for ChatRoom {
             state,
             store: Store::from_env(&env),
             history_limit: config.history_limit,
+            misconfigured,
             core: RefCell::new(RoomCore::new(config)),
             sockets: RefCell::new(HashMap::new()),
             restored: Cell::new(false),
@@ -43,15 +53,25 @@ impl DurableObject for ChatRoom {
 
     /// Only the Worker calls this, forwarding a checked WebSocket upgrade for one room.
     async fn fetch(&self, req: Request) -> Result<Response> {
-        self.restore();
+        if let Some(err) = &self.misconfigured {
+            worker::console_error!("refusing to run: {err}");
+            return Response::error(format!("the chat is misconfigured: {err}"), 500);
+        }
+        self.restore().await;
         let url = req.url()?;
         let room = match protocol::http::route(url.path()) {
             protocol::http::Route::RoomSocket(room) => room.to_owned(),
             _ => return Response::error("not a room socket", 400),
         };
+        // The edge sets it; a client cannot (Cloudflare overwrites it), so it is the address to
+        // count connections by.
+        let ip = req.headers().get("CF-Connecting-IP")?;
         let WebSocketPair { client, server } = WebSocketPair::new()?;
         self.state.accept_web_socket(&server);
-        let id = self.core.borrow_mut().handle_open(now(), &room);
+        let id = self
+            .core
+            .borrow_mut()
+            .handle_open(now(), &room, ip.as_deref());
         self.sockets.borrow_mut().insert(id, server);
         self.drive().await;
         Response::from_websocket(client)
@@ -62,7 +82,7 @@ impl DurableObject for ChatRoom {
         ws: WebSocket,
         message: WebSocketIncomingMessage,
     ) -> Result<()> {
-        self.restore();
+        self.restore().await;
         let Some(conn) = conn_id(&ws) else {
             let _ = ws.close(Some(1011), Some("unknown connection"));
             return Ok(());
@@ -99,8 +119,9 @@ impl DurableObject for ChatRoom {
 
 impl ChatRoom {
     /// After hibernation the object is new but its sockets are not: bring them back, with the
-    /// per-connection state each carries in its attachment.
-    fn restore(&self) {
+    /// per-connection state each carries in its attachment, and the undelivered mark from
+    /// storage.
+    async fn restore(&self) {
         if self.restored.replace(true) {
             return;
         }
@@ -111,10 +132,15 @@ impl ChatRoom {
                 self.sockets.borrow_mut().insert(id, ws);
             }
         }
+        match self.state.storage().get::<i64>(UNDELIVERED_KEY).await {
+            Ok(Some(seq)) => self.core.borrow_mut().restore_undelivered(seq),
+            Ok(None) => {}
+            Err(err) => worker::console_warn!("reading {UNDELIVERED_KEY} failed: {err}"),
+        }
     }
 
     async fn closed(&self, ws: &WebSocket) {
-        self.restore();
+        self.restore().await;
         if let Some(conn) = conn_id(ws) {
             self.sockets.borrow_mut().remove(&conn);
             self.core.borrow_mut().handle_close(conn);
@@ -155,10 +181,32 @@ impl ChatRoom {
                         let _ = ws.serialize_attachment(&connection);
                     }
                 }
+                Output::SaveUndelivered(mark) => {
+                    // Durable Object storage writes are confirmed before any later output leaves
+                    // the object (output gates), so the mark is safe before the next request.
+                    let storage = self.state.storage();
+                    let saved = match mark {
+                        Some(seq) => storage.put(UNDELIVERED_KEY, seq).await,
+                        None => storage.delete(UNDELIVERED_KEY).await.map(|_| ()),
+                    };
+                    if let Err(err) = saved {
+                        worker::console_warn!("saving {UNDELIVERED_KEY} failed: {err}");
+                    }
+                }
                 Output::Persist(batch) => {
                     let result = self.store.write(&batch, self.history_limit).await;
-                    if let Err(failure) = &result {
-                        worker::console_warn!("room {}: write failed: {failure}", batch.room);
+                    match &result {
+                        Err(failure) => {
+                            worker::console_warn!("room {}: write failed: {failure}", batch.room);
+                        }
+                        Ok(room::store::WriteOutcome::Fenced { highest }) => {
+                            worker::console_warn!(
+                                "room {}: write fenced (store at {highest}, room at {}); reloading",
+                                batch.room,
+                                batch.prev
+                            );
+                        }
+                        Ok(_) => {}
                     }
                     self.core
                         .borrow_mut()
@@ -178,6 +226,9 @@ impl ChatRoom {
                     limit,
                 } => {
                     let result = self.store.history(&room, before, limit).await;
+                    if let Err(failure) = &result {
+                        worker::console_warn!("room {room}: loading history failed: {failure}");
+                    }
                     self.core.borrow_mut().handle_history_loaded(conn, result);
                 }
             }
@@ -186,31 +237,9 @@ impl ChatRoom {
 }
 
 /// The room's configuration: defaults, overridden by Worker variables where set (so a benchmark
-/// can lift the rate limits, or a small deployment keep less history).
-fn config_from_env(env: &Env) -> RoomConfig {
-    let number = |name: &str| -> Option<f64> {
-        env.var(name)
-            .ok()
-            .and_then(|v| v.to_string().trim().parse::<f64>().ok())
-            .filter(|n| n.is_finite() && *n > 0.0)
-    };
-    let mut config = RoomConfig::default();
-    if let Some(limit) = number("HISTORY_LIMIT") {
-        config.history_limit = limit as usize;
-    }
-    if let Some(burst) = number("SEND_BURST") {
-        config.send_limit.burst = burst;
-    }
-    if let Some(rate) = number("SEND_PER_SECOND") {
-        config.send_limit.per_second = rate;
-    }
-    if let Some(burst) = number("TYPING_BURST") {
-        config.typing_limit.burst = burst;
-    }
-    if let Some(rate) = number("TYPING_PER_SECOND") {
-        config.typing_limit.per_second = rate;
-    }
-    config
+/// can lift the rate limits, or a small deployment keep less history), refused when invalid.
+pub fn config_from_env(env: &Env) -> std::result::Result<RoomConfig, ConfigError> {
+    RoomConfig::from_vars(|name| env.var(name).ok().map(|v| v.to_string()))
 }
 
 fn conn_id(ws: &WebSocket) -> Option<ConnId> {

@@ -1,6 +1,7 @@
 //! The room's store over Upstash's REST API, with `worker::Fetch` as the transport.
 
 use protocol::{HistoryPage, Message};
+use room::store::WriteOutcome;
 use room::{Batch, StoreFailure, store};
 use std::future::Future;
 use std::pin::pin;
@@ -9,18 +10,21 @@ use std::time::Duration;
 use upstash::{Client, HttpRequest, HttpResponse, Transport};
 use worker::{Delay, Env, Fetch, Headers, Method, Request, RequestInit};
 
-/// How long one request to the store may take before it counts as unavailable.
+/// How long one request to the store may take before it counts as unavailable, unless the
+/// Worker variable `STORE_TIMEOUT_MS` says otherwise (tests shorten it).
 const STORE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Sends Upstash requests with the Workers runtime's `fetch`.
+/// Sends Upstash requests with the Workers runtime's `fetch`, giving up after `timeout`.
 #[derive(Debug, Clone, Copy)]
-pub struct FetchTransport;
+pub struct FetchTransport {
+    timeout: Duration,
+}
 
 impl Transport for FetchTransport {
     async fn send(&self, request: HttpRequest) -> Result<HttpResponse, String> {
-        match race(send(request), Delay::from(STORE_TIMEOUT)).await {
+        match race(send(request), Delay::from(self.timeout)).await {
             Some(result) => result,
-            None => Err(format!("no response within {STORE_TIMEOUT:?}")),
+            None => Err(format!("no response within {:?}", self.timeout)),
         }
     }
 }
@@ -83,9 +87,16 @@ impl Store {
             .secret("UPSTASH_REDIS_REST_TOKEN")
             .or_else(|_| env.var("UPSTASH_REDIS_REST_TOKEN"))
             .map(|v| v.to_string());
+        let timeout = env
+            .var("STORE_TIMEOUT_MS")
+            .ok()
+            .and_then(|v| v.to_string().trim().parse::<u64>().ok())
+            .filter(|ms| *ms > 0)
+            .map_or(STORE_TIMEOUT, Duration::from_millis);
+        let transport = FetchTransport { timeout };
         let client = match (url, token) {
             (Ok(url), Ok(token)) if !url.is_empty() && !token.is_empty() => {
-                Ok(Client::new(&url, &token, FetchTransport))
+                Ok(Client::new(&url, &token, transport))
             }
             (Err(_), _) | (Ok(_), Ok(_)) => {
                 Err("UPSTASH_REDIS_REST_URL is not configured".to_owned())
@@ -96,27 +107,29 @@ impl Store {
     }
 
     fn client(&self) -> Result<&Client<FetchTransport>, StoreFailure> {
+        // Not configured is an operator's matter: retrying will not help.
         self.client
             .as_ref()
-            .map_err(|reason| StoreFailure(reason.clone()))
+            .map_err(|reason| StoreFailure::Refused(reason.clone()))
     }
 
     pub async fn ping(&self) -> Result<(), StoreFailure> {
         self.client()?.ping().await.map_err(failure)
     }
 
-    /// Stores a batch and trims the room in one transaction.
-    pub async fn write(&self, batch: &Batch, history_limit: usize) -> Result<(), StoreFailure> {
-        let commands = store::write_commands(&batch.room, &batch.messages, history_limit);
-        let results = self
+    /// Stores a batch with the write script: deduped, fenced and trimmed atomically in Redis.
+    pub async fn write(
+        &self,
+        batch: &Batch,
+        history_limit: usize,
+    ) -> Result<WriteOutcome, StoreFailure> {
+        let reply = self
             .client()?
-            .multi_exec(&commands)
+            .command(&store::write_command(batch, history_limit))
             .await
             .map_err(failure)?;
-        match results.into_iter().find_map(Result::err) {
-            Some(refused) => Err(StoreFailure(format!("redis refused the write: {refused}"))),
-            None => Ok(()),
-        }
+        store::parse_write_reply(reply, batch.messages.len())
+            .map_err(|e| StoreFailure::Refused(e.to_string()))
     }
 
     /// The newest `count` messages, ascending.
@@ -145,6 +158,11 @@ impl Store {
     }
 }
 
+/// Splits store errors by what the room should do: retry later, or tell clients it will not work.
 fn failure(err: upstash::Error) -> StoreFailure {
-    StoreFailure(err.to_string())
+    if err.is_transient() {
+        StoreFailure::Unavailable(err.to_string())
+    } else {
+        StoreFailure::Refused(err.to_string())
+    }
 }

@@ -1,6 +1,6 @@
-//! The edge-chat Worker: routes `/api/*` requests, checks them at the edge (room name, upgrade,
-//! Origin), answers health and history directly from Redis, and hands each room's WebSockets to
-//! its [`ChatRoom`] Durable Object.
+//! The edge-chat Worker: routes `/api/*` requests, checks them at the edge (configuration, room
+//! name, upgrade, Origin, per-address rates), answers health and history directly from Redis,
+//! and hands each room's WebSockets to its [`ChatRoom`] Durable Object.
 
 mod chat_room;
 mod fetch_store;
@@ -9,30 +9,105 @@ pub use chat_room::ChatRoom;
 
 use fetch_store::Store;
 use protocol::http::{Route, messages_query, origin_allowed, route};
+use room::{KeyedLimiter, RateLimit, StoreFailure};
 use serde_json::json;
-use worker::{Context, Env, Request, Response, Result, event};
+use std::cell::RefCell;
+use worker::{Context, Date, Env, Request, Response, Result, event};
+
+/// New WebSockets per address (all rooms): a burst of 20, then one a second. A reconnecting
+/// client needs one; a script opening thousands is slowed at the edge before it costs a room.
+const SOCKET_RATE: RateLimit = RateLimit {
+    burst: 20.0,
+    per_second: 1.0,
+};
+/// HTTP history pages per address: each may cost a store read, so a loop must not be able to
+/// exhaust the Upstash quota.
+const HISTORY_RATE: RateLimit = RateLimit {
+    burst: 20.0,
+    per_second: 5.0,
+};
+/// Addresses each limiter remembers before it forgets the idle ones.
+const LIMITER_KEYS: usize = 10_000;
+
+thread_local! {
+    // One isolate runs one request at a time on one thread, so these need no locking. They are
+    // per isolate: a determined client spread over many colos gets more, but a loop from one
+    // place is held back, and rooms cap connections per address on their own.
+    static SOCKETS: RefCell<KeyedLimiter> = RefCell::new(KeyedLimiter::new(SOCKET_RATE, LIMITER_KEYS));
+    static HISTORY: RefCell<KeyedLimiter> = RefCell::new(KeyedLimiter::new(HISTORY_RATE, LIMITER_KEYS));
+}
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let url = req.url()?;
-    match route(url.path()) {
+    let route = route(url.path());
+    if route != Route::Other
+        && let Err(err) = chat_room::config_from_env(&env)
+    {
+        worker::console_error!("refusing to run: {err}");
+        return json_error(500, &format!("the chat is misconfigured: {err}"));
+    }
+    match route {
         Route::Health => health(&env).await,
-        Route::RoomSocket(room) => room_socket(req, &env, room).await,
-        Route::RoomMessages(room) => room_messages(&env, room, url.query()).await,
+        Route::RoomSocket(room) => {
+            if let Some(refusal) = limited(&SOCKETS, &req, "new connections")? {
+                return Ok(refusal);
+            }
+            room_socket(req, &env, room).await
+        }
+        Route::RoomMessages(room) => {
+            if let Some(refusal) = limited(&HISTORY, &req, "history requests")? {
+                return Ok(refusal);
+            }
+            room_messages(&env, room, url.query()).await
+        }
         Route::BadRoom(invalid) => json_error(400, &invalid.0),
         Route::ApiNotFound => json_error(404, "no such API endpoint"),
         Route::Other => not_api(req, &env).await,
     }
 }
 
-/// 200 when Redis answers through the REST API, 503 otherwise.
+/// A 429 when the request's address is over `limiter`'s rate.
+fn limited(
+    limiter: &'static std::thread::LocalKey<RefCell<KeyedLimiter>>,
+    req: &Request,
+    what: &str,
+) -> Result<Option<Response>> {
+    let ip = req
+        .headers()
+        .get("CF-Connecting-IP")?
+        .unwrap_or_else(|| "unknown".to_owned());
+    let now = i64::try_from(Date::now().as_millis()).unwrap_or(i64::MAX);
+    match limiter.with(|l| l.borrow_mut().take(&ip, now)) {
+        Ok(()) => Ok(None),
+        Err(retry_after_ms) => {
+            let seconds = retry_after_ms.div_ceil(1000).max(1);
+            let response = json_error(429, &format!("too many {what}; retry in {seconds} s"))?;
+            response.headers().set("Retry-After", &seconds.to_string())?;
+            Ok(Some(response))
+        }
+    }
+}
+
+/// 200 when Redis answers through the REST API, 503 otherwise (the detail goes to the log).
 async fn health(env: &Env) -> Result<Response> {
     match Store::from_env(env).ping().await {
         Ok(()) => Response::from_json(&json!({"status": "ok"})),
-        Err(err) => Ok(Response::from_json(
-            &json!({"status": "unavailable", "error": err.to_string()}),
-        )?
-        .with_status(503)),
+        Err(err) => {
+            worker::console_warn!("health: {err}");
+            Ok(
+                Response::from_json(&json!({"status": "unavailable", "error": public(&err)}))?
+                    .with_status(503),
+            )
+        }
+    }
+}
+
+/// What a client is told about a store failure: a fixed text per kind, never the detail.
+fn public(failure: &StoreFailure) -> &'static str {
+    match failure {
+        StoreFailure::Unavailable(_) => "the message store is unavailable; retry shortly",
+        StoreFailure::Refused(_) => "the message store refused the request",
     }
 }
 
@@ -74,7 +149,10 @@ async fn room_messages(env: &Env, room: &str, query: Option<&str>) -> Result<Res
         .await
     {
         Ok(page) => Response::from_json(&page),
-        Err(err) => json_error(503, &err.to_string()),
+        Err(err) => {
+            worker::console_warn!("room {room}: history over HTTP failed: {err}");
+            json_error(503, public(&err))
+        }
     }
 }
 

@@ -4,10 +4,10 @@
 use crate::format;
 use crate::storage;
 use crate::transport::Transport;
-use client::{ChatState, ConnectionStatus, OutboxEntry, OutboxState, Row};
+use client::{ChatState, ConnectionStatus, OutboxEntry, OutboxState, Row, Secret};
 use leptos::html;
 use leptos::prelude::*;
-use protocol::{Member, TEXT_MAX_CHARS};
+use protocol::TEXT_MAX_CHARS;
 
 /// Which room the address names: `/` is the lobby, `/r/{room}` any room.
 pub fn room_from_path(path: &str) -> Result<String, String> {
@@ -29,26 +29,44 @@ pub fn App() -> impl IntoView {
         .and_then(|w| w.location().pathname().ok())
         .unwrap_or_default();
     let name = RwSignal::new(storage::name());
-    match room_from_path(&path) {
-        Err(problem) => view! { <BadRoom problem=problem/> }.into_any(),
-        Ok(room) => view! {
-            <Show
-                when=move || name.with(Option::is_some)
-                fallback=move || view! { <NamePicker name=name/> }
-            >
-                {
-                    let room = room.clone();
-                    move || {
-                        let me = Member {
-                            user_id: storage::user_id(),
-                            name: name.get().unwrap_or_default(),
-                        };
-                        view! { <ChatRoom room=room.clone() me=me/> }
-                    }
+    let room = match room_from_path(&path) {
+        Ok(room) => room,
+        Err(problem) => return view! { <BadRoom problem=problem/> }.into_any(),
+    };
+    let secret = match storage::secret() {
+        Ok(secret) => secret,
+        Err(problem) => return view! { <NoIdentity problem=problem.to_string()/> }.into_any(),
+    };
+    view! {
+        <Show
+            when=move || name.with(Option::is_some)
+            fallback=move || view! { <NamePicker name=name/> }
+        >
+            {
+                let room = room.clone();
+                let secret = secret.clone();
+                move || {
+                    let name = name.get().unwrap_or_default();
+                    view! { <ChatRoom room=room.clone() name=name secret=secret.clone()/> }
                 }
-            </Show>
-        }
-        .into_any(),
+            }
+        </Show>
+    }
+    .into_any()
+}
+
+/// Shown instead of the chat when no secret could be made: joining without one is impossible,
+/// and one from a weak generator could be guessed by others.
+#[component]
+pub fn NoIdentity(problem: String) -> impl IntoView {
+    view! {
+        <main class="centered">
+            <div class="card" role="alert">
+                <h1>"Cannot join"</h1>
+                <p class="bad-room">{problem}</p>
+                <p>"Try a current version of your browser."</p>
+            </div>
+        </main>
     }
 }
 
@@ -105,8 +123,13 @@ pub fn NamePicker(name: RwSignal<Option<String>>) -> impl IntoView {
 }
 
 #[component]
-fn ChatRoom(room: String, me: Member) -> impl IntoView {
-    let state = RwSignal::new(ChatState::new(&room, me, storage::outbox(&room)));
+fn ChatRoom(room: String, name: String, secret: String) -> impl IntoView {
+    let state = RwSignal::new(ChatState::new(
+        &room,
+        &name,
+        Secret::new(secret),
+        storage::outbox(&room),
+    ));
     let transport = Transport::start(state);
     let list = NodeRef::<html::Div>::new();
     let at_bottom = RwSignal::new(true);
@@ -173,11 +196,12 @@ fn ChatRoom(room: String, me: Member) -> impl IntoView {
         }
     };
 
-    let user_id = state.with_untracked(|s| s.me.user_id.clone());
+    // Own messages are known only once the welcome says who we are, so this reads `me` from
+    // the state each time rather than once.
     let rows = Memo::new(move |_| {
         state.with(|s| {
             let offset = format::tz_offset_ms(s.messages.newest_seq().unwrap_or(0));
-            s.messages.rows(&user_id, offset)
+            s.rows(offset)
         })
     });
 
@@ -247,7 +271,11 @@ fn Header(state: RwSignal<ChatState>, transport: Transport) -> impl IntoView {
             ConnectionStatus::Live => "Live".to_owned(),
             ConnectionStatus::Reconnecting { attempt, next_at } => {
                 let seconds = ((next_at - now).max(0) + 999) / 1000;
-                format!("Reconnecting (attempt {attempt}, next try in {seconds} s)")
+                if state.with(ChatState::room_is_full) {
+                    format!("The room is full (next try in {seconds} s)")
+                } else {
+                    format!("Reconnecting (attempt {attempt}, next try in {seconds} s)")
+                }
             }
             ConnectionStatus::Offline => "Offline".to_owned(),
         }
@@ -288,10 +316,12 @@ fn Header(state: RwSignal<ChatState>, transport: Transport) -> impl IntoView {
                         ConnectionStatus::Offline => "offline",
                     }
                 }>{status_text}</span>
-                <Show when=move || matches!(status(), ConnectionStatus::Reconnecting { .. } | ConnectionStatus::Offline)>
-                    {
-                                                view! { <button class="small" on:click=move |_| retry.retry_now()>"Retry now"</button> }
-                    }
+                // A full room's wait stands whoever asks, so the button would do nothing then.
+                <Show when=move || {
+                    matches!(status(), ConnectionStatus::Reconnecting { .. } | ConnectionStatus::Offline)
+                        && !state.with(ChatState::room_is_full)
+                }>
+                    <button class="small" on:click=move |_| retry.retry_now()>"Retry now"</button>
                 </Show>
             </div>
             <form class="goto" on:submit=go>
@@ -343,8 +373,15 @@ pub fn MessageRow(row: Row, clock: RwSignal<i64>) -> impl IntoView {
 
 #[component]
 fn PendingRow(entry: OutboxEntry, transport: Transport) -> impl IntoView {
-    let failed = matches!(entry.state, OutboxState::Failed { .. });
     let reason = entry.reason().map(str::to_owned);
+    // A message unconfirmed for too long may well have arrived, so "Not sent" would be wrong.
+    let label = match entry.state {
+        OutboxState::Failed { .. } if entry.reason() == Some(client::NOT_CONFIRMED_REASON) => {
+            "Not confirmed"
+        }
+        OutboxState::Failed { .. } => "Not sent",
+        _ => "Sending…",
+    };
     let retry_id = entry.client_id.clone();
     let discard_id = entry.client_id.clone();
     let retry = transport;
@@ -352,7 +389,7 @@ fn PendingRow(entry: OutboxEntry, transport: Transport) -> impl IntoView {
         <li class="bubble own first pending" data-client-id=entry.client_id.clone()>
             <p class="text">{entry.text.clone()}</p>
             <span class="pending-state">
-                {if failed { "Not sent" } else { "Sending…" }}
+                {label}
             </span>
             {reason.map(|r| view! { <span class="reason" role="alert">{r}</span> })}
             <span class="pending-actions">

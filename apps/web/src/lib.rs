@@ -17,14 +17,47 @@ pub fn now() -> i64 {
     js_sys::Date::now() as i64
 }
 
-/// Random bytes for ids (not secrets: `Math.random` is enough to make collisions unlikely).
-pub fn random_bytes(len: usize) -> Vec<u8> {
-    (0..len)
-        .map(|_| (js_sys::Math::random() * 256.0) as u8)
-        .collect()
+/// The browser has no `crypto.getRandomValues` (or it refused), so no secret can be made.
+/// Every browser that runs WebAssembly has it, in secure and insecure contexts alike, so this
+/// is a refusal to continue rather than something to work around.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoSecureRandom;
+
+impl std::fmt::Display for NoSecureRandom {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("this browser cannot make random numbers fit for a secret")
+    }
 }
 
-/// A fresh `client_id` or `user_id`: 21 characters of `A-Za-z0-9_-` (126 random bits).
+/// `len` random bytes from the browser's cryptographic generator (`crypto.getRandomValues`,
+/// at most 65 536 bytes per call).
+pub fn random_bytes(len: usize) -> Result<Vec<u8>, NoSecureRandom> {
+    let crypto = web_sys::window()
+        .and_then(|w| w.crypto().ok())
+        .ok_or(NoSecureRandom)?;
+    let mut bytes = vec![0; len];
+    crypto
+        .get_random_values_with_u8_array(&mut bytes)
+        .map_err(|_| NoSecureRandom)?;
+    Ok(bytes)
+}
+
+/// A fresh `client_id`: 21 characters of `A-Za-z0-9_-` (126 random bits). It only has to be
+/// unique, not unguessable, so should the browser's crypto fail, `Math.random` will do rather
+/// than losing the message.
 pub fn new_id() -> String {
-    client::make_id(&random_bytes(21))
+    const LEN: usize = 21;
+    let bytes = random_bytes(LEN).unwrap_or_else(|NoSecureRandom| {
+        (0..LEN)
+            .map(|_| (js_sys::Math::random() * 256.0) as u8)
+            .collect()
+    });
+    client::make_id(&bytes)
+}
+
+/// A fresh secret: 32 characters of `A-Za-z0-9_-` (192 random bits; 256 is a multiple of 64,
+/// so every character is uniform). Whoever guesses it speaks as this user, so there is no
+/// fallback to a weaker generator.
+pub fn new_secret() -> Result<String, NoSecureRandom> {
+    Ok(client::make_id(&random_bytes(32)?))
 }

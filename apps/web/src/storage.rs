@@ -1,5 +1,7 @@
-//! What the browser remembers: the display name, the user id, and each room's outbox.
+//! What the browser remembers: the display name, the secret that is this browser's identity,
+//! and each room's outbox.
 
+use crate::NoSecureRandom;
 use client::Outbox;
 
 fn local_storage() -> Option<web_sys::Storage> {
@@ -26,20 +28,31 @@ pub fn set_name(name: &str) {
     set("edge-chat.name", name);
 }
 
-/// This browser's user id, made on first use and kept.
-pub fn user_id() -> String {
-    if let Some(id) = get("edge-chat.user_id").filter(|id| protocol::validate_user_id(id).is_ok()) {
-        return id;
+const SECRET_KEY: &str = "edge-chat.secret";
+/// Where versions before the secret kept a client-chosen user id. That id was public (every
+/// message carries it), so it must never become the secret; it is only removed.
+const OLD_USER_ID_KEY: &str = "edge-chat.user_id";
+
+/// This browser's secret, made on first use and kept: the room derives the user's id from it,
+/// so keeping it keeps the identity. If localStorage is unavailable the secret lasts as long as
+/// the page, and the user is someone new on the next visit.
+pub fn secret() -> Result<String, NoSecureRandom> {
+    if let Some(storage) = local_storage() {
+        let _ = storage.remove_item(OLD_USER_ID_KEY);
     }
-    let id = crate::new_id();
-    set("edge-chat.user_id", &id);
-    id
+    if let Some(secret) = get(SECRET_KEY).filter(|s| protocol::validate_secret(s).is_ok()) {
+        return Ok(secret);
+    }
+    let secret = crate::new_secret()?;
+    set(SECRET_KEY, &secret);
+    Ok(secret)
 }
 
-/// The outbox of `room` as it was left.
+/// The outbox of `room` as it was left, with messages past their confirmation window marked
+/// failed.
 pub fn outbox(room: &str) -> Outbox {
     get(&format!("edge-chat.outbox.{room}"))
-        .map(|json| Outbox::from_json(&json))
+        .map(|json| Outbox::from_json(&json, crate::now()))
         .unwrap_or_default()
 }
 

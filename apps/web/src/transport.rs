@@ -174,11 +174,16 @@ impl Transport {
     }
 
     /// Drops the current socket now and reconnects at once (the "retry now" button, the
-    /// browser coming back online or to the foreground).
+    /// browser coming back online or to the foreground), unless a full room asked us to stay
+    /// away longer: then the reconnect waits for the end of that.
     pub fn retry_now(&self) {
         self.drop_socket();
-        self.state.update(ChatState::retry_now);
-        self.connect();
+        let wait = self.update(|s| s.retry_now(now())).unwrap_or(0);
+        if wait == 0 {
+            self.connect();
+        } else {
+            self.schedule_connect(wait);
+        }
     }
 
     /// The user sends a message. `Err` says why the text is refused.
@@ -235,10 +240,19 @@ impl Transport {
             self.state.update(ChatState::offline);
             return;
         }
+        self.schedule_connect(delay);
+    }
+
+    /// Connects after `delay` milliseconds, replacing any reconnect already scheduled.
+    fn schedule_connect(&self, delay: u64) {
         let this = *self;
         let timer =
             set_timeout_with_handle(move || this.connect(), Duration::from_millis(delay)).ok();
-        self.with_inner(|inner| inner.reconnect = timer);
+        self.with_inner(|inner| {
+            if let Some(previous) = std::mem::replace(&mut inner.reconnect, timer) {
+                previous.clear();
+            }
+        });
     }
 
     fn drop_socket(&self) {

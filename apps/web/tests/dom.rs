@@ -1,5 +1,6 @@
 //! DOM behaviour in headless Chromium (wasm-bindgen-test): text is rendered as text, bad
-//! rooms and names get clear messages, the outbox survives in localStorage.
+//! rooms and names get clear messages, the outbox survives in localStorage, the secret comes
+//! from the browser's crypto and is kept.
 
 #![cfg(target_arch = "wasm32")]
 // Browser test code: a missing document or element is a failed test, and `expect` says which.
@@ -147,4 +148,81 @@ fn the_outbox_survives_in_local_storage() {
     assert_eq!(restored.entries()[0].text, "typed while offline");
     web::storage::save_outbox("dom-test", &client::Outbox::default());
     assert!(web::storage::outbox("dom-test").is_empty());
+}
+
+fn local_storage() -> web_sys::Storage {
+    web_sys::window()
+        .and_then(|w| w.local_storage().ok().flatten())
+        .expect("localStorage")
+}
+
+#[wasm_bindgen_test]
+fn the_outbox_loaded_after_the_confirm_window_shows_the_message_failed() {
+    // Sent once in 1970 and never confirmed: the room may have stored it long ago.
+    local_storage()
+        .set_item(
+            "edge-chat.outbox.dom-test-old",
+            r#"{"entries":[{"client_id":"ancient-msg-1","text":"hello?","created_ts":0,
+                "state":{"state":"sent"},"attempts":1,"first_sent_at":0}]}"#,
+        )
+        .expect("stored");
+    let restored = web::storage::outbox("dom-test-old");
+    assert_eq!(
+        restored.entries()[0].state,
+        client::OutboxState::Failed {
+            reason: client::NOT_CONFIRMED_REASON.to_owned()
+        }
+    );
+    web::storage::save_outbox("dom-test-old", &client::Outbox::default());
+}
+
+#[wasm_bindgen_test]
+fn the_secret_is_made_once_kept_and_replaces_the_old_user_id() {
+    let storage = local_storage();
+    storage.remove_item("edge-chat.secret").expect("removed");
+    storage
+        .set_item("edge-chat.user_id", "old-public-id-01")
+        .expect("stored");
+    let secret = web::storage::secret().expect("the browser has crypto");
+    assert_eq!(secret.len(), 32);
+    assert!(protocol::validate_secret(&secret).is_ok(), "{secret}");
+    assert_eq!(
+        storage.get_item("edge-chat.secret").expect("read"),
+        Some(secret.clone())
+    );
+    assert_eq!(
+        storage.get_item("edge-chat.user_id").expect("read"),
+        None,
+        "the public id of older versions is gone, never reused"
+    );
+    assert_eq!(web::storage::secret(), Ok(secret.clone()), "kept");
+    // A damaged value is replaced, not sent.
+    storage
+        .set_item("edge-chat.secret", "too short")
+        .expect("stored");
+    let fresh = web::storage::secret().expect("the browser has crypto");
+    assert!(protocol::validate_secret(&fresh).is_ok(), "{fresh}");
+    assert_ne!(fresh, secret);
+}
+
+#[wasm_bindgen_test]
+fn secrets_and_ids_come_from_crypto_not_math_random() {
+    // With `Math.random` stuck at 0, anything made from it would be all 'A's, every time.
+    let math = js_sys::Reflect::get(&js_sys::global(), &"Math".into()).expect("Math");
+    let original = js_sys::Reflect::get(&math, &"random".into()).expect("Math.random");
+    let stuck = js_sys::Function::new_no_args("return 0;");
+    js_sys::Reflect::set(&math, &"random".into(), &stuck).expect("replaced");
+    let secrets = [web::new_secret(), web::new_secret()];
+    let ids = [web::new_id(), web::new_id()];
+    let bytes = web::random_bytes(64);
+    js_sys::Reflect::set(&math, &"random".into(), &original).expect("restored");
+
+    let [a, b] = secrets.map(|s| s.expect("the browser has crypto"));
+    assert_ne!(a, b);
+    assert_ne!(a, "A".repeat(32));
+    assert_ne!(ids[0], ids[1]);
+    assert_eq!(ids[0].len(), 21);
+    let bytes = bytes.expect("the browser has crypto");
+    assert_eq!(bytes.len(), 64);
+    assert!(bytes.iter().any(|b| *b != 0));
 }

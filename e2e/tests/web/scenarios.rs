@@ -7,7 +7,7 @@ use anyhow::ensure;
 use e2e::{Browser, Chat, ChatStack, Recorder, WorkerOptions, screenshot};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_people_chat_see_presence_and_typing() -> Result<()> {
+async fn two_people_chat_see_presence_and_typing_and_keep_who_they_are() -> Result<()> {
     let stack = ChatStack::start(WorkerOptions::default()).await?;
     let mut browser = Browser::start()?;
     let mut rec = Recorder::new("two-people");
@@ -31,6 +31,26 @@ async fn two_people_chat_see_presence_and_typing() -> Result<()> {
         let own = find::all(&alice, "li.bubble.own .text").await?;
         ensure!(own.len() == 1, "one own bubble, got {}", own.len());
         ensure!(own[0].text().await? == "hello bob");
+
+        // The secret kept in localStorage keeps alice the same person across a reload: once the
+        // welcome says who she is, her message is on her side again.
+        alice.refresh().await?;
+        check::status_is(&alice, "live").await?;
+        check::text_in(&alice, "li.bubble.own:not(.pending) .text", "hello bob").await?;
+        let own = find::all(&alice, "li.bubble.own:not(.pending) .text").await?;
+        ensure!(
+            own.len() == 1,
+            "one own bubble after a reload, got {}",
+            own.len()
+        );
+        check::text_in(&alice, ".online summary", "2 online").await?;
+
+        // Bob goes to another room: his last connection to the lobby closes and alice sees him
+        // leave.
+        bob.goto(&format!("{}/r/elsewhere", stack.base_url()))
+            .await?;
+        check::status_is(&bob, "live").await?;
+        check::text_in(&alice, ".online summary", "1 online").await?;
         Ok(())
     }
     .await;
@@ -40,7 +60,13 @@ async fn two_people_chat_see_presence_and_typing() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scrolling_up_loads_older_pages_without_gaps() -> Result<()> {
     let stack = ChatStack::start(WorkerOptions::unlimited()).await?;
-    let (mut writer, _) = Chat::join(&stack.ws_url("lobby"), "writer", "writer-001", None).await?;
+    let (mut writer, _) = Chat::join(
+        &stack.ws_url("lobby"),
+        "writer",
+        "writer-secret-0000000001",
+        None,
+    )
+    .await?;
     for n in 1..=120 {
         writer
             .say(&format!("history-{n:03}"), &format!("message {n:03}"))
@@ -108,8 +134,13 @@ async fn reconnection_delivers_messages_typed_during_the_outage_once() -> Result
         stack.start_worker().await?;
         // Someone else writes the moment the Worker is back, while the browsers may still be
         // waiting out their backoff: they get it by resuming from their newest `seq`.
-        let (mut carol, _) =
-            Chat::join(&stack.ws_url("lobby"), "carol", "carol-0001", None).await?;
+        let (mut carol, _) = Chat::join(
+            &stack.ws_url("lobby"),
+            "carol",
+            "carol-secret-00000000001",
+            None,
+        )
+        .await?;
         carol.say("carol-gap-msg-1", "sent in the gap").await?;
         carol.messages(1).await?;
         check::status_is(&alice, "live").await?;

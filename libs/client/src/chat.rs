@@ -2,7 +2,7 @@
 //! open, frames in, close, timers, user actions. Each returns the text frames to send.
 
 use crate::backoff::{Backoff, Beat, Heartbeat};
-use crate::messages::MessageList;
+use crate::messages::{MessageList, Row};
 use crate::outbox::Outbox;
 use crate::typing::Typing;
 use protocol::{ClientFrame, ErrorCode, Member, ServerFrame};
@@ -12,6 +12,8 @@ use protocol::{ClientFrame, ErrorCode, Member, ServerFrame};
 pub const TYPING_REFRESH_MS: i64 = 3_000;
 /// Idle this long after the last keystroke and the client says it stopped typing.
 pub const TYPING_IDLE_MS: i64 = 4_000;
+/// How long to stay away from a full room whose `room_full` error did not say.
+pub const ROOM_FULL_DEFAULT_WAIT_MS: u64 = 5_000;
 
 /// What the connection indicator shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,10 +35,29 @@ pub struct Notice {
     pub text: String,
 }
 
+/// The key to this browser's identity, sent in `hello`. The room derives the public `user_id`
+/// from it; anyone who has it can speak as this user, so `Debug` (logs, panics) never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(secret: String) -> Self {
+        Self(secret)
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(…)")
+    }
+}
+
 /// Everything the chat view shows for one room.
 #[derive(Debug, Clone)]
 pub struct ChatState {
     pub room: String,
+    /// Who this client is. The name is the user's choice; the `user_id` is empty until the
+    /// room's `welcome` says what it derived from the secret.
     pub me: Member,
     pub messages: MessageList,
     pub outbox: Outbox,
@@ -46,17 +67,26 @@ pub struct ChatState {
     pub notice: Option<Notice>,
     pub backoff: Backoff,
     pub heartbeat: Heartbeat,
+    secret: Secret,
     joined: bool,
     typing_sent_at: Option<i64>,
     last_keystroke: i64,
+    /// The `retry_after_ms` of a `room_full` error, applied when the socket closes.
+    room_full_retry_ms: Option<u64>,
+    /// After a `room_full`, no reconnect before this time, whoever asks.
+    room_full_until: Option<i64>,
 }
 
 impl ChatState {
-    /// A fresh state for `room`, with the outbox kept from an earlier visit.
-    pub fn new(room: &str, me: Member, outbox: Outbox) -> Self {
+    /// A fresh state for `room`, for the user called `name` holding `secret`, with the outbox
+    /// kept from an earlier visit.
+    pub fn new(room: &str, name: &str, secret: Secret, outbox: Outbox) -> Self {
         Self {
             room: room.to_owned(),
-            me,
+            me: Member {
+                user_id: String::new(),
+                name: name.to_owned(),
+            },
             messages: MessageList::default(),
             outbox,
             typing: Typing::default(),
@@ -65,15 +95,31 @@ impl ChatState {
             notice: None,
             backoff: Backoff::default(),
             heartbeat: Heartbeat::default(),
+            secret,
             joined: false,
             typing_sent_at: None,
             last_keystroke: 0,
+            room_full_retry_ms: None,
+            room_full_until: None,
         }
     }
 
     /// Whether messages can be sent now.
     pub fn is_live(&self) -> bool {
         self.joined
+    }
+
+    /// Whether the room refused the last connection because it is full (until the next
+    /// `welcome`), so the status can say so instead of a bare "reconnecting".
+    pub fn room_is_full(&self) -> bool {
+        self.notice
+            .as_ref()
+            .is_some_and(|n| n.code == ErrorCode::RoomFull)
+    }
+
+    /// The rows of the message list, own messages marked by the `user_id` the room gave us.
+    pub fn rows(&self, tz_offset_ms: i64) -> Vec<Row> {
+        self.messages.rows(&self.me.user_id, tz_offset_ms)
     }
 
     /// A connection attempt starts.
@@ -83,14 +129,15 @@ impl ChatState {
         };
     }
 
-    /// The socket opened: say hello, asking for what was missed since the newest message held.
+    /// The socket opened: say hello with the secret (never a `user_id`: the room derives it),
+    /// asking for what was missed since the newest message held.
     pub fn opened(&mut self, now: i64) -> Vec<String> {
         self.backoff.connected(now);
         self.heartbeat.heard(now);
         vec![
             ClientFrame::Hello {
                 name: self.me.name.clone(),
-                user_id: self.me.user_id.clone(),
+                secret: self.secret.0.clone(),
                 since: self.messages.newest_seq(),
             }
             .to_json(),
@@ -109,6 +156,10 @@ impl ChatState {
                 self.joined = true;
                 self.status = ConnectionStatus::Live;
                 self.notice = None;
+                self.room_full_retry_ms = None;
+                self.room_full_until = None;
+                // The room's word on who we are: the `user_id` it derived from the secret, which
+                // marks our own messages.
                 self.me = welcome.you;
                 if welcome.reset {
                     self.messages.reset(welcome.messages, welcome.has_more);
@@ -146,8 +197,18 @@ impl ChatState {
                 }
                 Vec::new()
             }
-            ServerFrame::Presence { online } => {
-                self.set_online(online);
+            ServerFrame::Joined { member } => {
+                // A name change arrives as a `joined` of someone already online.
+                match self.online.iter_mut().find(|m| m.user_id == member.user_id) {
+                    Some(known) => *known = member,
+                    None => self.online.push(member),
+                }
+                Vec::new()
+            }
+            ServerFrame::Left { user_id } => {
+                self.online.retain(|m| m.user_id != user_id);
+                // Their connection closed before they could say they stopped typing.
+                self.typing.stop(&user_id);
                 Vec::new()
             }
             ServerFrame::Error(error) => {
@@ -160,8 +221,18 @@ impl ChatState {
                         now,
                     ),
                     None => {
-                        if error.code == ErrorCode::StoreUnavailable {
-                            self.messages.loading_older = false;
+                        match error.code {
+                            // A history request the store could not answer: allow another.
+                            ErrorCode::StoreUnavailable | ErrorCode::StoreRefused => {
+                                self.messages.loading_older = false;
+                            }
+                            // The room closes the socket after this; `closed` waits at least
+                            // this long before trying again.
+                            ErrorCode::RoomFull => {
+                                self.room_full_retry_ms =
+                                    Some(error.retry_after_ms.unwrap_or(ROOM_FULL_DEFAULT_WAIT_MS));
+                            }
+                            _ => {}
                         }
                         self.notice = Some(Notice {
                             code: error.code,
@@ -183,7 +254,13 @@ impl ChatState {
         self.typing = Typing::default();
         self.backoff.disconnected(now);
         let attempt = self.backoff.attempt() + 1;
-        let delay = self.backoff.next_delay(random);
+        let mut delay = self.backoff.next_delay(random);
+        if let Some(wait) = self.room_full_retry_ms.take() {
+            // The room asked for this wait. The jittered backoff comes on top so that the
+            // clients it turned away together do not all come back at the same instant.
+            delay = delay.saturating_add(wait);
+            self.room_full_until = Some(now.saturating_add(delay as i64));
+        }
         if self.status != ConnectionStatus::Offline {
             self.status = ConnectionStatus::Reconnecting {
                 attempt,
@@ -198,10 +275,21 @@ impl ChatState {
         self.status = ConnectionStatus::Offline;
     }
 
-    /// The user asked to reconnect now, or the browser came back: no more waiting.
-    pub fn retry_now(&mut self) {
+    /// The user asked to reconnect now, or the browser came back online or to the foreground:
+    /// no more waiting. Returns 0 to connect at once, or how many milliseconds are left of the
+    /// wait a full room asked for, which stands whoever asks (it is the server's limit).
+    pub fn retry_now(&mut self, now: i64) -> u64 {
+        if let Some(until) = self.room_full_until.filter(|until| *until > now) {
+            self.status = ConnectionStatus::Reconnecting {
+                attempt: self.backoff.attempt(),
+                next_at: until,
+            };
+            return (until - now) as u64;
+        }
+        self.room_full_until = None;
         self.backoff.reset();
         self.connecting();
+        0
     }
 
     /// The user sends `text` as a new message with `client_id`. Returns the frames to send (none
@@ -258,9 +346,11 @@ impl ChatState {
         self.flush(now)
     }
 
-    /// Timer tick: retries that are due, the heartbeat, the end of typing. Returns frames to
+    /// Timer tick: retries that are due, messages past their confirmation window (shown as
+    /// failed even while disconnected), the heartbeat, the end of typing. Returns frames to
     /// send and whether the connection is dead (to be closed and reopened).
     pub fn tick(&mut self, now: i64) -> (Vec<String>, bool) {
+        self.outbox.expire(now);
         let mut frames = self.flush(now);
         if self.joined
             && self.typing_sent_at.is_some()

@@ -9,9 +9,11 @@ mod outbox;
 mod typing;
 
 pub use backoff::{Backoff, Beat, Heartbeat};
-pub use chat::{ChatState, ConnectionStatus, Notice};
+pub use chat::{ChatState, ConnectionStatus, Notice, ROOM_FULL_DEFAULT_WAIT_MS, Secret};
 pub use messages::{MessageList, Row};
-pub use outbox::{Outbox, OutboxEntry, OutboxState};
+pub use outbox::{
+    CONFIRM_WINDOW_MS, NOT_CONFIRMED_REASON, Outbox, OutboxEntry, OutboxState, STORE_REFUSED_REASON,
+};
 pub use typing::Typing;
 
 /// An id of `len` characters of `A-Za-z0-9_-` from random bytes the caller supplies (the

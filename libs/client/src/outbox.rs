@@ -9,6 +9,24 @@ use serde::{Deserialize, Serialize};
 /// decides (retry or discard).
 pub const MAX_AUTOMATIC_ATTEMPTS: u32 = 8;
 
+/// How long after a message was first sent the outbox may still resend it by itself.
+///
+/// The room recognises a resent `client_id` only while the first copy is among its newest
+/// `HISTORY_LIMIT` messages (10 000 by default). A resend that arrives after the first copy
+/// has left that window would be stored a second time, and the client cannot tell whether the
+/// first send arrived. One hour rides out outages, reloads and a laptop lid closed over lunch,
+/// while a room would have to carry close to three messages a second for a whole hour to push
+/// 10 000 messages past the first copy. After that the user decides (retry or discard).
+pub const CONFIRM_WINDOW_MS: i64 = 60 * 60 * 1000;
+
+/// Why a message that was sent but never confirmed within [`CONFIRM_WINDOW_MS`] stopped.
+pub const NOT_CONFIRMED_REASON: &str =
+    "not confirmed within an hour: it may or may not have arrived";
+
+/// Why a message the store refused for good (`store_refused`) stopped. The server's own text
+/// is meant for operators, so the user sees this instead.
+pub const STORE_REFUSED_REASON: &str = "the server could not store this message";
+
 /// Where an unconfirmed message stands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
@@ -31,6 +49,11 @@ pub struct OutboxEntry {
     pub created_ts: i64,
     pub state: OutboxState,
     pub attempts: u32,
+    /// When it was first sent (since the user last asked to retry it), which starts the
+    /// [`CONFIRM_WINDOW_MS`]. `None` while it was never sent; also `None` in entries stored by
+    /// versions that did not record it (see [`OutboxEntry::sent_since`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_sent_at: Option<i64>,
 }
 
 impl OutboxEntry {
@@ -40,6 +63,15 @@ impl OutboxEntry {
             OutboxState::Waiting { reason, .. } | OutboxState::Failed { reason } => Some(reason),
             _ => None,
         }
+    }
+
+    /// When the confirmation window of this entry started: `None` if it was never sent, so
+    /// cannot have reached the room and is safe to send at any time. Entries saved by older
+    /// versions carry attempts but no `first_sent_at`; their creation time stands in for it,
+    /// which can only be earlier than the real first send, so they give up sooner, never later.
+    pub fn sent_since(&self) -> Option<i64> {
+        self.first_sent_at
+            .or((self.attempts > 0).then_some(self.created_ts))
     }
 }
 
@@ -66,6 +98,7 @@ impl Outbox {
             created_ts: now,
             state: OutboxState::Queued,
             attempts: 0,
+            first_sent_at: None,
         });
     }
 
@@ -77,8 +110,10 @@ impl Outbox {
     }
 
     /// The `send` frames due now (queued, or waiting and due), marking them sent. Only call
-    /// while the connection is live.
+    /// while the connection is live. Entries past their confirmation window fail first, so
+    /// nothing is ever resent after it.
     pub fn due(&mut self, now: i64) -> Vec<ClientFrame> {
+        self.expire(now);
         let mut frames = Vec::new();
         for entry in &mut self.entries {
             let due = match &entry.state {
@@ -89,6 +124,7 @@ impl Outbox {
             if due {
                 entry.state = OutboxState::Sent;
                 entry.attempts += 1;
+                entry.first_sent_at.get_or_insert(now);
                 frames.push(ClientFrame::Send {
                     client_id: entry.client_id.clone(),
                     text: entry.text.clone(),
@@ -107,6 +143,25 @@ impl Outbox {
                 _ => None,
             })
             .min()
+    }
+
+    /// Entries sent at least once and still unconfirmed [`CONFIRM_WINDOW_MS`] after their first
+    /// send fail: resending them could store them twice (see [`CONFIRM_WINDOW_MS`]), so only
+    /// the user may. Returns whether any entry changed.
+    pub fn expire(&mut self, now: i64) -> bool {
+        let mut changed = false;
+        for entry in &mut self.entries {
+            let expired = entry
+                .sent_since()
+                .is_some_and(|since| now - since >= CONFIRM_WINDOW_MS);
+            if expired && !matches!(entry.state, OutboxState::Failed { .. }) {
+                entry.state = OutboxState::Failed {
+                    reason: NOT_CONFIRMED_REASON.to_owned(),
+                };
+                changed = true;
+            }
+        }
+        changed
     }
 
     /// The connection dropped: what was sent on it is sent again on the next one.
@@ -142,17 +197,23 @@ impl Outbox {
             }
             // Sent before the hello was answered (a race on reconnect): send again.
             ErrorCode::NotJoined => OutboxState::Queued,
+            // Nothing was stored and retrying cannot help until an operator steps in.
+            ErrorCode::StoreRefused => OutboxState::Failed {
+                reason: STORE_REFUSED_REASON.to_owned(),
+            },
             _ => OutboxState::Failed {
                 reason: message.to_owned(),
             },
         };
     }
 
-    /// The user asked to try again.
+    /// The user asked to try again. This is the user's decision to accept a possible
+    /// duplicate, so the confirmation window starts over with the next send.
     pub fn retry(&mut self, client_id: &str) {
         if let Some(entry) = self.entries.iter_mut().find(|e| e.client_id == client_id) {
             entry.state = OutboxState::Queued;
             entry.attempts = 0;
+            entry.first_sent_at = None;
         }
     }
 
@@ -166,11 +227,13 @@ impl Outbox {
         serde_json::to_string(self).unwrap_or_default()
     }
 
-    /// The outbox read back from localStorage. What was in flight when the page went away is
-    /// queued again; anything unreadable is an empty outbox rather than an error.
-    pub fn from_json(json: &str) -> Self {
+    /// The outbox read back from localStorage at `now`. What was in flight when the page went
+    /// away is queued again, unless its confirmation window has passed (the page may have been
+    /// closed for days); anything unreadable is an empty outbox rather than an error.
+    pub fn from_json(json: &str, now: i64) -> Self {
         let mut outbox: Self = serde_json::from_str(json).unwrap_or_default();
         outbox.disconnected();
+        outbox.expire(now);
         outbox
     }
 }
@@ -264,9 +327,133 @@ mod tests {
         let mut outbox = Outbox::default();
         outbox.add("m1-aaaaaa".into(), "typed offline ✈".into(), 7);
         outbox.due(7);
-        let restored = Outbox::from_json(&outbox.to_json());
+        let restored = Outbox::from_json(&outbox.to_json(), 8);
         assert_eq!(restored.entries()[0].state, OutboxState::Queued);
         assert_eq!(restored.entries()[0].text, "typed offline ✈");
-        assert!(Outbox::from_json("garbage").is_empty());
+        assert_eq!(restored.entries()[0].first_sent_at, Some(7));
+        assert!(Outbox::from_json("garbage", 8).is_empty());
+    }
+
+    fn is_failed_with(entry: &OutboxEntry, expected: &str) -> bool {
+        entry.state
+            == OutboxState::Failed {
+                reason: expected.to_owned(),
+            }
+    }
+
+    #[test]
+    fn a_sent_message_is_not_resent_after_the_confirm_window() {
+        let mut outbox = Outbox::default();
+        outbox.add("m1-aaaaaa".into(), "one".into(), 0);
+        assert_eq!(client_ids(&outbox.due(1_000)), ["m1-aaaaaa"]);
+        assert_eq!(outbox.entries()[0].first_sent_at, Some(1_000));
+        // Connections come and go; within the window the same client_id is resent…
+        outbox.disconnected();
+        let last_chance = 1_000 + CONFIRM_WINDOW_MS - 1;
+        assert_eq!(client_ids(&outbox.due(last_chance)), ["m1-aaaaaa"]);
+        assert_eq!(
+            outbox.entries()[0].first_sent_at,
+            Some(1_000),
+            "the window runs from the first send, not the latest"
+        );
+        // …but once the window has passed it waits for the user, whatever happens.
+        outbox.disconnected();
+        assert!(outbox.due(1_000 + CONFIRM_WINDOW_MS).is_empty());
+        assert!(is_failed_with(&outbox.entries()[0], NOT_CONFIRMED_REASON));
+        outbox.disconnected();
+        assert!(outbox.due(10 * CONFIRM_WINDOW_MS).is_empty());
+    }
+
+    #[test]
+    fn waiting_and_in_flight_messages_expire_on_a_tick() {
+        let mut outbox = Outbox::default();
+        outbox.add("m1-aaaaaa".into(), "waits".into(), 0);
+        outbox.add("m2-aaaaaa".into(), "in flight".into(), 0);
+        outbox.due(0);
+        outbox.refused("m1-aaaaaa", ErrorCode::RateLimited, "slow down", Some(1), 0);
+        assert!(!outbox.expire(CONFIRM_WINDOW_MS - 1));
+        assert!(outbox.expire(CONFIRM_WINDOW_MS));
+        assert!(
+            outbox
+                .entries()
+                .iter()
+                .all(|e| is_failed_with(e, NOT_CONFIRMED_REASON))
+        );
+        assert!(!outbox.expire(CONFIRM_WINDOW_MS + 1), "already failed");
+    }
+
+    #[test]
+    fn a_message_never_sent_is_safe_to_send_at_any_time() {
+        let mut outbox = Outbox::default();
+        outbox.add("m1-aaaaaa".into(), "written offline".into(), 0);
+        let much_later = 30 * CONFIRM_WINDOW_MS;
+        assert!(!outbox.expire(much_later));
+        let restored = Outbox::from_json(&outbox.to_json(), much_later);
+        assert_eq!(restored.entries()[0].state, OutboxState::Queued);
+        let mut restored = restored;
+        assert_eq!(client_ids(&restored.due(much_later)), ["m1-aaaaaa"]);
+    }
+
+    #[test]
+    fn a_reload_after_the_window_shows_the_message_failed() {
+        let mut outbox = Outbox::default();
+        outbox.add("m1-aaaaaa".into(), "one".into(), 0);
+        outbox.due(5);
+        let restored = Outbox::from_json(&outbox.to_json(), 5 + CONFIRM_WINDOW_MS);
+        assert!(is_failed_with(&restored.entries()[0], NOT_CONFIRMED_REASON));
+    }
+
+    #[test]
+    fn entries_saved_by_older_versions_count_from_their_creation() {
+        // Written before `first_sent_at` existed: sent twice, never confirmed.
+        let old = r#"{"entries":[
+            {"client_id":"old-sent-1","text":"a","created_ts":100,"state":{"state":"queued"},"attempts":2},
+            {"client_id":"old-never1","text":"b","created_ts":100,"state":{"state":"queued"},"attempts":0}
+        ]}"#;
+        let within = Outbox::from_json(old, 100 + CONFIRM_WINDOW_MS - 1);
+        assert_eq!(within.entries().len(), 2);
+        assert_eq!(within.entries()[0].sent_since(), Some(100));
+        assert_eq!(within.entries()[0].state, OutboxState::Queued);
+        let after = Outbox::from_json(old, 100 + CONFIRM_WINDOW_MS);
+        assert!(is_failed_with(&after.entries()[0], NOT_CONFIRMED_REASON));
+        assert_eq!(
+            after.entries()[1].state,
+            OutboxState::Queued,
+            "never sent, so never expires"
+        );
+    }
+
+    #[test]
+    fn a_user_retry_starts_a_new_window() {
+        let mut outbox = Outbox::default();
+        outbox.add("m1-aaaaaa".into(), "one".into(), 0);
+        outbox.due(0);
+        outbox.expire(CONFIRM_WINDOW_MS);
+        outbox.retry("m1-aaaaaa");
+        let retried_at = CONFIRM_WINDOW_MS + 500;
+        assert_eq!(client_ids(&outbox.due(retried_at)), ["m1-aaaaaa"]);
+        assert_eq!(outbox.entries()[0].first_sent_at, Some(retried_at));
+        outbox.disconnected();
+        assert_eq!(
+            client_ids(&outbox.due(retried_at + CONFIRM_WINDOW_MS - 1)),
+            ["m1-aaaaaa"]
+        );
+    }
+
+    #[test]
+    fn store_refused_fails_at_once_with_a_fixed_reason() {
+        let mut outbox = Outbox::default();
+        outbox.add("m1-aaaaaa".into(), "one".into(), 0);
+        outbox.due(0);
+        outbox.refused(
+            "m1-aaaaaa",
+            ErrorCode::StoreRefused,
+            "WRONGTYPE Operation against a key holding the wrong kind of value",
+            None,
+            10,
+        );
+        assert!(is_failed_with(&outbox.entries()[0], STORE_REFUSED_REASON));
+        assert_eq!(outbox.next_retry(), None);
+        assert!(outbox.due(99_999).is_empty(), "no automatic retry");
     }
 }

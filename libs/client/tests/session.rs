@@ -1,17 +1,52 @@
 //! The client's life in stories: connect, join, send while offline, lose the connection, retry
-//! through a store outage, resume without duplicates.
+//! through a store outage, resume without duplicates, find the room full, give up on a message
+//! the room never confirmed.
 
-use client::{ChatState, ConnectionStatus, OutboxState};
+use client::{
+    CONFIRM_WINDOW_MS, ChatState, ConnectionStatus, NOT_CONFIRMED_REASON, OutboxState, Row,
+    STORE_REFUSED_REASON, Secret,
+};
 use pretty_assertions::assert_eq;
 use protocol::{
     ClientFrame, ErrorCode, ErrorFrame, HistoryPage, Member, Message, ServerFrame, Welcome,
 };
 
+/// This browser's secret, as storage keeps it.
+const SECRET: &str = "s3cret-of-alice-0123456789abcdef";
+
+/// Who the room says alice is: the `user_id` it derives from [`SECRET`].
 fn me() -> Member {
     Member {
         user_id: "alice-0001".into(),
         name: "alice".into(),
     }
+}
+
+fn member(user_id: &str, name: &str) -> Member {
+    Member {
+        user_id: user_id.into(),
+        name: name.into(),
+    }
+}
+
+/// A fresh client for alice in the lobby, with an empty outbox.
+fn alice() -> ChatState {
+    ChatState::new(
+        "lobby",
+        "alice",
+        Secret::new(SECRET.into()),
+        Default::default(),
+    )
+}
+
+fn error(code: ErrorCode, client_id: Option<&str>, retry_after_ms: Option<u64>) -> String {
+    ServerFrame::Error(ErrorFrame {
+        code,
+        message: format!("{code:?}"),
+        client_id: client_id.map(str::to_owned),
+        retry_after_ms,
+    })
+    .to_json()
 }
 
 fn message(seq: i64, client_id: &str, user: &str) -> Message {
@@ -54,15 +89,20 @@ fn sent_ids(frames: &[String]) -> Vec<String> {
 }
 
 #[test]
-fn hello_asks_for_what_was_missed() {
-    let mut chat = ChatState::new("lobby", me(), Default::default());
+fn hello_carries_the_secret_and_asks_for_what_was_missed() {
+    let mut chat = alice();
+    let hello = chat.opened(0);
     assert_eq!(
-        parse(&chat.opened(0)),
+        parse(&hello),
         [ClientFrame::Hello {
             name: "alice".into(),
-            user_id: "alice-0001".into(),
+            secret: SECRET.into(),
             since: None
         }]
+    );
+    assert!(
+        !hello[0].contains("user_id"),
+        "the room derives the user_id: {hello:?}"
     );
     chat.received(&welcome(vec![message(5, "c-000005", "bob")], true), 1);
     assert_eq!(chat.status, ConnectionStatus::Live);
@@ -75,7 +115,7 @@ fn hello_asks_for_what_was_missed() {
 
 #[test]
 fn messages_written_offline_are_sent_once_live_and_confirmed_by_the_echo() {
-    let mut chat = ChatState::new("lobby", me(), Default::default());
+    let mut chat = alice();
     assert_eq!(
         chat.compose("  written offline ", "offline-1".into(), 0),
         Ok(vec![])
@@ -101,7 +141,7 @@ fn messages_written_offline_are_sent_once_live_and_confirmed_by_the_echo() {
 
 #[test]
 fn a_dropped_connection_resends_with_the_same_client_id_and_resume_dedupes() {
-    let mut chat = ChatState::new("lobby", me(), Default::default());
+    let mut chat = alice();
     chat.opened(0);
     chat.received(&welcome(vec![message(1, "c-000001", "bob")], true), 0);
     let frames = chat
@@ -141,7 +181,7 @@ fn a_dropped_connection_resends_with_the_same_client_id_and_resume_dedupes() {
 
 #[test]
 fn store_outage_keeps_the_message_pending_with_a_reason_then_retries() {
-    let mut chat = ChatState::new("lobby", me(), Default::default());
+    let mut chat = alice();
     chat.opened(0);
     chat.received(&welcome(vec![], true), 0);
     chat.compose("during outage", "outage-msg-1".into(), 100)
@@ -164,7 +204,7 @@ fn store_outage_keeps_the_message_pending_with_a_reason_then_retries() {
 
 #[test]
 fn heartbeat_finds_a_half_open_connection() {
-    let mut chat = ChatState::new("lobby", me(), Default::default());
+    let mut chat = alice();
     chat.opened(0);
     chat.received(&welcome(vec![], true), 0);
     let (frames, dead) = chat.tick(20_000);
@@ -177,7 +217,7 @@ fn heartbeat_finds_a_half_open_connection() {
 
 #[test]
 fn typing_is_throttled_and_stops_by_itself() {
-    let mut chat = ChatState::new("lobby", me(), Default::default());
+    let mut chat = alice();
     assert_eq!(chat.keystroke(0), None, "not while disconnected");
     chat.opened(0);
     chat.received(&welcome(vec![], true), 0);
@@ -209,7 +249,7 @@ fn typing_is_throttled_and_stops_by_itself() {
 
 #[test]
 fn older_pages_load_one_at_a_time() {
-    let mut chat = ChatState::new("lobby", me(), Default::default());
+    let mut chat = alice();
     chat.opened(0);
     chat.received(&welcome(vec![message(100, "c-000100", "bob")], true), 0);
     let request = chat.load_older();
@@ -231,4 +271,257 @@ fn older_pages_load_one_at_a_time() {
     );
     assert_eq!(chat.messages.len(), 2);
     assert_eq!(chat.load_older(), None, "nothing older exists");
+}
+
+#[test]
+fn own_messages_are_recognised_by_the_user_id_the_welcome_gives() {
+    let mut chat = alice();
+    assert_eq!(chat.me.user_id, "", "unknown until the room says");
+    chat.opened(0);
+    chat.received(
+        &welcome(
+            vec![
+                message(1, "c-000001", "bob-00001"),
+                message(2, "c-000002", "alice-0001"),
+            ],
+            true,
+        ),
+        1,
+    );
+    assert_eq!(chat.me, me());
+    let own: Vec<(i64, bool)> = chat
+        .rows(0)
+        .into_iter()
+        .filter_map(|row| match row {
+            Row::Message { message, own, .. } => Some((message.seq, own)),
+            Row::Day { .. } => None,
+        })
+        .collect();
+    assert_eq!(own, [(1, false), (2, true)]);
+    // Someone else's typing shows; our own (from another tab) does not.
+    for user_id in ["alice-0001", "bob-00001"] {
+        chat.received(
+            &ServerFrame::Typing {
+                user_id: user_id.into(),
+                name: user_id.into(),
+                active: true,
+            }
+            .to_json(),
+            2,
+        );
+    }
+    assert_eq!(
+        chat.typing.summary(3).as_deref(),
+        Some("bob-00001 is typing…")
+    );
+}
+
+#[test]
+fn presence_follows_the_roster_then_joined_and_left() {
+    let mut chat = alice();
+    chat.opened(0);
+    chat.received(&welcome(vec![], true), 0);
+    assert_eq!(chat.online, [me()]);
+
+    let joined = |m: Member| ServerFrame::Joined { member: m }.to_json();
+    chat.received(&joined(member("bob-00001", "bob")), 1);
+    chat.received(&joined(member("carol-001", "carol")), 2);
+    assert_eq!(
+        chat.online,
+        [
+            me(),
+            member("bob-00001", "bob"),
+            member("carol-001", "carol")
+        ]
+    );
+    // A name change is a `joined` of someone already here: replaced, not added.
+    chat.received(&joined(member("bob-00001", "robert")), 3);
+    assert_eq!(
+        chat.online,
+        [
+            me(),
+            member("bob-00001", "robert"),
+            member("carol-001", "carol")
+        ]
+    );
+
+    // Leaving clears the online entry and a typing notice that would otherwise linger.
+    chat.received(
+        &ServerFrame::Typing {
+            user_id: "bob-00001".into(),
+            name: "robert".into(),
+            active: true,
+        }
+        .to_json(),
+        4,
+    );
+    assert_eq!(chat.typing.summary(5).as_deref(), Some("robert is typing…"));
+    chat.received(
+        &ServerFrame::Left {
+            user_id: "bob-00001".into(),
+        }
+        .to_json(),
+        6,
+    );
+    assert_eq!(chat.online, [me(), member("carol-001", "carol")]);
+    assert_eq!(chat.typing.summary(7), None);
+    // A `left` for someone not listed changes nothing.
+    chat.received(
+        &ServerFrame::Left {
+            user_id: "nobody-01".into(),
+        }
+        .to_json(),
+        8,
+    );
+    assert_eq!(chat.online.len(), 2);
+}
+
+#[test]
+fn a_full_room_is_shown_and_retried_no_sooner_than_it_asked() {
+    let mut chat = alice();
+    chat.opened(0);
+    chat.received(&error(ErrorCode::RoomFull, None, Some(30_000)), 1);
+    assert!(chat.room_is_full());
+    // The room closes the socket; even with no jitter the wait is the room's.
+    let delay = chat.closed(2, 0.0);
+    assert_eq!(delay, 30_000);
+    assert_eq!(
+        chat.status,
+        ConnectionStatus::Reconnecting {
+            attempt: 1,
+            next_at: 30_002
+        }
+    );
+    assert!(chat.room_is_full(), "the status keeps saying why");
+    // Coming back to the tab, or online, does not cut the wait short.
+    assert_eq!(chat.retry_now(10_002), 20_000);
+    assert!(matches!(
+        chat.status,
+        ConnectionStatus::Reconnecting {
+            next_at: 30_002,
+            ..
+        }
+    ));
+
+    // Still full on the next try: the room's wait plus the growing, jittered backoff.
+    chat.connecting();
+    chat.opened(30_002);
+    chat.received(&error(ErrorCode::RoomFull, None, Some(30_000)), 30_003);
+    let delay = chat.closed(30_004, 0.999_999);
+    assert_eq!(delay, 30_000 + 499);
+
+    // Room for us at last: the welcome clears the notice, and later drops reconnect at once.
+    chat.opened(61_000);
+    chat.received(&welcome(vec![], true), 61_001);
+    assert!(!chat.room_is_full());
+    assert_eq!(chat.status, ConnectionStatus::Live);
+    let delay = chat.closed(62_000, 0.0);
+    assert_eq!(delay, 0);
+    assert_eq!(chat.retry_now(62_001), 0);
+    assert_eq!(chat.status, ConnectionStatus::Connecting { attempt: 0 });
+}
+
+#[test]
+fn a_full_room_without_a_wait_still_keeps_the_client_away_a_while() {
+    let mut chat = alice();
+    chat.opened(0);
+    chat.received(&error(ErrorCode::RoomFull, None, None), 1);
+    assert_eq!(chat.closed(2, 0.0), client::ROOM_FULL_DEFAULT_WAIT_MS);
+}
+
+#[test]
+fn a_store_refusal_fails_the_message_at_once_and_is_not_retried() {
+    let mut chat = alice();
+    chat.opened(0);
+    chat.received(&welcome(vec![], true), 0);
+    let frames = chat
+        .compose("cannot be stored", "refused-msg-1".into(), 10)
+        .unwrap_or_default();
+    assert_eq!(sent_ids(&frames), ["refused-msg-1"]);
+    chat.received(
+        &error(ErrorCode::StoreRefused, Some("refused-msg-1"), None),
+        20,
+    );
+    let entry = &chat.outbox.entries()[0];
+    assert_eq!(
+        entry.state,
+        OutboxState::Failed {
+            reason: STORE_REFUSED_REASON.into()
+        }
+    );
+    assert!(
+        sent_ids(&chat.tick(60_000).0).is_empty(),
+        "no automatic retry"
+    );
+    // Not on a new connection either: only the user's retry sends it again.
+    chat.closed(60_001, 0.0);
+    chat.opened(60_002);
+    assert!(sent_ids(&chat.received(&welcome(vec![], true), 60_003)).is_empty());
+    assert_eq!(
+        sent_ids(&chat.retry("refused-msg-1", 60_004)),
+        ["refused-msg-1"]
+    );
+}
+
+#[test]
+fn a_history_page_the_store_refuses_can_be_asked_for_again() {
+    let mut chat = alice();
+    chat.opened(0);
+    chat.received(&welcome(vec![message(100, "c-000100", "bob")], true), 0);
+    assert!(chat.load_older().is_some());
+    chat.received(&error(ErrorCode::StoreRefused, None, None), 1);
+    assert!(!chat.messages.loading_older);
+    assert!(chat.load_older().is_some());
+}
+
+#[test]
+fn a_message_unconfirmed_for_an_hour_waits_for_the_user() {
+    let mut chat = alice();
+    chat.opened(0);
+    chat.received(&welcome(vec![], true), 0);
+    let frames = chat
+        .compose("did this arrive?", "unsure-msg-1".into(), 1_000)
+        .unwrap_or_default();
+    assert_eq!(sent_ids(&frames), ["unsure-msg-1"]);
+    // The connection drops before the echo, and stays down.
+    chat.closed(2_000, 0.0);
+    let entry = &chat.outbox.entries()[0];
+    assert_eq!(entry.state, OutboxState::Queued);
+
+    // The tick fails it once the window has passed, while still disconnected, so the page
+    // shows Retry/Discard instead of "Sending…" forever.
+    chat.tick(1_000 + CONFIRM_WINDOW_MS - 1);
+    assert_eq!(chat.outbox.entries()[0].state, OutboxState::Queued);
+    chat.tick(1_000 + CONFIRM_WINDOW_MS);
+    assert_eq!(
+        chat.outbox.entries()[0].state,
+        OutboxState::Failed {
+            reason: NOT_CONFIRMED_REASON.into()
+        }
+    );
+
+    // Back online: the room may have stored it long ago, so it is not resent by itself.
+    let later = 2 * CONFIRM_WINDOW_MS;
+    chat.opened(later);
+    assert!(sent_ids(&chat.received(&welcome(vec![], true), later)).is_empty());
+    assert!(sent_ids(&chat.tick(later + 1).0).is_empty());
+    // The user decides to send it anyway.
+    assert_eq!(
+        sent_ids(&chat.retry("unsure-msg-1", later + 2)),
+        ["unsure-msg-1"]
+    );
+}
+
+#[test]
+fn a_message_never_sent_goes_out_however_long_it_waited() {
+    let mut chat = alice();
+    chat.compose("written on a plane", "plane-msg-1".into(), 0)
+        .ok();
+    let landed = 12 * CONFIRM_WINDOW_MS;
+    chat.tick(landed);
+    chat.opened(landed);
+    assert_eq!(
+        sent_ids(&chat.received(&welcome(vec![], true), landed)),
+        ["plane-msg-1"]
+    );
 }

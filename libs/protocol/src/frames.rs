@@ -28,10 +28,12 @@ pub struct Member {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ClientFrame {
-    /// Must be the first frame. `since` is the newest `seq` the client already holds.
+    /// Must be the first frame. `secret` is the client's private key to its identity (random,
+    /// kept in the browser); the room derives the public `user_id` from it and never stores or
+    /// echoes it. `since` is the newest `seq` the client already holds.
     Hello {
         name: String,
-        user_id: String,
+        secret: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         since: Option<i64>,
     },
@@ -73,14 +75,22 @@ pub enum ErrorCode {
     BadRequest,
     /// A frame other than `hello` before `hello`.
     NotJoined,
-    /// The display name is empty, too long or has control characters.
+    /// The display name is empty, too long, blank-looking or has control or bidi characters.
     InvalidName,
-    /// The message text is empty, too long or has control characters.
+    /// The message text is empty, too long (characters or bytes) or has control or bidi
+    /// override characters.
     InvalidText,
     /// Too many frames; retry after `retry_after_ms`.
     RateLimited,
-    /// Redis could not be reached; nothing was stored; retry after `retry_after_ms`.
+    /// Redis could not be reached (network, timeout, 5xx); the send may be retried with the same
+    /// `client_id` after `retry_after_ms` and is stored at most once.
     StoreUnavailable,
+    /// The store refused the request (bad credentials, a Redis error): retrying will not help
+    /// until an operator fixes it. Nothing was stored; no `retry_after_ms`.
+    StoreRefused,
+    /// The room, or this address in the room, has as many connections as allowed; the socket is
+    /// closed after this frame. Try again later (`retry_after_ms`).
+    RoomFull,
 }
 
 /// The `error` frame.
@@ -112,9 +122,14 @@ pub enum ServerFrame {
         name: String,
         active: bool,
     },
-    /// Who is online now (after someone joined or left).
-    Presence {
-        online: Vec<Member>,
+    /// Someone came online after the `welcome`'s roster, or changed their name (same
+    /// `user_id`: replace the entry).
+    Joined {
+        member: Member,
+    },
+    /// The last connection of `user_id` closed.
+    Left {
+        user_id: String,
     },
     Error(ErrorFrame),
 }

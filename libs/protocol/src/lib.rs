@@ -10,7 +10,8 @@ pub use frames::{
     ClientFrame, ErrorCode, ErrorFrame, HistoryPage, Member, Message, ServerFrame, Welcome,
 };
 pub use validate::{
-    Invalid, validate_client_id, validate_name, validate_room, validate_text, validate_user_id,
+    Invalid, validate_client_id, validate_name, validate_room, validate_secret, validate_text,
+    validate_user_id,
 };
 
 /// The WebSocket path of a room: `/api/rooms/{room}/ws`.
@@ -26,8 +27,14 @@ pub const NAME_MAX_CHARS: usize = 32;
 pub const ID_MIN_CHARS: usize = 8;
 /// See [`ID_MIN_CHARS`].
 pub const ID_MAX_CHARS: usize = 64;
-/// Message text: 1 to this many characters (not bytes) after trimming.
+/// `secret` in `hello`: this many to [`ID_MAX_CHARS`] characters of `A-Za-z0-9_-` (at least
+/// 128 bits when random).
+pub const SECRET_MIN_CHARS: usize = 22;
+/// Message text: 1 to this many characters after trimming…
 pub const TEXT_MAX_CHARS: usize = 2000;
+/// …and at most this many bytes of UTF-8 (1024 four-byte emoji), which bounds what one message
+/// costs in Redis whatever script it is written in.
+pub const TEXT_MAX_BYTES: usize = 4096;
 /// A text frame larger than this closes the connection with [`CLOSE_TOO_BIG`].
 pub const FRAME_MAX_BYTES: usize = 16 * 1024;
 /// WebSocket close code for an oversize frame ("message too big").

@@ -40,18 +40,18 @@ fn client_frames() {
     check_client(
         ClientFrame::Hello {
             name: "alice".into(),
-            user_id: "u1234567".into(),
+            secret: "s123456789012345678901".into(),
             since: Some(1732700000123),
         },
-        r#"{"type":"hello","name":"alice","user_id":"u1234567","since":1732700000123}"#,
+        r#"{"type":"hello","name":"alice","secret":"s123456789012345678901","since":1732700000123}"#,
     );
     check_client(
         ClientFrame::Hello {
             name: "alice".into(),
-            user_id: "u1234567".into(),
+            secret: "s123456789012345678901".into(),
             since: None,
         },
-        r#"{"type":"hello","name":"alice","user_id":"u1234567"}"#,
+        r#"{"type":"hello","name":"alice","secret":"s123456789012345678901"}"#,
     );
     check_client(
         ClientFrame::Send {
@@ -76,10 +76,10 @@ fn client_frames() {
 #[test]
 fn hello_since_may_be_null() {
     assert_eq!(
-        ClientFrame::parse(r#"{"type":"hello","name":"a","user_id":"u1234567","since":null}"#),
+        ClientFrame::parse(r#"{"type":"hello","name":"a","secret":"s1234567","since":null}"#),
         Ok(ClientFrame::Hello {
             name: "a".into(),
-            user_id: "u1234567".into(),
+            secret: "s1234567".into(),
             since: None
         })
     );
@@ -97,6 +97,9 @@ fn malformed_client_frames_are_errors() {
         r#"{"type":"typing","active":"yes"}"#,
         r#"{"type":"history","before":1,"limit":-1}"#,
         r#"{"type":"send","client_id":"c1234567","text":"x","extra":1}"#,
+        // Protocol v1 before identities were derived: a client may not name its own user_id.
+        r#"{"type":"hello","name":"a","user_id":"u1234567"}"#,
+        r#"{"type":"hello","name":"a","secret":"s123456789012345678901","user_id":"u1234567"}"#,
         r#"["send"]"#,
     ] {
         assert!(ClientFrame::parse(bad).is_err(), "{bad}");
@@ -145,10 +148,14 @@ fn server_frames() {
         r#"{"type":"typing","user_id":"u1234567","name":"alice","active":false}"#,
     );
     check_server(
-        ServerFrame::Presence {
-            online: vec![alice()],
+        ServerFrame::Joined { member: alice() },
+        r#"{"type":"joined","member":{"user_id":"u1234567","name":"alice"}}"#,
+    );
+    check_server(
+        ServerFrame::Left {
+            user_id: "u1234567".into(),
         },
-        r#"{"type":"presence","online":[{"user_id":"u1234567","name":"alice"}]}"#,
+        r#"{"type":"left","user_id":"u1234567"}"#,
     );
     check_server(
         ServerFrame::Error(ErrorFrame {
@@ -177,6 +184,8 @@ fn error_codes() {
         (ErrorCode::InvalidText, "\"invalid_text\""),
         (ErrorCode::RateLimited, "\"rate_limited\""),
         (ErrorCode::StoreUnavailable, "\"store_unavailable\""),
+        (ErrorCode::StoreRefused, "\"store_refused\""),
+        (ErrorCode::RoomFull, "\"room_full\""),
     ] {
         assert_eq!(serde_json::to_string(&code).ok().as_deref(), Some(json));
     }

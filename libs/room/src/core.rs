@@ -1,27 +1,39 @@
 //! The room state machine: connections, the in-memory tail, the write pipeline and the outputs.
 
+use crate::identity;
 use crate::limits::{RoomConfig, TokenBucket};
+use crate::store::{WriteOutcome, Written, dedupe_id};
 use protocol::{
     ClientFrame, ErrorCode, ErrorFrame, FRAME_MAX_BYTES, HistoryPage, Member, Message, PING, PONG,
     ServerFrame, WELCOME_MESSAGES, Welcome,
 };
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 /// A connection's id within the room; the adapter maps it to its socket.
 pub type ConnId = u64;
 
-/// Why the store could not do what was asked (the adapter's description, for logs).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoreFailure(pub String);
+/// WebSocket close code "Try Again Later": the room is full or too busy to take the frame.
+pub const CLOSE_TRY_AGAIN_LATER: u16 = 1013;
 
-impl std::fmt::Display for StoreFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
+/// Why the store could not do what was asked. The text is the adapter's description, for the
+/// log only: clients get a fixed message per kind, so no detail of the deployment leaks.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreFailure {
+    /// The store could not be reached or did not answer in time (network, timeout, 5xx):
+    /// trying again later may succeed. Whether a write was applied is unknown.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// The store answered and refused (bad credentials, a Redis error, a reply of the wrong
+    /// shape): retrying will not help until an operator acts.
+    #[error("store refused: {0}")]
+    Refused(String),
 }
 
-impl std::error::Error for StoreFailure {}
+/// What clients are told when the store is unavailable; the detail goes to the log.
+const UNAVAILABLE_TEXT: &str = "the message store is unavailable; nothing was lost, retry shortly";
+/// What clients are told when the store refused; the detail goes to the log.
+const REFUSED_TEXT: &str = "the message store refused the request; this needs the operator";
 
 /// Per-connection state. The adapter keeps it with the socket (the WebSocket attachment), so a
 /// room woken from hibernation is rebuilt exactly with [`RoomCore::restore`].
@@ -31,15 +43,23 @@ pub struct Connection {
     pub room: String,
     /// Set by a valid `hello`.
     pub member: Option<Member>,
+    /// The client's address as the edge saw it (`CF-Connecting-IP`), for the per-address cap.
+    #[serde(default)]
+    pub ip: Option<String>,
     pub send_bucket: TokenBucket,
     pub typing_bucket: TokenBucket,
+    #[serde(default)]
+    pub history_bucket: TokenBucket,
 }
 
-/// A batch of messages to store with one transaction ([`crate::store::write_commands`]).
+/// A batch of messages to store with one script ([`crate::store::write_command`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Batch {
     pub id: u64,
     pub room: String,
+    /// The highest `seq` the room knows to be stored: the script refuses the batch (fencing)
+    /// unless the store's highest is exactly this.
+    pub prev: i64,
     pub messages: Vec<Message>,
 }
 
@@ -58,6 +78,11 @@ pub enum Output {
     },
     /// Store this connection's new state with its socket.
     SaveConnection(Connection),
+    /// Keep this durably (Durable Object storage) and give it back to
+    /// [`RoomCore::restore_undelivered`] when the room wakes: `Some(seq)` means messages above
+    /// `seq` may be stored but not yet delivered (a write whose outcome is unknown); `None`
+    /// clears it.
+    SaveUndelivered(Option<i64>),
     /// Store the batch, then call [`RoomCore::handle_persisted`].
     Persist(Batch),
     /// Load the newest `count` messages of `room`, then call [`RoomCore::handle_tail_loaded`].
@@ -90,6 +115,12 @@ struct PendingSend {
     waiters: Vec<ConnId>,
 }
 
+impl PendingSend {
+    fn dedupe_id(&self) -> String {
+        dedupe_id(&self.member.user_id, &self.client_id)
+    }
+}
+
 /// A batch whose write is in flight.
 #[derive(Debug)]
 struct InFlight {
@@ -107,17 +138,27 @@ pub struct RoomCore {
     next_conn: ConnId,
     /// The newest stored messages, ascending; at most `tail_capacity`.
     tail: VecDeque<Message>,
-    /// `client_id` → `seq` of every message in `tail`.
+    /// Dedupe id (`user_id:client_id`) → `seq` of every message in `tail`.
     stored_ids: HashMap<String, i64>,
     /// Whether `tail` holds every message of the room (none older exist in the store).
     tail_complete: bool,
     tail_state: TailState,
-    /// Set by a failed write: the next tail load delivers what that write may have stored.
+    /// Set when a write's outcome is unknown or it was fenced: the next tail load delivers what
+    /// the store holds above `delivered_seq`.
     reconcile: bool,
-    /// Frames that need the tail, held while it loads.
+    /// Messages the last reconciliation broadcast, so replayed retries of them are not answered
+    /// a second time.
+    just_broadcast: HashSet<i64>,
+    /// The `seq`s of tail messages this instance delivered to everyone. A retry of a stored
+    /// message outside it (the room woke or restarted since, and the write that stored it may
+    /// have landed unseen) is delivered to everyone, not only to the sender: clients merge by
+    /// `seq`, so a repeat costs a frame, and a miss would cost a message.
+    broadcast_here: HashSet<i64>,
+    /// Frames that need the tail, held while it loads (at most `config.max_deferred`).
     deferred: Vec<(ConnId, ClientFrame)>,
-    /// The highest `seq` assigned and the highest delivered.
+    /// The highest `seq` assigned, the highest known to be stored, and the highest delivered.
     last_seq: i64,
+    stored_seq: i64,
     delivered_seq: i64,
     pending: VecDeque<PendingSend>,
     in_flight: Option<InFlight>,
@@ -143,8 +184,11 @@ impl RoomCore {
             tail_complete: false,
             tail_state: TailState::Unloaded,
             reconcile: false,
+            just_broadcast: HashSet::new(),
+            broadcast_here: HashSet::new(),
             deferred: Vec::new(),
             last_seq: 0,
+            stored_seq: 0,
             delivered_seq: 0,
             pending: VecDeque::new(),
             in_flight: None,
@@ -174,20 +218,74 @@ impl RoomCore {
         online
     }
 
+    /// How many connections the room holds (joined or not).
+    pub fn connection_count(&self) -> usize {
+        self.connections.len()
+    }
+
+    /// The roster entry of `user_id`: the member of its newest connection, as in [`online`].
+    ///
+    /// [`online`]: RoomCore::online
+    fn roster_entry(&self, user_id: &str) -> Option<Member> {
+        self.connections
+            .values()
+            .rev()
+            .filter_map(|c| c.member.as_ref())
+            .find(|m| m.user_id == user_id)
+            .cloned()
+    }
+
     // ---- connections -------------------------------------------------------------------------
 
-    /// A new WebSocket to `room` was accepted. Returns its id; its state is in a
-    /// `SaveConnection` output.
-    pub fn handle_open(&mut self, now: i64, room: &str) -> ConnId {
+    /// A new WebSocket to `room` was accepted from `ip`. Returns its id; its state is in a
+    /// `SaveConnection` output. When the room, or `ip` within it, already has as many
+    /// connections as allowed, the connection gets `room_full` and a close instead.
+    pub fn handle_open(&mut self, now: i64, room: &str, ip: Option<&str>) -> ConnId {
         self.room.get_or_insert_with(|| room.to_owned());
         let id = self.next_conn;
         self.next_conn += 1;
+        let from_ip = ip.map_or(0, |ip| {
+            self.connections
+                .values()
+                .filter(|c| c.ip.as_deref() == Some(ip))
+                .count()
+        });
+        let refusal = if self.connections.len() >= self.config.max_connections {
+            Some(format!(
+                "this room is full ({} connections); try again later",
+                self.config.max_connections
+            ))
+        } else if from_ip >= self.config.max_connections_per_ip {
+            Some(format!(
+                "too many connections from your address to this room ({}); close some tabs",
+                self.config.max_connections_per_ip
+            ))
+        } else {
+            None
+        };
+        if let Some(message) = refusal {
+            self.error_to(
+                id,
+                ErrorCode::RoomFull,
+                message,
+                None,
+                Some(self.config.full_retry_ms),
+            );
+            self.outputs.push_back(Output::Close {
+                to: id,
+                code: CLOSE_TRY_AGAIN_LATER,
+                reason: "room full".into(),
+            });
+            return id;
+        }
         let connection = Connection {
             id,
             room: room.to_owned(),
             member: None,
+            ip: ip.map(str::to_owned),
             send_bucket: TokenBucket::full(self.config.send_limit, now),
             typing_bucket: TokenBucket::full(self.config.typing_limit, now),
+            history_bucket: TokenBucket::full(self.config.history_rate, now),
         };
         self.connections.insert(id, connection.clone());
         self.outputs.push_back(Output::SaveConnection(connection));
@@ -201,20 +299,30 @@ impl RoomCore {
         self.connections.insert(connection.id, connection);
     }
 
-    /// The connection closed (or failed). Others learn if its user is no longer online.
+    /// Brings back what a [`Output::SaveUndelivered`] kept, after the room woke: messages above
+    /// `seq` may be stored without anyone having seen them, so the next tail load delivers them.
+    pub fn restore_undelivered(&mut self, seq: i64) {
+        self.reconcile = true;
+        self.delivered_seq = seq;
+    }
+
+    /// The connection closed (or failed). Others learn if its user left or is now shown under
+    /// another name.
     pub fn handle_close(&mut self, conn: ConnId) {
-        let Some(connection) = self.connections.remove(&conn) else {
+        let Some(connection) = self.connections.get(&conn) else {
             return;
         };
+        let user_id = connection.member.as_ref().map(|m| m.user_id.clone());
+        let before = user_id.as_deref().and_then(|u| self.roster_entry(u));
+        self.connections.remove(&conn);
         self.deferred.retain(|(c, _)| *c != conn);
-        if let Some(member) = connection.member {
-            let still_online = self.connections.values().any(|c| {
-                c.member
-                    .as_ref()
-                    .is_some_and(|m| m.user_id == member.user_id)
-            });
-            if !still_online {
-                self.broadcast_presence(None);
+        if let Some(user_id) = user_id {
+            match self.roster_entry(&user_id) {
+                None => self.broadcast(None, ServerFrame::Left { user_id }),
+                Some(after) if Some(&after) != before.as_ref() => {
+                    self.broadcast(None, ServerFrame::Joined { member: after });
+                }
+                Some(_) => {}
             }
         }
     }
@@ -292,7 +400,7 @@ impl RoomCore {
             (ClientFrame::Send { .. }, true) => self.send(now, conn, frame),
             (ClientFrame::Typing { active }, true) => self.typing(now, conn, *active),
             (ClientFrame::History { before, limit }, true) => {
-                self.history(conn, *before, *limit, frame.clone())
+                self.history(now, conn, *before, *limit, frame.clone())
             }
         }
     }
@@ -300,7 +408,7 @@ impl RoomCore {
     fn hello(&mut self, conn: ConnId, frame: ClientFrame) {
         let ClientFrame::Hello {
             name,
-            user_id,
+            secret,
             since,
         } = &frame
         else {
@@ -310,17 +418,19 @@ impl RoomCore {
             Ok(name) => name.to_owned(),
             Err(e) => return self.error_to(conn, ErrorCode::InvalidName, e.0, None, None),
         };
-        if let Err(e) = protocol::validate_user_id(user_id) {
+        if let Err(e) = protocol::validate_secret(secret) {
             return self.error_to(conn, ErrorCode::BadRequest, e.0, None, None);
         }
         if self.tail_state != TailState::Loaded {
             return self.defer(conn, frame.clone());
         }
+        // The public id is derived, never chosen: nobody can appear as someone else without
+        // their secret, and the secret itself is neither stored nor echoed.
         let member = Member {
-            user_id: user_id.clone(),
+            user_id: identity::user_id(secret),
             name,
         };
-        let online_before = self.online();
+        let before = self.roster_entry(&member.user_id);
         let Some(connection) = self.connections.get_mut(&conn) else {
             return;
         };
@@ -333,9 +443,10 @@ impl RoomCore {
             frame: ServerFrame::Welcome(welcome),
         });
         // Others hear of a new user, or of a new name; another tab of someone already here
-        // changes nothing for them.
-        if self.online() != online_before {
-            self.broadcast_presence(Some(conn));
+        // under the same name changes nothing for them.
+        let after = self.roster_entry(&member.user_id);
+        if let Some(after) = after.filter(|a| Some(a) != before.as_ref()) {
+            self.broadcast(Some(conn), ServerFrame::Joined { member: after });
         }
     }
 
@@ -406,8 +517,8 @@ impl RoomCore {
         };
         self.outputs.push_back(Output::SaveConnection(saved));
         if self.tail_state != TailState::Loaded {
-            // Dedupe needs the stored `client_id`s; the frame is replayed once they are loaded
-            // (its token is already taken, so the replay skips the limiter).
+            // Dedupe needs the stored ids; the frame is replayed once they are loaded (its token
+            // is already taken, so the replay skips the limiter).
             return self.defer(
                 conn,
                 ClientFrame::Send {
@@ -419,14 +530,16 @@ impl RoomCore {
         self.accept_send(conn, client_id.clone(), member, text);
     }
 
-    /// Queues a validated, rate-checked send, unless it is a duplicate.
+    /// Queues a validated, rate-checked send, unless it is a duplicate of a stored, pending or
+    /// in-flight message of the same user.
     fn accept_send(&mut self, conn: ConnId, client_id: String, member: Member, text: String) {
-        if let Some(seq) = self.stored_ids.get(&client_id) {
-            if let Some(message) = self.tail_message(*seq) {
-                self.outputs.push_back(Output::Deliver {
-                    to: vec![conn],
-                    frame: ServerFrame::Message { message },
-                });
+        let key = dedupe_id(&member.user_id, &client_id);
+        if let Some(seq) = self.stored_ids.get(&key).copied() {
+            // A reconciliation just broadcast it, to this connection too.
+            if !self.just_broadcast.contains(&seq)
+                && let Some(message) = self.tail_message(seq)
+            {
+                self.answer_duplicate(vec![conn], message);
             }
             return;
         }
@@ -434,7 +547,7 @@ impl RoomCore {
             .pending
             .iter_mut()
             .chain(self.in_flight.iter_mut().flat_map(|f| f.sends.iter_mut()))
-            .find(|p| p.client_id == client_id);
+            .find(|p| p.dedupe_id() == key);
         if let Some(send) = waiting {
             if !send.waiters.contains(&conn) {
                 send.waiters.push(conn);
@@ -485,7 +598,7 @@ impl RoomCore {
         }
     }
 
-    fn history(&mut self, conn: ConnId, before: i64, limit: u32, frame: ClientFrame) {
+    fn history(&mut self, now: i64, conn: ConnId, before: i64, limit: u32, frame: ClientFrame) {
         if !(1..=protocol::HISTORY_MAX_LIMIT).contains(&limit) {
             return self.error_to(
                 conn,
@@ -495,6 +608,28 @@ impl RoomCore {
                 None,
             );
         }
+        // Pages beyond the tail cost a store read each: a loop of them must not exhaust the
+        // store's quota, so they have a bucket of their own.
+        let rate = self.config.history_rate;
+        let Some(connection) = self.connections.get_mut(&conn) else {
+            return;
+        };
+        if let Err(retry_after_ms) = connection.history_bucket.take(rate, now) {
+            return self.error_to(
+                conn,
+                ErrorCode::RateLimited,
+                "too many history requests; retry shortly".into(),
+                None,
+                Some(retry_after_ms),
+            );
+        }
+        let saved = connection.clone();
+        self.outputs.push_back(Output::SaveConnection(saved));
+        self.history_page(conn, before, limit, frame);
+    }
+
+    /// Answers a rate-checked history request from the tail, or asks the store.
+    fn history_page(&mut self, conn: ConnId, before: i64, limit: u32, frame: ClientFrame) {
         if self.tail_state != TailState::Loaded {
             return self.defer(conn, frame);
         }
@@ -533,35 +668,41 @@ impl RoomCore {
                 self.consecutive_failures = 0;
                 self.tail_complete = messages.len() < self.config.tail_capacity;
                 let newest = messages.last().map_or(0, |m| m.seq);
+                self.just_broadcast.clear();
                 if self.reconcile {
-                    // A write reported as failed may have been stored all the same (a timeout
-                    // after Redis applied it): deliver what nobody has seen yet.
+                    // A write whose outcome was unknown may have been stored all the same (a
+                    // timeout after Redis applied it), or another writer got in first: deliver
+                    // what nobody here has seen yet.
                     let unseen: Vec<Message> = messages
                         .iter()
                         .filter(|m| m.seq > self.delivered_seq)
                         .cloned()
                         .collect();
+                    self.just_broadcast = unseen.iter().map(|m| m.seq).collect();
                     self.deliver_all(unseen);
+                    self.outputs.push_back(Output::SaveUndelivered(None));
                 }
                 self.reconcile = false;
                 self.tail = messages.into();
+                let in_tail: HashSet<i64> = self.tail.iter().map(|m| m.seq).collect();
+                self.broadcast_here.retain(|seq| in_tail.contains(seq));
                 self.stored_ids = self
                     .tail
                     .iter()
-                    .map(|m| (m.client_id.clone(), m.seq))
+                    .map(|m| (dedupe_id(&m.user_id, &m.client_id), m.seq))
                     .collect();
+                // The store is the truth: the next write must follow exactly what it holds.
+                self.stored_seq = newest;
                 self.last_seq = self.last_seq.max(newest);
                 self.delivered_seq = self.delivered_seq.max(newest);
                 // Pending sends that are now known to be stored are answered, not written.
                 let pending: Vec<PendingSend> = self.pending.drain(..).collect();
                 for send in pending {
-                    match self.stored_ids.get(&send.client_id).copied() {
+                    match self.stored_ids.get(&send.dedupe_id()).copied() {
+                        Some(seq) if self.just_broadcast.contains(&seq) => {}
                         Some(seq) => {
                             if let Some(message) = self.tail_message(seq) {
-                                self.outputs.push_back(Output::Deliver {
-                                    to: send.waiters.clone(),
-                                    frame: ServerFrame::Message { message },
-                                });
+                                self.answer_duplicate(send.waiters, message);
                             }
                         }
                         None => self.pending.push_back(send),
@@ -570,22 +711,17 @@ impl RoomCore {
                 for (conn, frame) in std::mem::take(&mut self.deferred) {
                     self.replay(now, conn, frame);
                 }
+                self.just_broadcast.clear();
                 self.flush(now);
             }
             Err(failure) => {
                 self.tail_state = TailState::Unloaded;
                 let retry = self.store_failed();
-                let message = format!("the message store is unavailable: {}", failure.0);
+                let code = failure_code(&failure);
                 for (conn, frame) in std::mem::take(&mut self.deferred) {
                     match frame {
                         ClientFrame::Hello { .. } => {
-                            self.error_to(
-                                conn,
-                                ErrorCode::StoreUnavailable,
-                                message.clone(),
-                                None,
-                                Some(retry),
-                            );
+                            self.store_error_to(conn, &failure, None, retry);
                             // Without history there is no welcome; the client reconnects.
                             self.outputs.push_back(Output::Close {
                                 to: conn,
@@ -594,62 +730,109 @@ impl RoomCore {
                             });
                             self.handle_close(conn);
                         }
-                        ClientFrame::Send { client_id, .. } => self.error_to(
-                            conn,
-                            ErrorCode::StoreUnavailable,
-                            message.clone(),
-                            Some(client_id),
-                            Some(retry),
-                        ),
-                        _ => self.error_to(
-                            conn,
-                            ErrorCode::StoreUnavailable,
-                            message.clone(),
-                            None,
-                            Some(retry),
-                        ),
+                        ClientFrame::Send { client_id, .. } => {
+                            self.store_error_to(conn, &failure, Some(client_id), retry)
+                        }
+                        _ => self.store_error_to(conn, &failure, None, retry),
                     }
                 }
                 let pending: Vec<PendingSend> = self.pending.drain(..).collect();
-                self.fail_sends(pending, &message, retry);
+                self.fail_sends(pending, code, retry);
             }
         }
     }
 
     /// The write of batch `id` finished.
-    pub fn handle_persisted(&mut self, now: i64, id: u64, result: Result<(), StoreFailure>) {
+    pub fn handle_persisted(
+        &mut self,
+        now: i64,
+        id: u64,
+        result: Result<WriteOutcome, StoreFailure>,
+    ) {
         let Some(in_flight) = self.in_flight.take_if(|f| f.id == id) else {
             return;
         };
         match result {
-            Ok(()) => {
+            Ok(WriteOutcome::Applied(written)) => {
                 self.consecutive_failures = 0;
-                for message in &in_flight.messages {
-                    self.stored_ids
-                        .insert(message.client_id.clone(), message.seq);
-                    self.tail.push_back(message.clone());
-                }
-                while self.tail.len() > self.config.tail_capacity {
-                    if let Some(old) = self.tail.pop_front() {
-                        self.stored_ids.remove(&old.client_id);
-                        self.tail_complete = false;
-                    }
-                }
-                self.deliver_all(in_flight.messages);
+                self.applied(in_flight, written);
                 self.flush(now);
+            }
+            Ok(WriteOutcome::Fenced { .. }) => {
+                // The store moved on without this room: a late write of ours landed, or another
+                // instance wrote. Nothing of this batch was stored, so its sends go back to the
+                // front of the queue, and the room reloads the tail (delivering what it missed)
+                // before writing them with fresh seqs.
+                for send in in_flight.sends.into_iter().rev() {
+                    self.pending.push_front(send);
+                }
+                self.distrust_tail();
+                self.load_tail();
             }
             Err(failure) => {
                 let retry = self.store_failed();
                 // Whether Redis applied the write is unknown; reload before writing again.
-                self.reconcile = true;
-                self.tail_state = TailState::Unloaded;
-                let message = format!("the message store is unavailable: {}", failure.0);
-                self.fail_sends(in_flight.sends, &message, retry);
+                self.distrust_tail();
+                self.fail_sends(in_flight.sends, failure_code(&failure), retry);
                 // Sends that queued meanwhile wait for the reload, which they trigger now.
                 if !self.pending.is_empty() {
                     self.load_tail();
                 }
             }
+        }
+    }
+
+    /// Takes in an applied batch: stored messages join the tail and go to everyone; duplicates
+    /// are answered with what the store holds.
+    fn applied(&mut self, in_flight: InFlight, written: Vec<Written>) {
+        let mut fresh = Vec::new();
+        for ((send, message), outcome) in in_flight
+            .sends
+            .into_iter()
+            .zip(in_flight.messages)
+            .zip(written)
+        {
+            match outcome {
+                Written::Stored => {
+                    self.stored_seq = self.stored_seq.max(message.seq);
+                    self.stored_ids.insert(send.dedupe_id(), message.seq);
+                    self.tail.push_back(message.clone());
+                    fresh.push(message);
+                }
+                Written::Duplicate { seq, message } => {
+                    let message = message.unwrap_or_else(|| Message {
+                        seq,
+                        client_id: send.client_id.clone(),
+                        user_id: send.member.user_id.clone(),
+                        name: send.member.name.clone(),
+                        text: send.text.clone(),
+                        ts: seq,
+                    });
+                    self.answer_duplicate(send.waiters, message);
+                }
+            }
+        }
+        while self.tail.len() > self.config.tail_capacity {
+            if let Some(old) = self.tail.pop_front() {
+                self.stored_ids
+                    .remove(&dedupe_id(&old.user_id, &old.client_id));
+                self.broadcast_here.remove(&old.seq);
+                self.tail_complete = false;
+            }
+        }
+        self.deliver_all(fresh);
+    }
+
+    /// Answers a retry of a stored message: to the `waiters` if this instance delivered it to
+    /// everyone, else to everyone (see `broadcast_here`).
+    fn answer_duplicate(&mut self, waiters: Vec<ConnId>, message: Message) {
+        if self.broadcast_here.contains(&message.seq) {
+            self.outputs.push_back(Output::Deliver {
+                to: waiters,
+                frame: ServerFrame::Message { message },
+            });
+        } else {
+            self.deliver_all(vec![message]);
         }
     }
 
@@ -669,13 +852,7 @@ impl RoomCore {
             }),
             Err(failure) => {
                 let retry = self.retry_after();
-                self.error_to(
-                    conn,
-                    ErrorCode::StoreUnavailable,
-                    format!("the message store is unavailable: {}", failure.0),
-                    None,
-                    Some(retry),
-                );
+                self.store_error_to(conn, &failure, None, retry);
             }
         }
     }
@@ -717,8 +894,24 @@ impl RoomCore {
             sends,
             messages: messages.clone(),
         });
-        self.outputs
-            .push_back(Output::Persist(Batch { id, room, messages }));
+        self.outputs.push_back(Output::Persist(Batch {
+            id,
+            room,
+            prev: self.stored_seq,
+            messages,
+        }));
+    }
+
+    /// After a write whose outcome is unknown or that was fenced: the tail no longer reflects the
+    /// store, and what the store holds above `delivered_seq` must reach everyone. The mark is
+    /// kept durably, so a room that hibernates before reloading still delivers it.
+    fn distrust_tail(&mut self) {
+        if !self.reconcile {
+            self.reconcile = true;
+            self.outputs
+                .push_back(Output::SaveUndelivered(Some(self.delivered_seq)));
+        }
+        self.tail_state = TailState::Unloaded;
     }
 
     fn replay(&mut self, now: i64, conn: ConnId, frame: ClientFrame) {
@@ -732,11 +925,40 @@ impl RoomCore {
                     self.accept_send(conn, client_id, member, text);
                 }
             }
+            // Its token was taken when it first arrived.
+            ClientFrame::History { before, limit } => {
+                self.history_page(conn, before, limit, frame.clone())
+            }
             other => self.handle_frame(now, conn, other),
         }
     }
 
+    /// Holds `frame` until the tail is loaded. The queue is bounded: a flood of frames while the
+    /// store is slow is refused (`rate_limited`), not buffered without end.
     fn defer(&mut self, conn: ConnId, frame: ClientFrame) {
+        if self.deferred.len() >= self.config.max_deferred {
+            let client_id = match &frame {
+                ClientFrame::Send { client_id, .. } => Some(client_id.clone()),
+                _ => None,
+            };
+            self.error_to(
+                conn,
+                ErrorCode::RateLimited,
+                "the room is busy loading; retry shortly".into(),
+                client_id,
+                Some(self.config.store_retry_ms),
+            );
+            if matches!(frame, ClientFrame::Hello { .. }) {
+                // A client waits for its welcome: tell it to come back rather than hang.
+                self.outputs.push_back(Output::Close {
+                    to: conn,
+                    code: CLOSE_TRY_AGAIN_LATER,
+                    reason: "room busy".into(),
+                });
+                self.handle_close(conn);
+            }
+            return;
+        }
         self.deferred.push((conn, frame));
         self.load_tail();
     }
@@ -759,6 +981,7 @@ impl RoomCore {
         let to: Vec<ConnId> = self.joined().map(|(id, _)| id).collect();
         for message in messages {
             self.delivered_seq = self.delivered_seq.max(message.seq);
+            self.broadcast_here.insert(message.seq);
             if !to.is_empty() {
                 self.outputs.push_back(Output::Deliver {
                     to: to.clone(),
@@ -768,20 +991,41 @@ impl RoomCore {
         }
     }
 
-    fn fail_sends(&mut self, sends: Vec<PendingSend>, message: &str, retry: u64) {
+    fn fail_sends(&mut self, sends: Vec<PendingSend>, code: ErrorCode, retry: u64) {
         for send in sends {
             for conn in send.waiters {
                 if self.connections.contains_key(&conn) {
-                    self.error_to(
-                        conn,
-                        ErrorCode::StoreUnavailable,
-                        message.to_owned(),
-                        Some(send.client_id.clone()),
-                        Some(retry),
-                    );
+                    self.coded_store_error_to(conn, code, Some(send.client_id.clone()), retry);
                 }
             }
         }
+    }
+
+    fn store_error_to(
+        &mut self,
+        conn: ConnId,
+        failure: &StoreFailure,
+        client_id: Option<String>,
+        retry: u64,
+    ) {
+        self.coded_store_error_to(conn, failure_code(failure), client_id, retry);
+    }
+
+    /// The fixed error of a store failure: `store_unavailable` with when to retry, or
+    /// `store_refused` without (retrying will not help).
+    fn coded_store_error_to(
+        &mut self,
+        conn: ConnId,
+        code: ErrorCode,
+        client_id: Option<String>,
+        retry: u64,
+    ) {
+        let (message, retry_after_ms) = if code == ErrorCode::StoreRefused {
+            (REFUSED_TEXT, None)
+        } else {
+            (UNAVAILABLE_TEXT, Some(retry))
+        };
+        self.error_to(conn, code, message.into(), client_id, retry_after_ms);
     }
 
     /// Counts a store failure and returns the `retry_after_ms` to give clients.
@@ -806,18 +1050,15 @@ impl RoomCore {
             .filter_map(|(id, c)| c.member.as_ref().map(|m| (*id, m)))
     }
 
-    fn broadcast_presence(&mut self, except: Option<ConnId>) {
+    /// Sends `frame` to every joined connection but `except`.
+    fn broadcast(&mut self, except: Option<ConnId>, frame: ServerFrame) {
         let to: Vec<ConnId> = self
             .joined()
             .map(|(id, _)| id)
             .filter(|id| Some(*id) != except)
             .collect();
         if !to.is_empty() {
-            let online = self.online();
-            self.outputs.push_back(Output::Deliver {
-                to,
-                frame: ServerFrame::Presence { online },
-            });
+            self.outputs.push_back(Output::Deliver { to, frame });
         }
     }
 
@@ -838,5 +1079,13 @@ impl RoomCore {
                 retry_after_ms,
             }),
         });
+    }
+}
+
+/// The error code clients get for a store failure.
+fn failure_code(failure: &StoreFailure) -> ErrorCode {
+    match failure {
+        StoreFailure::Unavailable(_) => ErrorCode::StoreUnavailable,
+        StoreFailure::Refused(_) => ErrorCode::StoreRefused,
     }
 }

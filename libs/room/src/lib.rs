@@ -8,15 +8,21 @@
 //! - one total order: `seq = max(now, last_seq + 1)`, assigned when a batch is formed;
 //! - persist, then deliver: a message is broadcast only after its batch was stored, with at most
 //!   one write in flight and the sends that arrive meanwhile grouped into the next write;
-//! - exactly once: a `send` whose `client_id` is already stored, pending or in flight is never
-//!   stored twice, also after a restart (the tail, with its `client_id`s, is reloaded);
+//! - exactly once, enforced by Redis: a `send` whose (`user_id`, `client_id`) is stored, pending
+//!   or in flight is never stored twice; the write script skips ids Redis already holds (within
+//!   the newest `history_limit` messages) and refuses any batch written against a store that
+//!   moved on (fencing), so a late write or a second instance of the room cannot interleave;
 //! - a failed write loses nothing: its senders get `store_unavailable` and retry, and the room
-//!   reloads the tail from Redis before its next write, delivering anything the "failed" write
-//!   did store (a timeout after Redis applied it), so a retry is answered, not stored again.
+//!   reloads the tail from Redis before its next write, delivering to everyone anything a
+//!   "failed" write did store (a timeout after Redis applied it); the mark that says so is kept
+//!   durably, so this holds across hibernation too.
 
 mod core;
+pub mod identity;
 mod limits;
 pub mod store;
 
-pub use crate::core::{Batch, ConnId, Connection, Output, RoomCore, StoreFailure};
-pub use limits::{RateLimit, RoomConfig, TokenBucket};
+pub use crate::core::{
+    Batch, CLOSE_TRY_AGAIN_LATER, ConnId, Connection, Output, RoomCore, StoreFailure,
+};
+pub use limits::{ConfigError, KeyedLimiter, RateLimit, RoomConfig, TokenBucket};

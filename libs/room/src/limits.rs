@@ -1,6 +1,8 @@
-//! The room's tunables and the per-connection token buckets that rate-limit sends and typing.
+//! The room's tunables, parsed strictly from Worker variables, and the token buckets that
+//! rate-limit sends, typing and history per connection and requests per address.
 
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 
 /// A token bucket's shape: up to `burst` frames at once, refilled at `per_second`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -22,6 +24,12 @@ impl RateLimit {
         burst: 5.0,
         per_second: 1.0,
     };
+    /// History requests per connection: scrolling back quickly through a few pages is fine; a
+    /// loop that reads the whole room from the store is slowed to two pages a second.
+    pub const HISTORY: RateLimit = RateLimit {
+        burst: 10.0,
+        per_second: 2.0,
+    };
 }
 
 /// Everything about a room that is configured rather than decided.
@@ -37,6 +45,16 @@ pub struct RoomConfig {
     pub max_batch: usize,
     pub send_limit: RateLimit,
     pub typing_limit: RateLimit,
+    /// `history` frames per connection.
+    pub history_rate: RateLimit,
+    /// Connections the room accepts at once (`MAX_CONNECTIONS`); more get `room_full`.
+    pub max_connections: usize,
+    /// Connections one address may hold in the room (`MAX_CONNECTIONS_PER_IP`).
+    pub max_connections_per_ip: usize,
+    /// `retry_after_ms` given with `room_full`.
+    pub full_retry_ms: u64,
+    /// Frames held while the tail loads; more are refused with `rate_limited`.
+    pub max_deferred: usize,
     /// `retry_after_ms` after the first store failure; doubled per consecutive failure.
     pub store_retry_ms: u64,
     /// The largest `retry_after_ms` for store failures.
@@ -52,14 +70,103 @@ impl Default for RoomConfig {
             max_batch: 50,
             send_limit: RateLimit::SEND,
             typing_limit: RateLimit::TYPING,
+            history_rate: RateLimit::HISTORY,
+            max_connections: 1_000,
+            max_connections_per_ip: 50,
+            full_retry_ms: 10_000,
+            max_deferred: 1_000,
             store_retry_ms: 1_000,
             store_retry_max_ms: 8_000,
         }
     }
 }
 
+/// A Worker variable that is set but not valid: the room refuses to run with it rather than
+/// guess (a `HISTORY_LIMIT` of `0.5` once trimmed every message away).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{name} must be {expected}, got {value:?}")]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub expected: &'static str,
+    pub value: String,
+}
+
+impl RoomConfig {
+    /// The defaults, overridden by the Worker variables `get` finds: `HISTORY_LIMIT`,
+    /// `MAX_CONNECTIONS`, `MAX_CONNECTIONS_PER_IP` (integers ≥ 1), `SEND_BURST`,
+    /// `TYPING_BURST`, `HISTORY_BURST` (numbers ≥ 1), `SEND_PER_SECOND`, `TYPING_PER_SECOND`,
+    /// `HISTORY_PER_SECOND` (numbers > 0). An empty variable counts as unset.
+    pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut config = RoomConfig::default();
+        let read = |name: &'static str| get(name).filter(|v| !v.trim().is_empty());
+        let count = |name: &'static str, slot: &mut usize| -> Result<(), ConfigError> {
+            if let Some(value) = read(name) {
+                *slot = value
+                    .trim()
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| *n >= 1)
+                    .ok_or(ConfigError {
+                        name,
+                        expected: "an integer ≥ 1",
+                        value,
+                    })?;
+            }
+            Ok(())
+        };
+        let number = |name: &'static str,
+                      min: f64,
+                      expected: &'static str,
+                      slot: &mut f64|
+         -> Result<(), ConfigError> {
+            if let Some(value) = read(name) {
+                *slot = value
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|n| n.is_finite() && *n >= min && *n > 0.0)
+                    .ok_or(ConfigError {
+                        name,
+                        expected,
+                        value,
+                    })?;
+            }
+            Ok(())
+        };
+        count("HISTORY_LIMIT", &mut config.history_limit)?;
+        count("MAX_CONNECTIONS", &mut config.max_connections)?;
+        count("MAX_CONNECTIONS_PER_IP", &mut config.max_connections_per_ip)?;
+        let burst = "a number ≥ 1";
+        let rate = "a number > 0";
+        number("SEND_BURST", 1.0, burst, &mut config.send_limit.burst)?;
+        number(
+            "SEND_PER_SECOND",
+            0.0,
+            rate,
+            &mut config.send_limit.per_second,
+        )?;
+        number("TYPING_BURST", 1.0, burst, &mut config.typing_limit.burst)?;
+        number(
+            "TYPING_PER_SECOND",
+            0.0,
+            rate,
+            &mut config.typing_limit.per_second,
+        )?;
+        number("HISTORY_BURST", 1.0, burst, &mut config.history_rate.burst)?;
+        number(
+            "HISTORY_PER_SECOND",
+            0.0,
+            rate,
+            &mut config.history_rate.per_second,
+        )?;
+        Ok(config)
+    }
+}
+
 /// A token bucket's state, kept in the connection's attachment so it survives hibernation.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+/// The default is an empty bucket last filled at time 0, which any real clock refills at once
+/// (attachments saved before a bucket existed get it full on first use).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct TokenBucket {
     tokens: f64,
     updated_ms: i64,
@@ -72,6 +179,12 @@ impl TokenBucket {
             tokens: limit.burst,
             updated_ms: now,
         }
+    }
+
+    /// Whether the bucket would be full at `now` (nothing to remember about it).
+    pub fn is_full(&self, limit: RateLimit, now: i64) -> bool {
+        let elapsed_ms = (now - self.updated_ms).max(0) as f64;
+        self.tokens + elapsed_ms * limit.per_second / 1000.0 >= limit.burst
     }
 
     /// Takes one token, or says in how many milliseconds one will be there.
@@ -90,9 +203,141 @@ impl TokenBucket {
     }
 }
 
+/// Token buckets per key (a client address), for limits kept in memory at the edge. Bounded:
+/// when it tracks `max_keys` keys it forgets those whose buckets are full again, then, if still
+/// full, all of them (a flood of addresses must not grow it without end).
+#[derive(Debug, Clone)]
+pub struct KeyedLimiter {
+    limit: RateLimit,
+    max_keys: usize,
+    buckets: HashMap<String, TokenBucket>,
+}
+
+impl KeyedLimiter {
+    pub fn new(limit: RateLimit, max_keys: usize) -> Self {
+        Self {
+            limit,
+            max_keys: max_keys.max(1),
+            buckets: HashMap::new(),
+        }
+    }
+
+    /// Takes a token for `key`, or says in how many milliseconds one will be there.
+    pub fn take(&mut self, key: &str, now: i64) -> Result<(), u64> {
+        if !self.buckets.contains_key(key) && self.buckets.len() >= self.max_keys {
+            let limit = self.limit;
+            self.buckets.retain(|_, bucket| !bucket.is_full(limit, now));
+            if self.buckets.len() >= self.max_keys {
+                self.buckets.clear();
+            }
+        }
+        let limit = self.limit;
+        self.buckets
+            .entry(key.to_owned())
+            .or_insert_with(|| TokenBucket::full(limit, now))
+            .take(limit, now)
+    }
+
+    /// How many keys it tracks.
+    pub fn len(&self) -> usize {
+        self.buckets.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.buckets.is_empty()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn variables_are_parsed_strictly() {
+        let vars = |pairs: &[(&str, &str)]| {
+            let map: HashMap<String, String> = pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+            RoomConfig::from_vars(move |name| map.get(name).cloned())
+        };
+        assert_eq!(vars(&[]), Ok(RoomConfig::default()));
+        let config = vars(&[
+            ("HISTORY_LIMIT", " 500 "),
+            ("MAX_CONNECTIONS", "20"),
+            ("SEND_PER_SECOND", "0.5"),
+            ("TYPING_BURST", ""),
+        ]);
+        let expected = RoomConfig {
+            history_limit: 500,
+            max_connections: 20,
+            send_limit: RateLimit {
+                burst: 10.0,
+                per_second: 0.5,
+            },
+            ..RoomConfig::default()
+        };
+        assert_eq!(config, Ok(expected));
+        for (name, value, expected) in [
+            ("HISTORY_LIMIT", "0.5", "an integer ≥ 1"),
+            ("HISTORY_LIMIT", "0", "an integer ≥ 1"),
+            ("HISTORY_LIMIT", "-3", "an integer ≥ 1"),
+            ("HISTORY_LIMIT", "1e4", "an integer ≥ 1"),
+            ("HISTORY_LIMIT", "ten", "an integer ≥ 1"),
+            ("MAX_CONNECTIONS_PER_IP", "0", "an integer ≥ 1"),
+            ("SEND_BURST", "0.5", "a number ≥ 1"),
+            ("SEND_PER_SECOND", "0", "a number > 0"),
+            ("HISTORY_PER_SECOND", "inf", "a number > 0"),
+            ("TYPING_PER_SECOND", "NaN", "a number > 0"),
+        ] {
+            assert_eq!(
+                vars(&[(name, value)]),
+                Err(ConfigError {
+                    name,
+                    expected,
+                    value: value.to_owned()
+                }),
+                "{name}={value}"
+            );
+        }
+        assert_eq!(
+            ConfigError {
+                name: "HISTORY_LIMIT",
+                expected: "an integer ≥ 1",
+                value: "0.5".into()
+            }
+            .to_string(),
+            "HISTORY_LIMIT must be an integer ≥ 1, got \"0.5\""
+        );
+    }
+
+    #[test]
+    fn keyed_limiter_limits_each_key_and_stays_bounded() {
+        let limit = RateLimit {
+            burst: 2.0,
+            per_second: 1.0,
+        };
+        let mut limiter = KeyedLimiter::new(limit, 3);
+        assert_eq!(limiter.take("a", 0), Ok(()));
+        assert_eq!(limiter.take("a", 0), Ok(()));
+        assert_eq!(limiter.take("a", 0), Err(1000));
+        assert_eq!(
+            limiter.take("b", 0),
+            Ok(()),
+            "another address has its own bucket"
+        );
+        assert_eq!(limiter.take("c", 0), Ok(()));
+        // A fourth key when "a", "b" and "c" are all still draining: everything is forgotten
+        // rather than growing.
+        assert_eq!(limiter.take("d", 0), Ok(()));
+        assert_eq!(limiter.len(), 1);
+        // Later, buckets that refilled are the ones dropped.
+        assert_eq!(limiter.take("e", 0), Ok(()));
+        assert_eq!(limiter.take("e", 0), Ok(()));
+        assert_eq!(limiter.take("f", 0), Ok(()));
+        assert_eq!(limiter.take("g", 10_000), Ok(()));
+        assert_eq!(limiter.len(), 1, "d, e and f had refilled");
+    }
 
     #[test]
     fn bucket_allows_a_burst_then_refills() {

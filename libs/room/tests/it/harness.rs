@@ -2,7 +2,8 @@
 //! frames each client received, and controls to fail or hold the store's operations.
 
 use protocol::{ClientFrame, ErrorCode, ErrorFrame, Message, ServerFrame, Welcome};
-use room::{ConnId, Connection, Output, RoomConfig, RoomCore, StoreFailure, store};
+use room::store::{self, WriteOutcome, Written};
+use room::{ConnId, Connection, Output, RoomConfig, RoomCore, StoreFailure};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 pub const ROOM: &str = "lobby";
@@ -16,17 +17,27 @@ pub enum StoreMode {
     Down,
     /// Writes are applied but reported as failed (a timeout after Redis did the work).
     AppliesButTimesOut,
+    /// The store answers but refuses everything (a bad token, say).
+    Refuses,
 }
 
 #[derive(Debug)]
 pub struct Harness {
     pub room: RoomCore,
     pub now: i64,
+    /// The room's messages by `seq`, and its dedupe ids, as the write script keeps them.
     pub store: BTreeMap<i64, Message>,
+    pub store_ids: HashMap<String, i64>,
     pub store_mode: StoreMode,
+    /// What the adapter keeps in Durable Object storage (`SaveUndelivered`).
+    pub durable_mark: Option<i64>,
+    pub fenced: usize,
     /// When set, store operations wait in `held` until [`Harness::release`].
     pub hold_io: bool,
     pub held: VecDeque<Output>,
+    /// Writes the room gave up on that may still reach Redis (a timeout, or a room that was
+    /// evicted while they were on the wire); [`Harness::land_late`] applies them.
+    pub limbo: VecDeque<room::Batch>,
     pub writes: usize,
     pub history_loads: usize,
     pub inbox: HashMap<ConnId, Vec<ServerFrame>>,
@@ -46,9 +57,13 @@ impl Harness {
             room: RoomCore::new(config),
             now: T0,
             store: BTreeMap::new(),
+            store_ids: HashMap::new(),
             store_mode: StoreMode::Up,
+            durable_mark: None,
+            fenced: 0,
             hold_io: false,
             held: VecDeque::new(),
+            limbo: VecDeque::new(),
             writes: 0,
             history_loads: 0,
             inbox: HashMap::new(),
@@ -60,19 +75,29 @@ impl Harness {
 
     /// A new connection, not yet joined.
     pub fn connect(&mut self) -> ConnId {
-        let id = self.room.handle_open(self.now, ROOM);
+        self.connect_from(None)
+    }
+
+    /// A new connection from address `ip`, not yet joined.
+    pub fn connect_from(&mut self, ip: Option<&str>) -> ConnId {
+        let id = self.room.handle_open(self.now, ROOM, ip);
+        // Ids are unique among live sockets only: a woken room may reuse the id of one that
+        // closed before it slept.
+        self.closed.remove(&id);
+        self.inbox.remove(&id);
         self.drive();
         id
     }
 
-    /// A connection that sent `hello` and was welcomed; returns it and the welcome.
-    pub fn join(&mut self, name: &str, user_id: &str, since: Option<i64>) -> (ConnId, Welcome) {
+    /// A connection that sent `hello` with `secret` and was welcomed; returns it and the
+    /// welcome.
+    pub fn join(&mut self, name: &str, secret: &str, since: Option<i64>) -> (ConnId, Welcome) {
         let conn = self.connect();
         self.frame(
             conn,
             &ClientFrame::Hello {
                 name: name.into(),
-                user_id: user_id.into(),
+                secret: secret.into(),
                 since,
             },
         );
@@ -157,17 +182,74 @@ impl Harness {
     pub fn restart(&mut self) {
         let config = self.room.config().clone();
         self.room = RoomCore::new(config);
+        if let Some(seq) = self.durable_mark {
+            self.room.restore_undelivered(seq);
+        }
+        // The sockets are gone with the instance; a new one numbers connections from 1 again.
         self.attachments.clear();
-        self.held.clear();
+        self.closed.clear();
+        self.inbox.clear();
+        self.texts.clear();
+        self.to_limbo();
     }
 
-    /// The room hibernated and woke: memory is gone, sockets and their attachments remain.
+    /// Held writes were already on their way to Redis: they may land later.
+    fn to_limbo(&mut self) {
+        for output in self.held.drain(..) {
+            if let Output::Persist(batch) = output {
+                self.limbo.push_back(batch);
+            }
+        }
+    }
+
+    /// The first held write times out: the room hears of a failure, the request stays on the
+    /// wire (in `limbo`) and may land later. Returns whether there was one.
+    pub fn time_out_held_write(&mut self) -> bool {
+        let Some(index) = self
+            .held
+            .iter()
+            .position(|o| matches!(o, Output::Persist(_)))
+        else {
+            return false;
+        };
+        let Some(Output::Persist(batch)) = self.held.remove(index) else {
+            return false;
+        };
+        self.room.handle_persisted(
+            self.now,
+            batch.id,
+            Err(StoreFailure::Unavailable("no response within 10s".into())),
+        );
+        self.limbo.push_back(batch);
+        self.drive();
+        true
+    }
+
+    /// The oldest write in `limbo` reaches Redis now, long after the room gave up on it.
+    pub fn land_late(&mut self) -> Option<WriteOutcome> {
+        let batch = self.limbo.pop_front()?;
+        let limit = self.room.config().history_limit;
+        Some(apply_write(
+            &mut self.store,
+            &mut self.store_ids,
+            &batch,
+            limit,
+        ))
+    }
+
+    /// The room hibernated and woke: memory is gone, sockets and their attachments remain, and
+    /// so does Durable Object storage.
     pub fn hibernate_and_wake(&mut self) {
         let config = self.room.config().clone();
         self.room = RoomCore::new(config);
+        if let Some(seq) = self.durable_mark {
+            self.room.restore_undelivered(seq);
+        }
         for connection in self.attachments.values() {
             self.room.restore(connection.clone());
         }
+        // Store requests of the old instance were on the wire; their answers reach no one.
+        self.to_limbo();
     }
 
     /// Completes every held store operation, in order.
@@ -196,6 +278,7 @@ impl Harness {
                 Output::SaveConnection(connection) => {
                     self.attachments.insert(connection.id, connection);
                 }
+                Output::SaveUndelivered(mark) => self.durable_mark = mark,
                 io if self.hold_io => self.held.push_back(io),
                 io => self.perform(io),
             }
@@ -204,29 +287,31 @@ impl Harness {
 
     fn perform(&mut self, output: Output) {
         let now = self.now;
-        let failure = || StoreFailure("store down".into());
+        let mode = self.store_mode;
+        let failure = move || match mode {
+            StoreMode::Refuses => StoreFailure::Refused("WRONGPASS".into()),
+            _ => StoreFailure::Unavailable("store down".into()),
+        };
+        let reads = matches!(mode, StoreMode::Up | StoreMode::AppliesButTimesOut);
         match output {
             Output::Persist(batch) => {
                 self.writes += 1;
-                let applies = self.store_mode != StoreMode::Down;
-                if applies {
-                    for message in &batch.messages {
-                        self.store.insert(message.seq, message.clone());
-                    }
+                let outcome = reads.then(|| {
                     let limit = self.room.config().history_limit;
-                    while self.store.len() > limit {
-                        self.store.pop_first();
-                    }
+                    apply_write(&mut self.store, &mut self.store_ids, &batch, limit)
+                });
+                if matches!(outcome, Some(WriteOutcome::Fenced { .. })) {
+                    self.fenced += 1;
                 }
-                let result = match self.store_mode {
-                    StoreMode::Up => Ok(()),
+                let result = match (mode, outcome) {
+                    (StoreMode::Up, Some(outcome)) => Ok(outcome),
                     _ => Err(failure()),
                 };
                 self.room.handle_persisted(now, batch.id, result);
             }
             Output::LoadTail { count, .. } => {
-                let result = match self.store_mode {
-                    StoreMode::Down => Err(failure()),
+                let result = match reads {
+                    false => Err(failure()),
                     _ => {
                         let newest_first: Vec<Vec<u8>> = self
                             .store
@@ -247,8 +332,8 @@ impl Harness {
                 ..
             } => {
                 self.history_loads += 1;
-                let result = match self.store_mode {
-                    StoreMode::Down => Err(failure()),
+                let result = match reads {
+                    false => Err(failure()),
                     _ => {
                         let newest_first: Vec<Vec<u8>> = self
                             .store
@@ -265,4 +350,44 @@ impl Harness {
             other => panic!("not a store operation: {other:?}"),
         }
     }
+}
+
+/// What `store::WRITE_SCRIPT` does, on the fake store: fencing against `prev`, dedupe by
+/// `user_id:client_id`, then both sets trimmed to the newest `limit`. `e2e` runs the real script
+/// against Redis with the same expectations.
+pub fn apply_write(
+    messages: &mut BTreeMap<i64, Message>,
+    ids: &mut HashMap<String, i64>,
+    batch: &room::Batch,
+    limit: usize,
+) -> WriteOutcome {
+    let highest = messages.keys().next_back().copied().unwrap_or(0);
+    let first = batch.messages.first().map_or(i64::MAX, |m| m.seq);
+    if highest != batch.prev || first <= highest {
+        return WriteOutcome::Fenced { highest };
+    }
+    let mut written = Vec::new();
+    for message in &batch.messages {
+        let id = store::dedupe_id(&message.user_id, &message.client_id);
+        match ids.get(&id) {
+            Some(seq) => written.push(Written::Duplicate {
+                seq: *seq,
+                message: messages.get(seq).cloned(),
+            }),
+            None => {
+                ids.insert(id, message.seq);
+                messages.insert(message.seq, message.clone());
+                written.push(Written::Stored);
+            }
+        }
+    }
+    while messages.len() > limit {
+        messages.pop_first();
+    }
+    let mut by_seq: Vec<(i64, String)> = ids.iter().map(|(id, seq)| (*seq, id.clone())).collect();
+    by_seq.sort();
+    for (_, id) in by_seq.iter().take(by_seq.len().saturating_sub(limit)) {
+        ids.remove(id);
+    }
+    WriteOutcome::Applied(written)
 }

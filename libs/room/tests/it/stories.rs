@@ -6,12 +6,18 @@ use pretty_assertions::assert_eq;
 use protocol::{ClientFrame, ErrorCode, HistoryPage, Member, ServerFrame};
 use room::{RateLimit, RoomConfig};
 
-const ALICE: &str = "alice-0001";
-const BOB: &str = "bob-00001";
+/// The secrets Alice's and Bob's browsers keep; the room derives their user ids.
+const ALICE: &str = "alice-secret-000000000001";
+const BOB: &str = "bob-secret-00000000000001";
 
-fn member(name: &str, user_id: &str) -> Member {
+/// The public user id of the holder of `secret`.
+fn uid(secret: &str) -> String {
+    room::identity::user_id(secret)
+}
+
+fn member(name: &str, secret: &str) -> Member {
     Member {
-        user_id: user_id.into(),
+        user_id: uid(secret),
         name: name.into(),
     }
 }
@@ -49,7 +55,13 @@ fn joining_welcomes_and_tells_the_others() {
     assert_eq!(welcome.you, member("bob", BOB), "the name is trimmed");
     let both = vec![member("alice", ALICE), member("bob", BOB)];
     assert_eq!(welcome.online, both);
-    assert_eq!(h.take(alice), vec![ServerFrame::Presence { online: both }]);
+    assert_eq!(
+        h.take(alice),
+        vec![ServerFrame::Joined {
+            member: member("bob", BOB)
+        }],
+        "a join costs one small frame per member, not the roster"
+    );
 
     // A second tab of Bob's changes nothing for Alice.
     let (bob2, _) = h.join("bob", BOB, None);
@@ -60,12 +72,7 @@ fn joining_welcomes_and_tells_the_others() {
         "bob is still online in his first tab"
     );
     h.close(bob);
-    assert_eq!(
-        h.take(alice),
-        vec![ServerFrame::Presence {
-            online: vec![member("alice", ALICE)]
-        }]
-    );
+    assert_eq!(h.take(alice), vec![ServerFrame::Left { user_id: uid(BOB) }]);
 }
 
 #[test]
@@ -212,12 +219,15 @@ fn duplicates_are_recognised_after_a_restart_and_after_hibernation() {
     let (bob, _) = h.join("bob", BOB, None);
     h.take(alice);
     h.hibernate_and_wake();
-    h.send(bob, "before-restart", "one");
+    h.send(alice, "before-restart", "one");
     assert_eq!(
-        h.take_messages(bob),
+        h.take_messages(alice),
         stored,
         "answered from the reloaded tail"
     );
+    // The woken room cannot vouch that everyone saw it, so Bob may get it again: the same
+    // message, which his list merges by seq.
+    assert!(h.take_messages(bob).iter().all(|m| *m == stored[0]));
     h.send(bob, "after-hibernation", "two");
     assert_eq!(h.stored().len(), 2);
     assert_eq!(
@@ -315,6 +325,8 @@ fn history_on_welcome_and_pages_from_memory_and_from_the_store() {
     let mut pages = 0;
     loop {
         let before = collected[0].seq;
+        // Someone scrolling: a page every half second stays within the history rate.
+        h.advance(500);
         h.frame(bob, &ClientFrame::History { before, limit: 37 });
         pages += 1;
         let page = h
@@ -344,6 +356,37 @@ fn history_on_welcome_and_pages_from_memory_and_from_the_store() {
     // the store.
     assert_eq!(pages, 13);
     assert_eq!(h.history_loads, 12);
+}
+
+#[test]
+fn a_loop_of_history_requests_is_rate_limited_per_connection() {
+    let mut h = Harness::new();
+    let (alice, _) = h.join("alice", ALICE, None);
+    let (bob, _) = h.join("bob", BOB, None);
+    let ask = |h: &mut Harness, conn| {
+        h.frame(
+            conn,
+            &ClientFrame::History {
+                before: T0,
+                limit: 10,
+            },
+        );
+    };
+    for _ in 0..10 {
+        ask(&mut h, alice);
+    }
+    assert_eq!(h.error_codes(alice), []);
+    ask(&mut h, alice);
+    let errors = h.take_errors(alice);
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].code, ErrorCode::RateLimited);
+    assert_eq!(errors[0].retry_after_ms, Some(500));
+    // Bob's bucket is his own; Alice's refills at two pages a second.
+    ask(&mut h, bob);
+    assert_eq!(h.error_codes(bob), []);
+    h.advance(500);
+    ask(&mut h, alice);
+    assert_eq!(h.error_codes(alice), []);
 }
 
 #[test]
@@ -448,7 +491,7 @@ fn typing_goes_to_the_others_and_is_rate_limited() {
     assert_eq!(
         h.take(bob),
         vec![ServerFrame::Typing {
-            user_id: ALICE.into(),
+            user_id: uid(ALICE),
             name: "alice".into(),
             active: true
         }]
@@ -484,30 +527,30 @@ fn bad_input_gets_a_defined_answer_and_the_connection_stays() {
     );
     check_fresh(
         &mut h,
-        r#"{"type":"hello","name":"   ","user_id":"abcdefgh"}"#,
+        r#"{"type":"hello","name":"   ","secret":"abcdefghabcdefghabcdefgh"}"#,
         ErrorCode::InvalidName,
     );
     check_fresh(
         &mut h,
         &format!(
-            r#"{{"type":"hello","name":"{}","user_id":"abcdefgh"}}"#,
+            r#"{{"type":"hello","name":"{}","secret":"abcdefghabcdefghabcdefgh"}}"#,
             "n".repeat(33)
         ),
         ErrorCode::InvalidName,
     );
     check_fresh(
         &mut h,
-        r#"{"type":"hello","name":"a\u0007","user_id":"abcdefgh"}"#,
+        r#"{"type":"hello","name":"a\u0007","secret":"abcdefghabcdefghabcdefgh"}"#,
         ErrorCode::InvalidName,
     );
     check_fresh(
         &mut h,
-        r#"{"type":"hello","name":"alice","user_id":"short"}"#,
+        r#"{"type":"hello","name":"alice","secret":"short-secret"}"#,
         ErrorCode::BadRequest,
     );
     check_fresh(
         &mut h,
-        r#"{"type":"hello","name":"alice","user_id":"has spaces!"}"#,
+        r#"{"type":"hello","name":"alice","secret":"has spaces! has spaces! has"}"#,
         ErrorCode::BadRequest,
     );
 
@@ -524,7 +567,7 @@ fn bad_input_gets_a_defined_answer_and_the_connection_stays() {
     };
     check(
         &mut h,
-        r#"{"type":"hello","name":"alice","user_id":"alice-0001"}"#,
+        r#"{"type":"hello","name":"alice","secret":"alice-secret-000000000001"}"#,
         ErrorCode::BadRequest,
     );
     let e = check(
@@ -574,12 +617,7 @@ fn bad_input_gets_a_defined_answer_and_the_connection_stays() {
     h.take(alice);
     h.text(bob, &" ".repeat(protocol::FRAME_MAX_BYTES + 1));
     assert_eq!(h.closed.get(&bob).map(|c| c.0), Some(1009));
-    assert_eq!(
-        h.take(alice),
-        vec![ServerFrame::Presence {
-            online: vec![member("alice", ALICE)]
-        }]
-    );
+    assert_eq!(h.take(alice), vec![ServerFrame::Left { user_id: uid(BOB) }]);
 }
 
 #[test]
@@ -591,7 +629,7 @@ fn the_store_down_at_wake_fails_hello_and_sends_clearly() {
         conn,
         &ClientFrame::Hello {
             name: "alice".into(),
-            user_id: ALICE.into(),
+            secret: ALICE.into(),
             since: None,
         },
     );
