@@ -83,7 +83,9 @@ fn limited(
         Err(retry_after_ms) => {
             let seconds = retry_after_ms.div_ceil(1000).max(1);
             let response = json_error(429, &format!("too many {what}; retry in {seconds} s"))?;
-            response.headers().set("Retry-After", &seconds.to_string())?;
+            response
+                .headers()
+                .set("Retry-After", &seconds.to_string())?;
             Ok(Some(response))
         }
     }

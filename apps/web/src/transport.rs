@@ -84,6 +84,10 @@ impl Transport {
         let _ = window_event_listener(leptos::ev::offline, move |_| {
             offline.state.update(ChatState::offline);
         });
+        // Leaving the page closes the socket with a close frame, so the room tells the others
+        // at once instead of when the connection times out.
+        let leaving = transport;
+        let _ = window_event_listener(leptos::ev::pagehide, move |_| leaving.drop_socket());
         let visible = transport;
         let on_visible = Closure::<dyn FnMut()>::new(move || {
             let shown = web_sys::window()

@@ -44,7 +44,11 @@ fn a_write_that_lands_after_the_room_moved_on_is_fenced_and_the_retry_is_stored_
     h.advance(10);
     h.send(bob, "after-msg-001", "bob meanwhile");
     assert!(matches!(h.land_late(), Some(WriteOutcome::Fenced { .. })));
-    assert_eq!(texts(&h.stored()), ["bob meanwhile"], "it did not slip under");
+    assert_eq!(
+        texts(&h.stored()),
+        ["bob meanwhile"],
+        "it did not slip under"
+    );
 
     h.advance(10);
     h.send(alice, "late-msg-0001", "held on the wire");
@@ -202,7 +206,10 @@ fn a_full_room_refuses_clearly_and_per_address_caps_hold() {
     assert_eq!(errors[0].code, ErrorCode::RoomFull);
     assert_eq!(errors[0].retry_after_ms, Some(10_000));
     assert_eq!(h.closed.get(&a3).map(|c| c.0), Some(CLOSE_TRY_AGAIN_LATER));
-    assert!(!h.attachments.contains_key(&a3), "a refused socket holds no state");
+    assert!(
+        !h.attachments.contains_key(&a3),
+        "a refused socket holds no state"
+    );
 
     let b1 = h.connect_from(Some("203.0.113.9"));
     assert!(h.take(b1).is_empty());

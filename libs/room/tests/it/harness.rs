@@ -190,11 +190,11 @@ impl Harness {
         self.closed.clear();
         self.inbox.clear();
         self.texts.clear();
-        self.to_limbo();
+        self.held_writes_to_limbo();
     }
 
     /// Held writes were already on their way to Redis: they may land later.
-    fn to_limbo(&mut self) {
+    fn held_writes_to_limbo(&mut self) {
         for output in self.held.drain(..) {
             if let Output::Persist(batch) = output {
                 self.limbo.push_back(batch);
@@ -249,7 +249,7 @@ impl Harness {
             self.room.restore(connection.clone());
         }
         // Store requests of the old instance were on the wire; their answers reach no one.
-        self.to_limbo();
+        self.held_writes_to_limbo();
     }
 
     /// Completes every held store operation, in order.
