@@ -3,11 +3,13 @@
 
 mod browser;
 mod chat;
+mod proxy;
 mod rest;
 mod worker;
 
 pub use browser::{Browser, Recorder, console_log, screenshot};
 pub use chat::{Chat, Incoming, secret, user_id};
+pub use proxy::HoldProxy;
 pub use rest::{RestStack, node, node_modules};
 pub use tokio_tungstenite::tungstenite::Message as WsText;
 pub use worker::{ChatStack, WorkerOptions};

@@ -1,6 +1,7 @@
 //! The whole backend on free ports: Redis, redis-rest, and the Worker with its Durable Objects
 //! under Miniflare (`wrangler dev`, with the repository's wrangler.toml), all stopped on Drop.
 
+use crate::proxy::HoldProxy;
 use crate::rest::{RestStack, node_modules};
 use anyhow::{Context, Result, bail};
 use http_body_util::{BodyExt, Empty};
@@ -19,6 +20,8 @@ use upstash::native::NativeTransport;
 #[derive(Debug, Clone, Default)]
 pub struct WorkerOptions {
     pub vars: Vec<(String, String)>,
+    /// Put a [`HoldProxy`] between the Worker and redis-rest (`ChatStack::proxy`).
+    pub proxy: bool,
 }
 
 impl WorkerOptions {
@@ -29,6 +32,12 @@ impl WorkerOptions {
             .var("SEND_PER_SECOND", "1000000")
             .var("TYPING_BURST", "1000000")
             .var("TYPING_PER_SECOND", "1000000")
+    }
+
+    /// Route the Worker's store requests through a [`HoldProxy`].
+    pub fn with_proxy(mut self) -> Self {
+        self.proxy = true;
+        self
     }
 
     pub fn var(mut self, name: &str, value: &str) -> Self {
@@ -45,6 +54,8 @@ pub struct ChatStack {
     /// wrangler's DevTools inspector proxy for the Worker's isolate (`ws://127.0.0.1:PORT/ws`),
     /// which the load generator uses to take CPU profiles.
     pub inspector_port: u16,
+    /// Between the Worker and redis-rest, when the options asked for it.
+    pub proxy: Option<HoldProxy>,
     options: WorkerOptions,
     state_dir: PathBuf,
     worker: Option<ChildGuard>,
@@ -56,10 +67,18 @@ impl ChatStack {
     pub async fn start(options: WorkerOptions) -> Result<Self> {
         let rest = RestStack::start(TestRedis::local_persistent()?).await?;
         let state_dir = std::env::temp_dir().join(testkit::unique("e2e-wrangler-state"));
+        let proxy = match options.proxy {
+            true => {
+                let upstream = rest.url.trim_start_matches("http://").to_owned();
+                Some(HoldProxy::start(&upstream).await?)
+            }
+            false => None,
+        };
         let mut stack = Self {
             rest,
             port: free_port()?,
             inspector_port: free_port()?,
+            proxy,
             options,
             state_dir,
             worker: None,
@@ -111,7 +130,10 @@ impl ChatStack {
             ])
             .args([
                 "--var",
-                &format!("UPSTASH_REDIS_REST_URL:{}", self.rest.url),
+                &format!(
+                    "UPSTASH_REDIS_REST_URL:{}",
+                    self.proxy.as_ref().map_or(&self.rest.url, |p| &p.url)
+                ),
                 "--var",
                 &format!("UPSTASH_REDIS_REST_TOKEN:{}", self.rest.token),
             ]);

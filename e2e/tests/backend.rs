@@ -419,3 +419,225 @@ async fn bad_input_has_a_defined_outcome() -> Result<()> {
     assert_eq!(stack.stored_texts("bad-input").await?, ["still works"]);
     Ok(())
 }
+
+/// The messages and dedupe ids Redis holds for `room`, for checks that go past the Worker.
+async fn ids_in_redis(stack: &ChatStack, room: &str) -> Result<Vec<String>> {
+    let members = stack
+        .store()
+        .command(
+            &upstash::Command::new("ZRANGE")
+                .arg(room::store::ids_key(room))
+                .arg(0)
+                .arg(-1),
+        )
+        .await?
+        .into_bytes_list()?;
+    Ok(members
+        .into_iter()
+        .map(|m| String::from_utf8_lossy(&m).into_owned())
+        .collect())
+}
+
+/// Waits until Redis holds `count` messages in `room`.
+async fn until_stored(stack: &ChatStack, room: &str, count: usize) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while stack.stored(room).await?.len() < count {
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "{room} never reached {count} stored messages"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_held_past_the_store_timeout_is_neither_lost_nor_doubled() -> Result<()> {
+    let stack = ChatStack::start(
+        WorkerOptions::unlimited()
+            .var("STORE_TIMEOUT_MS", "400")
+            .with_proxy(),
+    )
+    .await?;
+    let proxy = stack.proxy.as_ref().context("proxy")?;
+    let url = stack.ws_url("late");
+    let (mut alice, _) = Chat::join(&url, "alice", "alice-0001", None).await?;
+    let (mut bob, _) = Chat::join(&url, "bob", "bob-00001", None).await?;
+
+    // 1. The write times out at the Worker, then lands while nobody else writes: the retry is
+    // answered with what Redis holds, and Bob gets it too, once.
+    proxy.hold_next_write(Duration::from_millis(1500));
+    alice.say("late-msg-0001", "held then landed").await?;
+    let error = alice.next_where(error_of).await?;
+    assert_eq!(
+        (error.code, error.client_id.as_deref()),
+        (ErrorCode::StoreUnavailable, Some("late-msg-0001"))
+    );
+    until_stored(&stack, "late", 1).await?;
+    alice.say("late-msg-0001", "held then landed").await?;
+    assert_eq!(texts(&alice.messages(1).await?), ["held then landed"]);
+    assert_eq!(texts(&bob.messages(1).await?), ["held then landed"]);
+    bob.expect_no_message(Duration::from_millis(300)).await?;
+
+    // 2. The write times out, Bob writes meanwhile, then the old request lands: Redis fences it,
+    // so it cannot slip under Bob's, and Alice's retry is stored once, after his.
+    proxy.hold_next_write(Duration::from_millis(1500));
+    alice.say("late-msg-0002", "held then fenced").await?;
+    let error = alice.next_where(error_of).await?;
+    assert_eq!(error.client_id.as_deref(), Some("late-msg-0002"));
+    bob.say("bob-meanwhile-1", "bob meanwhile").await?;
+    assert_eq!(texts(&bob.messages(1).await?), ["bob meanwhile"]);
+    tokio::time::sleep(Duration::from_millis(1800)).await;
+    assert_eq!(
+        stack.stored_texts("late").await?,
+        ["held then landed", "bob meanwhile"],
+        "the late write was fenced"
+    );
+    alice.say("late-msg-0002", "held then fenced").await?;
+    let alice_got = alice.messages(2).await?;
+    assert_eq!(
+        texts(&alice_got),
+        ["bob meanwhile", "held then fenced"]
+    );
+    assert_eq!(texts(&bob.messages(1).await?), ["held then fenced"]);
+    let stored = stack.stored("late").await?;
+    assert_eq!(
+        texts(&stored),
+        ["held then landed", "bob meanwhile", "held then fenced"]
+    );
+    let ids = ids_in_redis(&stack, "late").await?;
+    assert_eq!(ids.len(), 3, "one dedupe id per stored message: {ids:?}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_write_script_dedupes_fences_and_trims_in_redis() -> Result<()> {
+    // Two instances of one room (a split) writing to one key, straight against Redis through
+    // redis-rest: the script is what keeps them from interleaving.
+    let rest = e2e::RestStack::start(testkit::TestRedis::local()?).await?;
+    let store = upstash::Client::new(
+        &rest.url,
+        &rest.token,
+        upstash::native::NativeTransport::new(Duration::from_secs(5)),
+    );
+    let message = |seq: i64, user: &str, client_id: &str| Message {
+        seq,
+        client_id: client_id.into(),
+        user_id: user.into(),
+        name: "n".into(),
+        text: format!("{user} {client_id}"),
+        ts: seq,
+    };
+    let write = |prev: i64, messages: Vec<Message>| {
+        let batch = room::Batch {
+            id: 1,
+            room: "split".into(),
+            prev,
+            messages,
+        };
+        let count = batch.messages.len();
+        let command = room::store::write_command(&batch, 3);
+        let store = &store;
+        async move {
+            let reply = store.command(&command).await?;
+            anyhow::Ok(room::store::parse_write_reply(reply, count)?)
+        }
+    };
+    use room::store::{WriteOutcome, Written};
+    let first = message(10, "u-one", "client-a1");
+    assert_eq!(
+        write(0, vec![first.clone(), message(11, "u-one", "client-a2")]).await?,
+        WriteOutcome::Applied(vec![Written::Stored, Written::Stored])
+    );
+    // Instance B still believes the room is empty: fenced, nothing written.
+    assert_eq!(
+        write(0, vec![message(12, "u-two", "client-b1")]).await?,
+        WriteOutcome::Fenced { highest: 11 }
+    );
+    // A batch at or below the highest seq is fenced even with the right `prev`.
+    assert_eq!(
+        write(11, vec![message(11, "u-two", "client-b1")]).await?,
+        WriteOutcome::Fenced { highest: 11 }
+    );
+    // After reloading, B writes; a retry of A's first message is answered with what is stored,
+    // and the same client_id from another user is a different message.
+    assert_eq!(
+        write(
+            11,
+            vec![
+                message(12, "u-one", "client-a1"),
+                message(13, "u-two", "client-a1"),
+                message(14, "u-two", "client-b2"),
+            ]
+        )
+        .await?,
+        WriteOutcome::Applied(vec![
+            Written::Duplicate {
+                seq: 10,
+                message: Some(first)
+            },
+            Written::Stored,
+            Written::Stored,
+        ])
+    );
+    // Trimmed to the newest 3, messages and ids together: the dedupe window is the history.
+    let card = |key: String| {
+        let store = &store;
+        async move {
+            anyhow::Ok(
+                store
+                    .command(&upstash::Command::new("ZCARD").arg(key))
+                    .await?
+                    .into_int()?,
+            )
+        }
+    };
+    assert_eq!(card(room::store::key("split")).await?, 3);
+    assert_eq!(card(room::store::ids_key("split")).await?, 3);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_room_refuses_clearly_and_http_history_is_rate_limited() -> Result<()> {
+    let stack = ChatStack::start(WorkerOptions::default().var("MAX_CONNECTIONS", "2")).await?;
+    let url = stack.ws_url("full");
+    let (_alice, _) = Chat::join(&url, "alice", "alice-0001", None).await?;
+    let (_bob, _) = Chat::join(&url, "bob", "bob-00001", None).await?;
+    let mut third = Chat::connect(&url, None).await?;
+    let error = third.next_where(error_of).await?;
+    assert_eq!(error.code, ErrorCode::RoomFull);
+    assert!(error.retry_after_ms.is_some());
+    loop {
+        match third.next().await? {
+            Incoming::Closed(code) => {
+                assert_eq!(code, Some(room::CLOSE_TRY_AGAIN_LATER));
+                break;
+            }
+            _ => continue,
+        }
+    }
+
+    // A loop over the history endpoint is held back at the edge before it costs the store.
+    let mut statuses = Vec::new();
+    for _ in 0..40 {
+        statuses.push(stack.get("/api/rooms/full/messages?limit=5").await?.0);
+    }
+    assert_eq!(statuses[0], 200);
+    assert!(statuses.contains(&429), "{statuses:?}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_history_limit_stops_the_chat_with_a_clear_error() -> Result<()> {
+    let stack = ChatStack::start(WorkerOptions::default().var("HISTORY_LIMIT", "0.5")).await?;
+    let (status, body) = stack.get("/api/health").await?;
+    assert_eq!(status, 500);
+    assert_eq!(
+        body["error"],
+        json!("the chat is misconfigured: HISTORY_LIMIT must be an integer ≥ 1, got \"0.5\"")
+    );
+    assert!(Chat::join(&stack.ws_url("any"), "a", "alice-0001", None)
+        .await
+        .is_err());
+    Ok(())
+}
