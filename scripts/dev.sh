@@ -29,9 +29,14 @@ redis-server --port "$redis_port" --bind 127.0.0.1 --save 60 1 --appendonly no \
   --dir "$state" --loglevel warning &
 pids+=($!)
 
-cargo build -q -p redis-rest
-target/debug/redis-rest --listen "127.0.0.1:$rest_port" \
-  --redis-url "redis://127.0.0.1:$redis_port" --token "$token" &
+# Tests that run this script have built it already (and hold cargo's lock meanwhile).
+if [ "${EDGE_CHAT_SKIP_BUILD:-}" != 1 ] || [ ! -x target/debug/redis-rest ]; then
+  cargo build -q -p redis-rest
+fi
+# The token goes in the environment, not on the command line, where `ps` would show it to every
+# user of the machine.
+REDIS_REST_TOKEN="$token" target/debug/redis-rest --listen "127.0.0.1:$rest_port" \
+  --redis-url "redis://127.0.0.1:$redis_port" &
 pids+=($!)
 
 WRANGLER_SEND_METRICS=false CLOUDFLARE_CF_FETCH_ENABLED=false \

@@ -68,9 +68,13 @@ pub fn router(config: Config) -> anyhow::Result<Router> {
 async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Response {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
+    let asked = request
+        .headers()
+        .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
+        .cloned();
     let response = respond(&state, request).await;
     tracing::debug!(%method, %path, status = response.status().as_u16(), "request");
-    with_cors(response)
+    with_cors(response, asked)
 }
 
 async fn respond(state: &AppState, request: Request) -> Response {
@@ -276,7 +280,10 @@ fn method_not_allowed(allow: &'static str) -> Response {
 }
 
 /// Lets pages on any origin call the server, as Upstash does; the token still guards access.
-fn with_cors(mut response: Response) -> Response {
+/// A preflight gets back exactly the headers it asked for (`asked`): Upstash's SDK adds
+/// `upstash-sync-token` and telemetry headers from its second request on, and a fixed list would
+/// make every one of those fail in a browser.
+fn with_cors(mut response: Response, asked: Option<HeaderValue>) -> Response {
     let headers = response.headers_mut();
     headers.insert(
         header::ACCESS_CONTROL_ALLOW_ORIGIN,
@@ -284,8 +291,11 @@ fn with_cors(mut response: Response) -> Response {
     );
     headers.insert(
         header::ACCESS_CONTROL_ALLOW_HEADERS,
-        HeaderValue::from_static("authorization, content-type, upstash-encoding"),
+        asked.unwrap_or(HeaderValue::from_static(
+            "authorization, content-type, upstash-encoding, upstash-sync-token",
+        )),
     );
+    headers.insert(header::VARY, HeaderValue::from_static("access-control-request-headers"));
     headers.insert(
         header::ACCESS_CONTROL_ALLOW_METHODS,
         HeaderValue::from_static("GET, POST, OPTIONS"),

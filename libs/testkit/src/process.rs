@@ -64,6 +64,11 @@ impl ChildGuard {
         }
     }
 
+    /// The process id (0 once stopped), for signals a test sends itself.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, |c| c.id())
+    }
+
     /// Takes the child's standard output, when it was started with `Stdio::piped()`.
     pub fn take_stdout(&mut self) -> Option<std::process::ChildStdout> {
         self.child.as_mut().and_then(|child| child.stdout.take())

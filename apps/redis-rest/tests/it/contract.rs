@@ -561,3 +561,50 @@ async fn many_concurrent_clients_are_served_together() -> Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preflights_allow_the_headers_the_browser_asks_for() -> Result<()> {
+    let server = Server::start().await?;
+    // What Upstash's SDK sends from a page after its first request: the sync token and its
+    // telemetry headers besides the usual ones.
+    let asked = "authorization, content-type, upstash-encoding, upstash-sync-token, \
+                 upstash-telemetry-platform, upstash-telemetry-runtime, upstash-telemetry-sdk";
+    let (status, headers, _) = server
+        .send_with_headers(
+            Req::get("/")
+                .method("OPTIONS")
+                .without_auth()
+                .header("origin", "http://localhost:5173")
+                .header("access-control-request-method", "POST")
+                .header("access-control-request-headers", asked),
+        )
+        .await?;
+    assert_eq!(status, 204);
+    let allowed = headers
+        .get("access-control-allow-headers")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    for name in asked.split(',').map(str::trim) {
+        assert!(
+            allowed.split(',').any(|a| a.trim() == name),
+            "{name} not allowed: {allowed}"
+        );
+    }
+    assert_eq!(
+        headers
+            .get("access-control-allow-origin")
+            .and_then(|v| v.to_str().ok()),
+        Some("*")
+    );
+    // Without a request for headers, the default list still covers the plain client.
+    let (_, headers, _) = server
+        .send_with_headers(Req::get("/").method("OPTIONS").without_auth())
+        .await?;
+    let allowed = headers
+        .get("access-control-allow-headers")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    assert!(allowed.contains("upstash-encoding"), "{allowed}");
+    Ok(())
+}

@@ -100,6 +100,15 @@ impl Server {
 
     /// Sends `req` and returns the status and the raw body.
     pub async fn send_raw(&self, req: Req) -> Result<(u16, Vec<u8>)> {
+        let (status, _, body) = self.send_with_headers(req).await?;
+        Ok((status, body))
+    }
+
+    /// Sends `req` and returns the status, the response headers and the raw body.
+    pub async fn send_with_headers(
+        &self,
+        req: Req,
+    ) -> Result<(u16, hyper::HeaderMap, Vec<u8>)> {
         let mut builder = hyper::Request::builder()
             .method(req.method)
             .uri(format!("http://{}{}", self.addr, req.path));
@@ -112,8 +121,9 @@ impl Server {
         let request = builder.body(Full::new(Bytes::from(req.body)))?;
         let response = self.client.request(request).await?;
         let status = response.status().as_u16();
+        let headers = response.headers().clone();
         let body = response.into_body().collect().await?.to_bytes().to_vec();
-        Ok((status, body))
+        Ok((status, headers, body))
     }
 
     /// Posts one JSON command and returns status and JSON.
