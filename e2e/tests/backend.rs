@@ -495,10 +495,7 @@ async fn a_write_held_past_the_store_timeout_is_neither_lost_nor_doubled() -> Re
     );
     alice.say("late-msg-0002", "held then fenced").await?;
     let alice_got = alice.messages(2).await?;
-    assert_eq!(
-        texts(&alice_got),
-        ["bob meanwhile", "held then fenced"]
-    );
+    assert_eq!(texts(&alice_got), ["bob meanwhile", "held then fenced"]);
     assert_eq!(texts(&bob.messages(1).await?), ["held then fenced"]);
     let stored = stack.stored("late").await?;
     assert_eq!(
@@ -636,8 +633,10 @@ async fn an_invalid_history_limit_stops_the_chat_with_a_clear_error() -> Result<
         body["error"],
         json!("the chat is misconfigured: HISTORY_LIMIT must be an integer ≥ 1, got \"0.5\"")
     );
-    assert!(Chat::join(&stack.ws_url("any"), "a", "alice-0001", None)
-        .await
-        .is_err());
+    assert!(
+        Chat::join(&stack.ws_url("any"), "a", "alice-0001", None)
+            .await
+            .is_err()
+    );
     Ok(())
 }

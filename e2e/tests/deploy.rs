@@ -117,7 +117,8 @@ fn dev_keeps_the_token_off_the_command_line() -> Result<()> {
         anyhow::ensure!(Instant::now() < deadline, "redis-rest never started");
         std::thread::sleep(Duration::from_millis(100));
     };
-    let vars = std::fs::read_to_string(root.join(".dev.vars")).context("dev.sh writes .dev.vars")?;
+    let vars =
+        std::fs::read_to_string(root.join(".dev.vars")).context("dev.sh writes .dev.vars")?;
     let token = vars
         .lines()
         .find_map(|l| l.strip_prefix("UPSTASH_REDIS_REST_TOKEN="))

@@ -295,7 +295,10 @@ fn with_cors(mut response: Response, asked: Option<HeaderValue>) -> Response {
             "authorization, content-type, upstash-encoding, upstash-sync-token",
         )),
     );
-    headers.insert(header::VARY, HeaderValue::from_static("access-control-request-headers"));
+    headers.insert(
+        header::VARY,
+        HeaderValue::from_static("access-control-request-headers"),
+    );
     headers.insert(
         header::ACCESS_CONTROL_ALLOW_METHODS,
         HeaderValue::from_static("GET, POST, OPTIONS"),

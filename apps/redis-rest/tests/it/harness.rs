@@ -105,10 +105,7 @@ impl Server {
     }
 
     /// Sends `req` and returns the status, the response headers and the raw body.
-    pub async fn send_with_headers(
-        &self,
-        req: Req,
-    ) -> Result<(u16, hyper::HeaderMap, Vec<u8>)> {
+    pub async fn send_with_headers(&self, req: Req) -> Result<(u16, hyper::HeaderMap, Vec<u8>)> {
         let mut builder = hyper::Request::builder()
             .method(req.method)
             .uri(format!("http://{}{}", self.addr, req.path));
