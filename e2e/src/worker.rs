@@ -25,13 +25,27 @@ pub struct WorkerOptions {
 }
 
 impl WorkerOptions {
-    /// Rate limits high enough not to matter, for tests that send in bulk.
+    /// Rate limits and connection caps high enough not to matter, for tests and benchmarks that
+    /// send in bulk or open many sockets from one address.
     pub fn unlimited() -> Self {
-        Self::default()
-            .var("SEND_BURST", "1000000")
-            .var("SEND_PER_SECOND", "1000000")
-            .var("TYPING_BURST", "1000000")
-            .var("TYPING_PER_SECOND", "1000000")
+        let mut options = Self::default();
+        for name in [
+            "SEND_BURST",
+            "SEND_PER_SECOND",
+            "TYPING_BURST",
+            "TYPING_PER_SECOND",
+            "HISTORY_BURST",
+            "HISTORY_PER_SECOND",
+            "SOCKET_BURST",
+            "SOCKET_PER_SECOND",
+            "HTTP_HISTORY_BURST",
+            "HTTP_HISTORY_PER_SECOND",
+            "MAX_CONNECTIONS",
+            "MAX_CONNECTIONS_PER_IP",
+        ] {
+            options = options.var(name, "1000000");
+        }
+        options
     }
 
     /// Route the Worker's store requests through a [`HoldProxy`].

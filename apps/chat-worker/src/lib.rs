@@ -14,49 +14,44 @@ use serde_json::json;
 use std::cell::RefCell;
 use worker::{Context, Date, Env, Request, Response, Result, event};
 
-/// New WebSockets per address (all rooms): a burst of 20, then one a second. A reconnecting
-/// client needs one; a script opening thousands is slowed at the edge before it costs a room.
-const SOCKET_RATE: RateLimit = RateLimit {
-    burst: 20.0,
-    per_second: 1.0,
-};
-/// HTTP history pages per address: each may cost a store read, so a loop must not be able to
-/// exhaust the Upstash quota.
-const HISTORY_RATE: RateLimit = RateLimit {
-    burst: 20.0,
-    per_second: 5.0,
-};
 /// Addresses each limiter remembers before it forgets the idle ones.
 const LIMITER_KEYS: usize = 10_000;
 
 thread_local! {
     // One isolate runs one request at a time on one thread, so these need no locking. They are
     // per isolate: a determined client spread over many colos gets more, but a loop from one
-    // place is held back, and rooms cap connections per address on their own.
-    static SOCKETS: RefCell<KeyedLimiter> = RefCell::new(KeyedLimiter::new(SOCKET_RATE, LIMITER_KEYS));
-    static HISTORY: RefCell<KeyedLimiter> = RefCell::new(KeyedLimiter::new(HISTORY_RATE, LIMITER_KEYS));
+    // place is held back, and rooms cap connections per address on their own. Made on first use
+    // with the configured rates.
+    static SOCKETS: RefCell<Option<KeyedLimiter>> = const { RefCell::new(None) };
+    static HISTORY: RefCell<Option<KeyedLimiter>> = const { RefCell::new(None) };
 }
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let url = req.url()?;
     let route = route(url.path());
-    if route != Route::Other
-        && let Err(err) = chat_room::config_from_env(&env)
-    {
-        worker::console_error!("refusing to run: {err}");
-        return json_error(500, &format!("the chat is misconfigured: {err}"));
+    if route == Route::Other {
+        return not_api(req, &env).await;
     }
+    let config = match chat_room::config_from_env(&env) {
+        Ok(config) => config,
+        Err(err) => {
+            worker::console_error!("refusing to run: {err}");
+            return json_error(500, &format!("the chat is misconfigured: {err}"));
+        }
+    };
     match route {
         Route::Health => health(&env).await,
         Route::RoomSocket(room) => {
-            if let Some(refusal) = limited(&SOCKETS, &req, "new connections")? {
+            let limit = (&SOCKETS, config.socket_rate);
+            if let Some(refusal) = limited(limit, &req, "new connections")? {
                 return Ok(refusal);
             }
             room_socket(req, &env, room).await
         }
         Route::RoomMessages(room) => {
-            if let Some(refusal) = limited(&HISTORY, &req, "history requests")? {
+            let limit = (&HISTORY, config.http_history_rate);
+            if let Some(refusal) = limited(limit, &req, "history requests")? {
                 return Ok(refusal);
             }
             room_messages(&env, room, url.query()).await
@@ -67,18 +62,25 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     }
 }
 
-/// A 429 when the request's address is over `limiter`'s rate.
-fn limited(
-    limiter: &'static std::thread::LocalKey<RefCell<KeyedLimiter>>,
-    req: &Request,
-    what: &str,
-) -> Result<Option<Response>> {
+/// The isolate's limiter of one kind and the rate it is made with.
+type Limit = (
+    &'static std::thread::LocalKey<RefCell<Option<KeyedLimiter>>>,
+    RateLimit,
+);
+
+/// A 429 when the request's address is over the limiter's rate.
+fn limited((limiter, rate): Limit, req: &Request, what: &str) -> Result<Option<Response>> {
     let ip = req
         .headers()
         .get("CF-Connecting-IP")?
         .unwrap_or_else(|| "unknown".to_owned());
     let now = i64::try_from(Date::now().as_millis()).unwrap_or(i64::MAX);
-    match limiter.with(|l| l.borrow_mut().take(&ip, now)) {
+    let taken = limiter.with(|cell| {
+        cell.borrow_mut()
+            .get_or_insert_with(|| KeyedLimiter::new(rate, LIMITER_KEYS))
+            .take(&ip, now)
+    });
+    match taken {
         Ok(()) => Ok(None),
         Err(retry_after_ms) => {
             let seconds = retry_after_ms.div_ceil(1000).max(1);

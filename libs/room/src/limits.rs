@@ -51,6 +51,12 @@ pub struct RoomConfig {
     pub max_connections: usize,
     /// Connections one address may hold in the room (`MAX_CONNECTIONS_PER_IP`).
     pub max_connections_per_ip: usize,
+    /// New WebSockets per client address at the edge, across rooms (`SOCKET_BURST`,
+    /// `SOCKET_PER_SECOND`).
+    pub socket_rate: RateLimit,
+    /// HTTP history pages per client address at the edge (`HTTP_HISTORY_BURST`,
+    /// `HTTP_HISTORY_PER_SECOND`).
+    pub http_history_rate: RateLimit,
     /// `retry_after_ms` given with `room_full`.
     pub full_retry_ms: u64,
     /// Frames held while the tail loads; more are refused with `rate_limited`.
@@ -73,6 +79,17 @@ impl Default for RoomConfig {
             history_rate: RateLimit::HISTORY,
             max_connections: 1_000,
             max_connections_per_ip: 50,
+            // A reconnecting client needs one socket; a script opening thousands is slowed at
+            // the edge before it costs a room.
+            socket_rate: RateLimit {
+                burst: 20.0,
+                per_second: 1.0,
+            },
+            // Each page may cost a store read: a loop must not exhaust the Upstash quota.
+            http_history_rate: RateLimit {
+                burst: 20.0,
+                per_second: 5.0,
+            },
             full_retry_ms: 10_000,
             max_deferred: 1_000,
             store_retry_ms: 1_000,
@@ -93,9 +110,9 @@ pub struct ConfigError {
 
 impl RoomConfig {
     /// The defaults, overridden by the Worker variables `get` finds: `HISTORY_LIMIT`,
-    /// `MAX_CONNECTIONS`, `MAX_CONNECTIONS_PER_IP` (integers ≥ 1), `SEND_BURST`,
-    /// `TYPING_BURST`, `HISTORY_BURST` (numbers ≥ 1), `SEND_PER_SECOND`, `TYPING_PER_SECOND`,
-    /// `HISTORY_PER_SECOND` (numbers > 0). An empty variable counts as unset.
+    /// `MAX_CONNECTIONS`, `MAX_CONNECTIONS_PER_IP` (integers ≥ 1), the bursts `SEND_BURST`,
+    /// `TYPING_BURST`, `HISTORY_BURST`, `SOCKET_BURST`, `HTTP_HISTORY_BURST` (numbers ≥ 1) and
+    /// their rates `…_PER_SECOND` (numbers > 0). An empty variable counts as unset.
     pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let mut config = RoomConfig::default();
         let read = |name: &'static str| get(name).filter(|v| !v.trim().is_empty());
@@ -136,29 +153,28 @@ impl RoomConfig {
         count("HISTORY_LIMIT", &mut config.history_limit)?;
         count("MAX_CONNECTIONS", &mut config.max_connections)?;
         count("MAX_CONNECTIONS_PER_IP", &mut config.max_connections_per_ip)?;
-        let burst = "a number ≥ 1";
-        let rate = "a number > 0";
-        number("SEND_BURST", 1.0, burst, &mut config.send_limit.burst)?;
-        number(
-            "SEND_PER_SECOND",
-            0.0,
-            rate,
-            &mut config.send_limit.per_second,
-        )?;
-        number("TYPING_BURST", 1.0, burst, &mut config.typing_limit.burst)?;
-        number(
+        // Each limit is two variables: a burst (≥ 1) and a rate per second (> 0).
+        let limit = |burst: &'static str,
+                     per_second: &'static str,
+                     slot: &mut RateLimit|
+         -> Result<(), ConfigError> {
+            number(burst, 1.0, "a number ≥ 1", &mut slot.burst)?;
+            number(per_second, 0.0, "a number > 0", &mut slot.per_second)
+        };
+        limit("SEND_BURST", "SEND_PER_SECOND", &mut config.send_limit)?;
+        limit(
+            "TYPING_BURST",
             "TYPING_PER_SECOND",
-            0.0,
-            rate,
-            &mut config.typing_limit.per_second,
+            &mut config.typing_limit,
         )?;
-        number("HISTORY_BURST", 1.0, burst, &mut config.history_rate.burst)?;
-        number(
+        limit(
+            "HISTORY_BURST",
             "HISTORY_PER_SECOND",
-            0.0,
-            rate,
-            &mut config.history_rate.per_second,
+            &mut config.history_rate,
         )?;
+        limit("SOCKET_BURST", "SOCKET_PER_SECOND", &mut config.socket_rate)?;
+        let http = &mut config.http_history_rate;
+        limit("HTTP_HISTORY_BURST", "HTTP_HISTORY_PER_SECOND", http)?;
         Ok(config)
     }
 }
@@ -288,6 +304,8 @@ mod tests {
             ("SEND_BURST", "0.5", "a number ≥ 1"),
             ("SEND_PER_SECOND", "0", "a number > 0"),
             ("HISTORY_PER_SECOND", "inf", "a number > 0"),
+            ("SOCKET_BURST", "0", "a number ≥ 1"),
+            ("HTTP_HISTORY_PER_SECOND", "-1", "a number > 0"),
             ("TYPING_PER_SECOND", "NaN", "a number > 0"),
         ] {
             assert_eq!(
