@@ -577,6 +577,18 @@ async fn the_write_script_dedupes_fences_and_trims_in_redis() -> Result<()> {
             Written::Stored,
         ])
     );
+    // The same id twice in one batch is stored once.
+    let twice = message(15, "u-three", "client-c1");
+    assert_eq!(
+        write(14, vec![twice.clone(), message(16, "u-three", "client-c1")]).await?,
+        WriteOutcome::Applied(vec![
+            Written::Stored,
+            Written::Duplicate {
+                seq: 15,
+                message: Some(twice)
+            },
+        ])
+    );
     // Trimmed to the newest 3, messages and ids together: the dedupe window is the history.
     let card = |key: String| {
         let store = &store;

@@ -40,6 +40,9 @@ pub fn dedupe_id(user_id: &str, client_id: &str) -> String {
 ///   (or its `seq`, should the JSON be gone), so the room can answer with what Redis holds.
 /// - Otherwise the message is added (reply entry `0`), and both sets are trimmed to the newest
 ///   `keep`, so the dedupe window is exactly the history kept.
+///
+/// A batch costs Redis a fixed number of commands (one `ZMSCORE` for all its ids, one `ZADD` per
+/// set), plus one lookup per duplicate: the cost per message falls as batches grow.
 pub const WRITE_SCRIPT: &str = r#"
 local keep = tonumber(ARGV[1])
 local newest = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
@@ -47,17 +50,29 @@ local highest = newest[2] or '0'
 if tonumber(highest) ~= tonumber(ARGV[2]) or tonumber(ARGV[3]) <= tonumber(highest) then
   return {'fenced', highest}
 end
-local out = {'ok'}
-for i = 3, #ARGV, 3 do
-  local stored = redis.call('ZSCORE', KEYS[2], ARGV[i + 1])
-  if stored then
-    local found = redis.call('ZRANGEBYSCORE', KEYS[1], stored, stored)
-    out[#out + 1] = found[1] or stored
+local ids = {}
+for i = 4, #ARGV, 3 do ids[#ids + 1] = ARGV[i] end
+local stored = redis.call('ZMSCORE', KEYS[2], unpack(ids))
+local out, messages, members, batch = {'ok'}, {}, {}, {}
+for n = 1, #ids do
+  local seq, id, json = ARGV[3 * n], ids[n], ARGV[3 * n + 2]
+  if stored[n] then
+    local found = redis.call('ZRANGEBYSCORE', KEYS[1], stored[n], stored[n])
+    out[#out + 1] = found[1] or stored[n]
+  elseif batch[id] then
+    out[#out + 1] = batch[id]
   else
-    redis.call('ZADD', KEYS[1], ARGV[i], ARGV[i + 2])
-    redis.call('ZADD', KEYS[2], ARGV[i], ARGV[i + 1])
+    batch[id] = json
+    messages[#messages + 1] = seq
+    messages[#messages + 1] = json
+    members[#members + 1] = seq
+    members[#members + 1] = id
     out[#out + 1] = 0
   end
+end
+if #messages > 0 then
+  redis.call('ZADD', KEYS[1], unpack(messages))
+  redis.call('ZADD', KEYS[2], unpack(members))
 end
 redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(keep + 1))
 redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -(keep + 1))
