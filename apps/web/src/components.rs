@@ -149,7 +149,9 @@ fn ChatRoom(room: String, name: String, secret: String) -> impl IntoView {
     let outbox_len = Memo::new(move |_| state.with(|s| s.outbox.entries().len()));
     Effect::new(move |previous: Option<Option<i64>>| {
         let current = newest.get();
-        outbox_len.track();
+        // Read, not `track()`: a memo nobody has read has no sources yet, so tracking it alone
+        // would never rerun this effect.
+        outbox_len.get();
         if at_bottom.get_untracked() {
             request_animation_frame(scroll_to_bottom);
         } else if previous.is_some_and(|p| p != current) {
@@ -160,7 +162,9 @@ fn ChatRoom(room: String, name: String, secret: String) -> impl IntoView {
     // Older messages at the top: keep what the reader was looking at in place.
     let oldest = Memo::new(move |_| state.with(|s| s.messages.oldest_seq()));
     Effect::new(move |_| {
-        oldest.track();
+        // Read, not `track()` (see above): this is what makes the effect rerun when a page of
+        // older messages arrives.
+        oldest.get();
         if let Some((height, top)) = anchor.get_value() {
             anchor.set_value(None);
             request_animation_frame(move || {
