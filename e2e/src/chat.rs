@@ -38,6 +38,8 @@ pub fn user_id(label: &str) -> String {
 #[derive(Debug)]
 pub struct Chat {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    /// Messages of a `messages` frame beyond what [`Chat::messages`] was asked for.
+    unread: std::collections::VecDeque<Message>,
 }
 
 impl Chat {
@@ -51,7 +53,10 @@ impl Chat {
             .await
             .context("connect timed out")?
             .with_context(|| format!("connecting to {url}"))?;
-        Ok(Self { ws })
+        Ok(Self {
+            ws,
+            unread: Default::default(),
+        })
     }
 
     /// Connects and says hello with the secret of `label` (see [`secret`]); returns the client
@@ -144,18 +149,24 @@ impl Chat {
         }
     }
 
-    /// The next `count` chat messages, skipping other frames.
+    /// The next `count` chat messages, from `message` and `messages` frames alike, skipping
+    /// other frames.
     pub async fn messages(&mut self, count: usize) -> Result<Vec<Message>> {
         let mut messages = Vec::with_capacity(count);
         while messages.len() < count {
-            let message = self
-                .next_where(|f| match f {
-                    ServerFrame::Message { message } => Some(message.clone()),
-                    _ => None,
+            if let Some(message) = self.unread.pop_front() {
+                messages.push(message);
+                continue;
+            }
+            let got = messages.len();
+            let batch = self
+                .next_where(|f| {
+                    let stored = f.stored_messages();
+                    (!stored.is_empty()).then(|| stored.to_vec())
                 })
                 .await
-                .with_context(|| format!("got {} of {count} messages", messages.len()))?;
-            messages.push(message);
+                .with_context(|| format!("got {got} of {count} messages"))?;
+            self.unread.extend(batch);
         }
         Ok(messages)
     }
@@ -170,8 +181,8 @@ impl Chat {
             }
             match tokio::time::timeout(left, self.next_within(left)).await {
                 Err(_) | Ok(Err(_)) => return Ok(()),
-                Ok(Ok(Incoming::Frame(ServerFrame::Message { message }))) => {
-                    bail!("unexpected message {message:?}")
+                Ok(Ok(Incoming::Frame(frame))) if !frame.stored_messages().is_empty() => {
+                    bail!("unexpected message {frame:?}")
                 }
                 Ok(Ok(Incoming::Closed(code))) => bail!("closed ({code:?})"),
                 Ok(Ok(_)) => {}

@@ -8,7 +8,7 @@
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use e2e::{Chat, ChatStack, Incoming, WorkerOptions};
-use protocol::{Message, ServerFrame};
+use protocol::Message;
 use serde_json::{Value as Json, json};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -123,9 +123,12 @@ async fn receive(
             break;
         }
         match chat.next_within(left).await {
-            Ok(Incoming::Frame(ServerFrame::Message { message })) => {
-                if let Some(sent) = sent_at(&message) {
-                    times.push((sent, start.elapsed().as_secs_f64() * 1000.0));
+            Ok(Incoming::Frame(frame)) if !frame.stored_messages().is_empty() => {
+                let arrived = start.elapsed().as_secs_f64() * 1000.0;
+                for message in frame.stored_messages() {
+                    if let Some(sent) = sent_at(message) {
+                        times.push((sent, arrived));
+                    }
                 }
             }
             Ok(Incoming::Closed(_)) | Err(_) => break,
@@ -212,7 +215,7 @@ async fn fan_out_run(
                 let got = tokio::time::timeout(
                     Duration::from_secs(30),
                     chat.next_where(|frame| match frame {
-                        ServerFrame::Message { message } if message.text == text => Some(()),
+                        frame if frame.stored_messages().iter().any(|m| m.text == text) => Some(()),
                         _ => {
                             before.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                             None

@@ -175,10 +175,12 @@ impl ChatState {
                 self.set_online(welcome.online);
                 self.flush(now)
             }
-            ServerFrame::Message { message } => {
-                self.outbox.confirm(&message.client_id);
-                self.typing.stop(&message.user_id);
-                self.messages.insert(message);
+            ServerFrame::Message { .. } | ServerFrame::Messages { .. } => {
+                for message in frame.stored_messages() {
+                    self.outbox.confirm(&message.client_id);
+                    self.typing.stop(&message.user_id);
+                    self.messages.insert(message.clone());
+                }
                 Vec::new()
             }
             ServerFrame::History(page) => {

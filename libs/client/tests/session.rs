@@ -140,6 +140,40 @@ fn messages_written_offline_are_sent_once_live_and_confirmed_by_the_echo() {
 }
 
 #[test]
+fn a_messages_frame_is_merged_and_confirms_like_that_many_message_frames() {
+    let mut chat = alice();
+    chat.opened(0);
+    chat.received(&welcome(vec![], true), 1);
+    chat.compose("mine", "batched-1".into(), 2)
+        .unwrap_or_default();
+    chat.received(
+        &ServerFrame::Messages {
+            messages: vec![
+                message(20, "c-000020", "bob"),
+                message(21, "batched-1", "alice-0001"),
+            ],
+        }
+        .to_json(),
+        3,
+    );
+    assert!(
+        chat.outbox.is_empty(),
+        "the batch confirmed the own message"
+    );
+    let seqs: Vec<i64> = chat.messages.iter().map(|m| m.seq).collect();
+    assert_eq!(seqs, [20, 21]);
+    // A repeat of the same messages changes nothing.
+    chat.received(
+        &ServerFrame::Messages {
+            messages: vec![message(21, "batched-1", "alice-0001")],
+        }
+        .to_json(),
+        4,
+    );
+    assert_eq!(chat.messages.len(), 2);
+}
+
+#[test]
 fn a_dropped_connection_resends_with_the_same_client_id_and_resume_dedupes() {
     let mut chat = alice();
     chat.opened(0);

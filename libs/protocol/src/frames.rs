@@ -115,6 +115,11 @@ pub enum ServerFrame {
     Message {
         message: Message,
     },
+    /// Several stored messages at once, ascending: what one write stored, sent as one frame per
+    /// socket rather than one per message. Means exactly what that many `message` frames mean.
+    Messages {
+        messages: Vec<Message>,
+    },
     History(HistoryPage),
     /// Someone else started or stopped typing.
     Typing {
@@ -143,6 +148,15 @@ impl ServerFrame {
             client_id: None,
             retry_after_ms: None,
         })
+    }
+
+    /// The stored messages a `message` or `messages` frame carries (none for other frames).
+    pub fn stored_messages(&self) -> &[Message] {
+        match self {
+            ServerFrame::Message { message } => std::slice::from_ref(message),
+            ServerFrame::Messages { messages } => messages,
+            _ => &[],
+        }
     }
 
     /// The frame as JSON text.

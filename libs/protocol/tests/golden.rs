@@ -133,6 +133,17 @@ fn server_frames() {
         ),
     );
     check_server(
+        ServerFrame::Messages {
+            messages: vec![message(7), message(8)],
+        },
+        concat!(
+            r#"{"type":"messages","messages":[{"seq":7,"client_id":"c1234567","user_id":"u1234567","#,
+            r#""name":"alice","text":"hi <b>\"there\"</b>\n🙂","ts":1732700000123},"#,
+            r#"{"seq":8,"client_id":"c1234567","user_id":"u1234567","#,
+            r#""name":"alice","text":"hi <b>\"there\"</b>\n🙂","ts":1732700000123}]}"#
+        ),
+    );
+    check_server(
         ServerFrame::History(HistoryPage {
             messages: vec![],
             has_more: false,

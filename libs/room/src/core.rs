@@ -977,18 +977,24 @@ impl RoomCore {
         });
     }
 
-    fn deliver_all(&mut self, messages: Vec<Message>) {
-        let to: Vec<ConnId> = self.joined().map(|(id, _)| id).collect();
-        for message in messages {
+    /// Sends `messages` (ascending) to everyone joined: one frame per socket however many there
+    /// are, since each frame costs the runtime a send per socket.
+    fn deliver_all(&mut self, mut messages: Vec<Message>) {
+        for message in &messages {
             self.delivered_seq = self.delivered_seq.max(message.seq);
             self.broadcast_here.insert(message.seq);
-            if !to.is_empty() {
-                self.outputs.push_back(Output::Deliver {
-                    to: to.clone(),
-                    frame: ServerFrame::Message { message },
-                });
-            }
         }
+        let to: Vec<ConnId> = self.joined().map(|(id, _)| id).collect();
+        if to.is_empty() || messages.is_empty() {
+            return;
+        }
+        let frame = match messages.len() {
+            1 => ServerFrame::Message {
+                message: messages.remove(0),
+            },
+            _ => ServerFrame::Messages { messages },
+        };
+        self.outputs.push_back(Output::Deliver { to, frame });
     }
 
     fn fail_sends(&mut self, sends: Vec<PendingSend>, code: ErrorCode, retry: u64) {

@@ -149,11 +149,8 @@ impl Harness {
     /// The messages `conn` received since the last call (other frames are dropped).
     pub fn take_messages(&mut self, conn: ConnId) -> Vec<Message> {
         self.take(conn)
-            .into_iter()
-            .filter_map(|f| match f {
-                ServerFrame::Message { message } => Some(message),
-                _ => None,
-            })
+            .iter()
+            .flat_map(|f| f.stored_messages().to_vec())
             .collect()
     }
 

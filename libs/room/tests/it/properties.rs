@@ -75,8 +75,11 @@ impl Client {
                         self.receive(&user_id, message);
                     }
                 }
-                ServerFrame::Message { message } => self.receive(&user_id, message),
-                _ => {}
+                other => {
+                    for message in other.stored_messages() {
+                        self.receive(&user_id, message.clone());
+                    }
+                }
             }
         }
         if h.closed.contains_key(&conn) {

@@ -137,6 +137,10 @@ fn sends_during_a_write_are_grouped_into_the_next_one() {
 
     h.release();
     assert_eq!(h.writes, 2, "the six queued sends went into one write");
+    // Each socket gets one frame per write: `message` for the first, `messages` for the six.
+    let frames = h.inbox.get(&alice).cloned().unwrap_or_default();
+    assert_eq!(frames.len(), 2, "{frames:?}");
+    assert!(matches!(&frames[1], ServerFrame::Messages { messages } if messages.len() == 6));
     let received = h.take_messages(alice);
     assert_eq!(
         texts(&received),
