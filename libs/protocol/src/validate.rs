@@ -96,19 +96,25 @@ pub fn validate_name(name: &str) -> Result<&str, Invalid> {
     Ok(name)
 }
 
-/// A `user_id` or `client_id`: 8–64 characters of `A-Za-z0-9_-`.
-fn validate_id<'a>(what: &str, id: &'a str) -> Result<&'a str, Invalid> {
+/// A token of `min`–64 characters of `A-Za-z0-9_-` (ids and secrets); `what` names it in the
+/// error.
+fn validate_token<'a>(what: &str, min: usize, id: &'a str) -> Result<&'a str, Invalid> {
     let len = id.len();
-    if !(ID_MIN_CHARS..=ID_MAX_CHARS).contains(&len)
+    if !(min..=ID_MAX_CHARS).contains(&len)
         || !id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
     {
         return Err(invalid(format!(
-            "{what} must be {ID_MIN_CHARS} to {ID_MAX_CHARS} characters of A-Z a-z 0-9 _ -"
+            "{what} must be {min} to {ID_MAX_CHARS} characters of A-Z a-z 0-9 _ -"
         )));
     }
     Ok(id)
+}
+
+/// A `user_id` or `client_id`: 8–64 characters of `A-Za-z0-9_-`.
+fn validate_id<'a>(what: &str, id: &'a str) -> Result<&'a str, Invalid> {
+    validate_token(what, ID_MIN_CHARS, id)
 }
 
 /// See [`validate_id`]: the id a client keeps across reconnects.
@@ -118,17 +124,7 @@ pub fn validate_user_id(id: &str) -> Result<&str, Invalid> {
 
 /// The secret a client proves its identity with: 22–64 characters of `A-Za-z0-9_-`.
 pub fn validate_secret(secret: &str) -> Result<&str, Invalid> {
-    let len = secret.len();
-    if !(SECRET_MIN_CHARS..=ID_MAX_CHARS).contains(&len)
-        || !secret
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    {
-        return Err(invalid(format!(
-            "secret must be {SECRET_MIN_CHARS} to {ID_MAX_CHARS} characters of A-Z a-z 0-9 _ -"
-        )));
-    }
-    Ok(secret)
+    validate_token("secret", SECRET_MIN_CHARS, secret)
 }
 
 /// See [`validate_id`]: the id of one message, reused on retries.

@@ -1,32 +1,13 @@
 //! Stories of a room under attack or bad luck: late writes, a second writer, hibernation between
 //! a failed write and its retry, refusals by the store, floods of connections and frames.
 
-use crate::harness::{Harness, StoreMode, apply_write};
+use crate::harness::{ALICE, BOB, Harness, StoreMode, apply_write, texts, unlimited};
 use pretty_assertions::assert_eq;
 use protocol::{ClientFrame, ErrorCode, Message, ServerFrame};
 use room::store::WriteOutcome;
-use room::{Batch, CLOSE_TRY_AGAIN_LATER, RateLimit, RoomConfig, identity};
+use room::{Batch, CLOSE_TRY_AGAIN_LATER, RoomConfig, identity};
 
-const ALICE: &str = "alice-secret-000000000001";
-const BOB: &str = "bob-secret-00000000000001";
 const MALLORY: &str = "mallory-secret-0000000001";
-
-fn texts(messages: &[Message]) -> Vec<&str> {
-    messages.iter().map(|m| m.text.as_str()).collect()
-}
-
-fn unlimited() -> RoomConfig {
-    let lots = RateLimit {
-        burst: 1e9,
-        per_second: 1e9,
-    };
-    RoomConfig {
-        send_limit: lots,
-        typing_limit: lots,
-        history_rate: lots,
-        ..RoomConfig::default()
-    }
-}
 
 #[test]
 fn a_write_that_lands_after_the_room_moved_on_is_fenced_and_the_retry_is_stored_once() {

@@ -7,6 +7,28 @@ use room::{ConnId, Connection, Output, RoomConfig, RoomCore, StoreFailure};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 pub const ROOM: &str = "lobby";
+/// The secrets Alice's and Bob's browsers keep; the room derives their user ids.
+pub const ALICE: &str = "alice-secret-000000000001";
+pub const BOB: &str = "bob-secret-00000000000001";
+
+/// A config without rate limits getting in the way of bulk sends.
+pub fn unlimited() -> RoomConfig {
+    let lots = room::RateLimit {
+        burst: 1e9,
+        per_second: 1e9,
+    };
+    RoomConfig {
+        send_limit: lots,
+        typing_limit: lots,
+        history_rate: lots,
+        ..RoomConfig::default()
+    }
+}
+
+/// The texts of `messages`, in order.
+pub fn texts(messages: &[Message]) -> Vec<&str> {
+    messages.iter().map(|m| m.text.as_str()).collect()
+}
 pub const T0: i64 = 1_732_700_000_000;
 
 /// How the fake store answers.

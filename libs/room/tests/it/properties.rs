@@ -2,10 +2,10 @@
 //! fails, times out after applying or answers late, restarts and hibernation, after which every
 //! acknowledged message is stored exactly once and every client's list equals the store's.
 
-use crate::harness::{Harness, StoreMode};
+use crate::harness::{Harness, StoreMode, unlimited};
 use proptest::prelude::*;
 use protocol::{ClientFrame, Message, ServerFrame};
-use room::{ConnId, RateLimit, RoomConfig, identity};
+use room::{ConnId, RoomConfig, identity};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// One step of a run.
@@ -119,14 +119,9 @@ impl Client {
 }
 
 fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
-    let lots = RateLimit {
-        burst: 1e9,
-        per_second: 1e9,
-    };
     let mut h = Harness::with_config(RoomConfig {
-        send_limit: lots,
         max_batch: 3,
-        ..RoomConfig::default()
+        ..unlimited()
     });
     let names = ["alice", "bob", "carol"];
     let mut clients: Vec<Client> = (0..3)

@@ -1,14 +1,10 @@
 //! Stories of a room: each test joins people, sends, fails the store, restarts, and checks what
 //! everyone saw and what the store holds.
 
-use crate::harness::{Harness, StoreMode, T0};
+use crate::harness::{ALICE, BOB, Harness, StoreMode, T0, texts, unlimited};
 use pretty_assertions::assert_eq;
 use protocol::{ClientFrame, ErrorCode, HistoryPage, Member, ServerFrame};
-use room::{RateLimit, RoomConfig};
-
-/// The secrets Alice's and Bob's browsers keep; the room derives their user ids.
-const ALICE: &str = "alice-secret-000000000001";
-const BOB: &str = "bob-secret-00000000000001";
+use room::RoomConfig;
 
 /// The public user id of the holder of `secret`.
 fn uid(secret: &str) -> String {
@@ -22,25 +18,8 @@ fn member(name: &str, secret: &str) -> Member {
     }
 }
 
-fn texts(messages: &[protocol::Message]) -> Vec<&str> {
-    messages.iter().map(|m| m.text.as_str()).collect()
-}
-
 fn seqs(messages: &[protocol::Message]) -> Vec<i64> {
     messages.iter().map(|m| m.seq).collect()
-}
-
-/// A config without rate limits getting in the way of bulk sends.
-fn unlimited() -> RoomConfig {
-    let lots = RateLimit {
-        burst: 1e9,
-        per_second: 1e9,
-    };
-    RoomConfig {
-        send_limit: lots,
-        typing_limit: lots,
-        ..RoomConfig::default()
-    }
 }
 
 #[test]
