@@ -2,6 +2,7 @@
 //! they hold no chat logic of their own.
 
 use crate::format;
+use crate::notify::{self, Permission};
 use crate::storage;
 use crate::transport::Transport;
 use client::{ChatState, ConnectionStatus, OutboxEntry, OutboxState, Row, Secret};
@@ -130,7 +131,17 @@ fn ChatRoom(room: String, name: String, secret: String) -> impl IntoView {
         Secret::new(secret),
         storage::outbox(&room),
     ));
+    state.update(|s| {
+        s.attention.notify = storage::notify() && notify::permission() == Permission::Granted
+    });
     let transport = Transport::start(state);
+    // The tab title carries the unread count while the tab is hidden.
+    Effect::new(move |_| {
+        let title = state.with(|s| s.attention.title(&s.room));
+        if let Some(document) = web_sys::window().and_then(|w| w.document()) {
+            document.set_title(&title);
+        }
+    });
     let list = NodeRef::<html::Div>::new();
     let at_bottom = RwSignal::new(true);
     let unseen = RwSignal::new(0usize);
@@ -312,6 +323,7 @@ fn Header(state: RwSignal<ChatState>, transport: Transport) -> impl IntoView {
                 </details>
             </div>
             <div class="connection">
+                <NotifyToggle state=state/>
                 <span class=status_class role="status" aria-live="polite" data-status=move || {
                     match status() {
                         ConnectionStatus::Live => "live",
@@ -459,5 +471,45 @@ fn Composer(transport: Transport) -> impl IntoView {
             <button type="submit" aria-label="Send">"Send"</button>
             <p class="problem" role="alert">{move || problem.get()}</p>
         </form>
+    }
+}
+
+/// Turns desktop notifications on and off. The browser is asked for permission only here, on a
+/// click; when it refuses, the button says so.
+#[component]
+fn NotifyToggle(state: RwSignal<ChatState>) -> impl IntoView {
+    let permission = RwSignal::new(notify::permission());
+    let on = move || state.with(|s| s.attention.notify);
+    let set = move |value: bool| {
+        storage::set_notify(value);
+        state.update(|s| s.attention.notify = value);
+    };
+    // The answer is read again on each click: the user may have changed it in the browser's
+    // settings meanwhile.
+    let toggle = move |_| {
+        let now = notify::permission();
+        permission.set(now);
+        match now {
+            Permission::Granted => set(!on()),
+            Permission::Ask => notify::request(move |answer| {
+                permission.set(answer);
+                set(answer == Permission::Granted);
+            }),
+            Permission::Denied => set(false),
+        }
+    };
+    view! {
+        <button
+            class="small notify"
+            aria-pressed=move || if on() { "true" } else { "false" }
+            title=move || match permission.get() {
+                Permission::Denied => "Notifications are blocked in this browser",
+                _ if on() => "Notifications are on while this tab is hidden; click to turn off",
+                _ => "Notify me of new messages while this tab is hidden",
+            }
+            on:click=toggle
+        >
+            {move || if on() { "Notify: on" } else { "Notify" }}
+        </button>
     }
 }

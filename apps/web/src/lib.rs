@@ -4,6 +4,7 @@
 
 pub mod components;
 pub mod format;
+pub mod notify;
 pub mod storage;
 pub mod transport;
 

@@ -28,6 +28,15 @@ pub fn set_name(name: &str) {
     set("edge-chat.name", name);
 }
 
+/// Whether the user turned desktop notifications on.
+pub fn notify() -> bool {
+    get("edge-chat.notify").as_deref() == Some("on")
+}
+
+pub fn set_notify(on: bool) {
+    set("edge-chat.notify", if on { "on" } else { "off" });
+}
+
 const SECRET_KEY: &str = "edge-chat.secret";
 /// Where versions before the secret kept a client-chosen user id. That id was public (every
 /// message carries it), so it must never become the secret; it is only removed.

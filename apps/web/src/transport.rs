@@ -3,7 +3,7 @@
 //! `offline` and `visibilitychange` events. Every decision is the state's; this only carries
 //! frames and schedules calls.
 
-use crate::{now, storage};
+use crate::{notify, now, storage};
 use client::ChatState;
 use leptos::prelude::*;
 use std::cell::RefCell;
@@ -42,6 +42,13 @@ impl std::fmt::Debug for Transport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Transport").finish_non_exhaustive()
     }
+}
+
+/// Whether the page is visible (not a background tab or a minimized window).
+fn page_shown() -> bool {
+    web_sys::window()
+        .and_then(|w| w.document())
+        .is_none_or(|d| d.visibility_state() == web_sys::VisibilityState::Visible)
 }
 
 /// `ws://` or `wss://` URL of `room` on the page's own host.
@@ -89,10 +96,12 @@ impl Transport {
         let leaving = transport;
         let _ = window_event_listener(leptos::ev::pagehide, move |_| leaving.drop_socket());
         let visible = transport;
+        visible
+            .state
+            .update(|s| s.attention.set_hidden(!page_shown()));
         let on_visible = Closure::<dyn FnMut()>::new(move || {
-            let shown = web_sys::window()
-                .and_then(|w| w.document())
-                .is_some_and(|d| d.visibility_state() == web_sys::VisibilityState::Visible);
+            let shown = page_shown();
+            visible.state.update(|s| s.attention.set_hidden(!shown));
             if shown && !visible.state.with_untracked(ChatState::is_live) {
                 visible.retry_now();
             }
@@ -152,10 +161,14 @@ impl Transport {
                 return;
             }
             if let Some(text) = event.data().as_string() {
-                let frames = this
-                    .update(|s| s.received(&text, now()))
+                let (frames, alerts) = this
+                    .update(|s| (s.received(&text, now()), s.attention.take_alerts()))
                     .unwrap_or_default();
                 this.send_all(&frames);
+                let room = this.state.with_untracked(|s| s.room.clone());
+                for alert in alerts {
+                    notify::show(&room, &alert);
+                }
             }
         });
         let this = *self;

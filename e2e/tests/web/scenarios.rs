@@ -298,3 +298,47 @@ async fn on_a_phone_the_composer_and_last_message_fit_without_sideways_scrolling
     .await;
     rec.finish(result).await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hidden_tab_shows_unread_in_its_title_and_notifies_when_asked() -> Result<()> {
+    let stack = ChatStack::start(WorkerOptions::default()).await?;
+    let mut browser = Browser::start()?;
+    let mut rec = Recorder::new("attention");
+    let reader = rec.add("reader", browser.session(1024, 768).await?);
+    let result = async {
+        action::join(&reader, &stack.base_url(), "reader").await?;
+        check::status_is(&reader, "live").await?;
+        check::title_is(&reader, "#lobby · edge-chat").await?;
+        action::stub_notifications(&reader).await?;
+        reader
+            .find(fantoccini::Locator::Css("button.notify"))
+            .await?
+            .click()
+            .await?;
+        check::text_in(&reader, "button.notify", "Notify: on").await?;
+
+        action::set_tab_hidden(&reader, true).await?;
+        let (mut writer, _) = Chat::join(
+            &stack.ws_url("lobby"),
+            "writer",
+            "writer-secret-0000000002",
+            None,
+        )
+        .await?;
+        writer.say("attention-01", "are you there?").await?;
+        writer.say("attention-02", "hello?").await?;
+        check::title_is(&reader, "(2) #lobby · edge-chat").await?;
+        let shown = check::notifications(&reader, 2).await?;
+        ensure!(
+            shown[0] == ("writer in #lobby".to_owned(), "are you there?".to_owned()),
+            "{shown:?}"
+        );
+
+        // Coming back to the tab means it was all seen.
+        action::set_tab_hidden(&reader, false).await?;
+        check::title_is(&reader, "#lobby · edge-chat").await?;
+        Ok(())
+    }
+    .await;
+    rec.finish(result).await
+}

@@ -1,6 +1,7 @@
 //! The whole client state of one room and the transitions the transport drives: connect,
 //! open, frames in, close, timers, user actions. Each returns the text frames to send.
 
+use crate::attention::Attention;
 use crate::backoff::{Backoff, Beat, Heartbeat};
 use crate::messages::{MessageList, Row};
 use crate::outbox::Outbox;
@@ -67,6 +68,8 @@ pub struct ChatState {
     pub notice: Option<Notice>,
     pub backoff: Backoff,
     pub heartbeat: Heartbeat,
+    /// The unread count and notifications while the tab is hidden.
+    pub attention: Attention,
     secret: Secret,
     joined: bool,
     typing_sent_at: Option<i64>,
@@ -95,6 +98,7 @@ impl ChatState {
             notice: None,
             backoff: Backoff::default(),
             heartbeat: Heartbeat::default(),
+            attention: Attention::default(),
             secret,
             joined: false,
             typing_sent_at: None,
@@ -179,7 +183,10 @@ impl ChatState {
                 for message in frame.stored_messages() {
                     self.outbox.confirm(&message.client_id);
                     self.typing.stop(&message.user_id);
-                    self.messages.insert(message.clone());
+                    if self.messages.insert(message.clone()) {
+                        self.attention
+                            .arrived(message, &self.me.user_id, &self.room);
+                    }
                 }
                 Vec::new()
             }

@@ -2,12 +2,14 @@
 //! it sends are decided here; the Leptos components only render it and the transport only
 //! carries frames and timers. Time and randomness are arguments, as in the room core.
 
+mod attention;
 mod backoff;
 mod chat;
 mod messages;
 mod outbox;
 mod typing;
 
+pub use attention::{Alert, Attention};
 pub use backoff::{Backoff, Beat, Heartbeat};
 pub use chat::{ChatState, ConnectionStatus, Notice, ROOM_FULL_DEFAULT_WAIT_MS, Secret};
 pub use messages::{MessageList, Row};

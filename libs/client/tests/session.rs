@@ -174,6 +174,30 @@ fn a_messages_frame_is_merged_and_confirms_like_that_many_message_frames() {
 }
 
 #[test]
+fn a_hidden_tab_counts_new_messages_once_and_alerts_when_asked() {
+    let mut chat = alice();
+    chat.opened(0);
+    chat.received(&welcome(vec![], true), 1);
+    chat.attention.notify = true;
+    chat.attention.set_hidden(true);
+    let bob_says = ServerFrame::Messages {
+        messages: vec![
+            message(30, "c-000030", "bob"),
+            message(31, "c-000031", "bob"),
+        ],
+    }
+    .to_json();
+    chat.received(&bob_says, 2);
+    // The same messages again (a resend, a resume) are not new.
+    chat.received(&bob_says, 3);
+    assert_eq!(chat.attention.unread(), 2);
+    assert_eq!(chat.attention.title(&chat.room), "(2) #lobby · edge-chat");
+    assert_eq!(chat.attention.take_alerts().len(), 2);
+    chat.attention.set_hidden(false);
+    assert_eq!(chat.attention.unread(), 0);
+}
+
+#[test]
 fn a_dropped_connection_resends_with_the_same_client_id_and_resume_dedupes() {
     let mut chat = alice();
     chat.opened(0);
