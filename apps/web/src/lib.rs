@@ -10,6 +10,13 @@ pub mod transport;
 
 /// Mounts the app on `<body>`.
 pub fn start() {
+    // index.html shows a skeleton of the chat until now; the app takes its place.
+    if let Some(skeleton) = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.get_element_by_id("skeleton"))
+    {
+        skeleton.remove();
+    }
     leptos::mount::mount_to_body(components::App);
 }
 

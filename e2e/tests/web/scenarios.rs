@@ -342,3 +342,51 @@ async fn a_hidden_tab_shows_unread_in_its_title_and_notifies_when_asked() -> Res
     .await;
     rec.finish(result).await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_paint_is_the_chats_skeleton_until_the_app_takes_its_place() -> Result<()> {
+    let stack = ChatStack::start(WorkerOptions::default()).await?;
+    let mut browser = Browser::start()?;
+    let mut rec = Recorder::new("skeleton");
+    let page = rec.add("page", browser.session(390, 844).await?);
+    let result = async {
+        page.goto(&format!("{}/r/design", stack.base_url())).await?;
+        // Once the app runs, the skeleton is gone and the app's own view is there.
+        check::text_in(&page, "main", "name").await?;
+        let left = page
+            .execute("return document.getElementById('skeleton') === null;", vec![])
+            .await?;
+        ensure!(left == serde_json::json!(true), "the skeleton stayed");
+
+        // The page as it is before any WebAssembly runs: the served HTML without its module.
+        page.execute_async(
+            "const done = arguments[arguments.length - 1]; \
+             fetch(location.href).then((r) => r.text()).then((html) => { \
+               document.open(); \
+               document.write(html.replace(/<script type=\"module\">[\\s\\S]*?<\\/script>/, '')); \
+               document.close(); \
+               done(true); \
+             });",
+            vec![],
+        )
+        .await?;
+        check::text_in(&page, "#skeleton .bar h1", "#design").await?;
+        let shown = page
+            .execute(
+                "const r = (s) => document.querySelector(s).getBoundingClientRect(); \
+                 return [r('#skeleton .bar').height > 0, r('#skeleton .composer').bottom <= innerHeight, \
+                         document.querySelectorAll('#skeleton .bubble.ghost').length, \
+                         document.querySelector('#skeleton .composer textarea').disabled];",
+                vec![],
+            )
+            .await?;
+        ensure!(
+            shown == serde_json::json!([true, true, 5, true]),
+            "header, composer in view, placeholder bubbles, a composer that waits: {shown}"
+        );
+        screenshot(&page, "skeleton-first-paint").await?;
+        Ok(())
+    }
+    .await;
+    rec.finish(result).await
+}
