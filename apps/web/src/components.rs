@@ -211,10 +211,14 @@ fn ChatRoom(room: String, name: String, secret: String) -> impl IntoView {
         }
     };
 
-    // Own messages are known only once the welcome says who we are, so this reads `me` from
-    // the state each time rather than once.
+    // The rows are rebuilt only when the messages or who we are change: ticks, typing notices
+    // and status changes touch the state every second and must not cost a pass over thousands
+    // of messages. Own messages are known only once the welcome says who we are.
+    let rows_source =
+        Memo::new(move |_| state.with(|s| (s.messages.revision(), s.me.user_id.clone())));
     let rows = Memo::new(move |_| {
-        state.with(|s| {
+        rows_source.get();
+        state.with_untracked(|s| {
             let offset = format::tz_offset_ms(s.messages.newest_seq().unwrap_or(0));
             s.rows(offset)
         })

@@ -17,6 +17,9 @@ pub struct MessageList {
     pub has_more: bool,
     /// Whether a request for older messages is under way.
     pub loading_older: bool,
+    /// Bumped whenever the messages change, so a view can rebuild its rows only then (not on
+    /// every tick or typing notice that changes something else in the state).
+    revision: u64,
 }
 
 /// One row of the rendered list.
@@ -39,6 +42,12 @@ impl MessageList {
         self.by_seq = messages.into_iter().map(|m| (m.seq, m)).collect();
         self.has_more = has_more;
         self.loading_older = false;
+        self.revision += 1;
+    }
+
+    /// Changes whenever the messages do (see `revision`).
+    pub fn revision(&self) -> u64 {
+        self.revision
     }
 
     /// Adds messages, ignoring any already held. Returns how many were new.
@@ -55,6 +64,7 @@ impl MessageList {
             return false;
         }
         self.by_seq.insert(message.seq, message);
+        self.revision += 1;
         true
     }
 
@@ -121,6 +131,25 @@ mod tests {
             text: format!("t{seq}"),
             ts,
         }
+    }
+
+    #[test]
+    fn the_revision_changes_with_the_messages_only() {
+        let mut list = MessageList::default();
+        let start = list.revision();
+        list.merge([message(1, "a", 1)]);
+        let after_one = list.revision();
+        assert!(after_one > start);
+        assert!(!list.insert(message(1, "a", 1)));
+        assert_eq!(
+            list.revision(),
+            after_one,
+            "a message already held changes nothing"
+        );
+        list.loading_older = true;
+        assert_eq!(list.revision(), after_one);
+        list.reset(vec![], false);
+        assert!(list.revision() > after_one);
     }
 
     #[test]
