@@ -17,13 +17,17 @@ pub struct Monitor {
 }
 
 /// The timestamp of a `MONITOR` line and the send times (`bench <ms>`) of the messages a
-/// `ZADD` on it stored; `None` for any other command.
+/// `ZADD` on it stored; `None` for any other command. The room's write script shows up twice:
+/// as the `EVAL` (whose arguments carry the messages too) and as the `ZADD`s it runs, marked
+/// `[0 lua]`; only the `ZADD` counts, when Redis really stored them.
 pub fn parse_line(line: &str) -> Option<(f64, Vec<f64>)> {
     let (stamp, rest) = line.split_once(' ')?;
     let stamp: f64 = stamp.parse().ok()?;
-    if !rest.contains("\"ZADD\"") && !rest.contains("\"zadd\"") {
+    let (_, command) = rest.split_once("] ")?;
+    if !command.starts_with("\"ZADD\"") && !command.starts_with("\"zadd\"") {
         return None;
     }
+    let rest = command;
     let sent = rest
         .split("bench ")
         .skip(1)
@@ -92,6 +96,14 @@ mod tests {
             parse_line(line),
             Some((1_764_230_400.123_456, vec![12.5, 13.25]))
         );
+    }
+
+    #[test]
+    fn a_script_counts_by_its_zadd_not_its_eval() {
+        let eval = r#"1.0 [0 127.0.0.1:1] "EVAL" "local keep = ... redis.call('ZADD', ...)" "2" "k" "ids" "10000" "0" "5" "u:c" "{\"text\":\"bench 7\"}""#;
+        assert_eq!(parse_line(eval), None);
+        let zadd = r#"1.1 [0 lua] "ZADD" "k" "5" "{\"text\":\"bench 7\"}""#;
+        assert_eq!(parse_line(zadd), Some((1.1, vec![7.0])));
     }
 
     #[test]
