@@ -3,12 +3,12 @@
 //! WebSockets and HTTP.
 
 use anyhow::{Context, Result};
+use e2e::WsText as WsMessage;
 use e2e::{Chat, ChatStack, Incoming, WorkerOptions, user_id};
 use pretty_assertions::assert_eq;
 use protocol::{ClientFrame, ErrorCode, ErrorFrame, Member, Message, ServerFrame};
 use serde_json::json;
 use std::time::Duration;
-use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 fn error_of(frame: &ServerFrame) -> Option<ErrorFrame> {
     match frame {

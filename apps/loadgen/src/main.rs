@@ -7,9 +7,9 @@
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use e2e::{Chat, ChatStack, Incoming, WorkerOptions};
 use protocol::Message;
 use serde_json::{Value as Json, json};
+use stack::{Chat, ChatStack, Incoming, WorkerOptions};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -622,7 +622,7 @@ async fn components(target: &Target, samples: usize) -> Result<Json> {
     let mut ws_rtt = Vec::with_capacity(samples);
     for _ in 0..samples {
         let start = Instant::now();
-        chat.send_raw(e2e::WsText::text(protocol::PING)).await?;
+        chat.send_raw(stack::WsText::text(protocol::PING)).await?;
         loop {
             if let Incoming::Text(text) = chat.next().await?
                 && text == protocol::PONG
@@ -809,7 +809,7 @@ async fn main() -> Result<()> {
     }
 
     let rates: &[u32] = if full {
-        &[50, 100, 200, 400, 800, 1600]
+        &[50, 100, 200, 400, 800, 1600, 2400, 3200]
     } else {
         &[50, 100, 200, 400]
     };

@@ -225,7 +225,8 @@ impl ChatStack {
 
     /// Every message stored for `room`, ascending by seq (the Redis order).
     pub async fn stored(&self, room: &str) -> Result<Vec<protocol::Message>> {
-        let key = format!("chat:{room}:messages");
+        // The key layout is the room crate's alone.
+        let key = room::store::key(room);
         let members = self
             .store()
             .command(&upstash::Command::new("ZRANGE").arg(&key).arg(0).arg(-1))
