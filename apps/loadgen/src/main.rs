@@ -37,15 +37,16 @@ struct Args {
     /// work (local stack only; the restart test still goes through the proxy).
     #[arg(long)]
     direct: bool,
-    /// Run only these parts (comma-separated): fan-out, throughput, rooms, breakdown,
-    /// components, connections, recovery, sizes.
+    /// Run only these parts (comma-separated): fan-out, big-room, throughput, rooms,
+    /// breakdown, components, connections, recovery, sizes.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
 }
 
 /// The parts of a run, in the order they run.
-const PARTS: [&str; 8] = [
+const PARTS: [&str; 9] = [
     "fan-out",
+    "big-room",
     "breakdown",
     "throughput",
     "rooms",
@@ -288,6 +289,24 @@ async fn fan_out(target: &Target, clients: usize, rate: u32, seconds: u32) -> Re
     Ok(fan_out_run(chats, rate, seconds, Duration::ZERO)
         .await?
         .to_json())
+}
+
+/// A big room: `members` join one room, 25 at a time (the time and the workerd memory
+/// that takes), then one of them sends at `rate` for `seconds` and every other member's
+/// latency is measured.
+async fn big_room(target: &Target, members: usize, rate: u32, seconds: u32) -> Result<Json> {
+    let rss_before = workerd_rss_kib();
+    let start = Instant::now();
+    let chats = fan_out_room(target, members, rate).await?;
+    let join_all_s = start.elapsed().as_secs_f64();
+    let rss_after = workerd_rss_kib();
+    let mut run = fan_out_run(chats, rate, seconds, Duration::ZERO)
+        .await?
+        .to_json();
+    run["join_all_s"] = json!(round(join_all_s));
+    run["workerd_rss_mib_after_joins"] = json!(round(rss_after as f64 / 1024.0));
+    run["workerd_rss_growth_mib"] = json!(round((rss_after as f64 - rss_before as f64) / 1024.0));
+    Ok(run)
 }
 
 fn unix_now() -> f64 {
@@ -778,6 +797,12 @@ async fn main() -> Result<()> {
         results["fan_out"] = json!(fan);
     }
 
+    if run("big-room") {
+        let (members, seconds) = if full { (1000, 10) } else { (200, 5) };
+        eprintln!("big room: {members} members join, then 5 msg/s for {seconds} s");
+        results["big_room"] = big_room(&target, members, 5, seconds).await?;
+    }
+
     if let Some(stack) = target.stack.as_ref()
         && run("breakdown")
     {
@@ -909,6 +934,26 @@ fn print_table(r: &Json) {
                 cpu_columns(&f["cpu"])
             );
         }
+    }
+    if !r["big_room"].is_null() {
+        let b = &r["big_room"];
+        let l = &b["latency"];
+        println!(
+            "\nbig room: {} members joined (25 at a time) in {} s (workerd RSS {} MiB, +{} MiB); \
+             then {} msg/s: p50 {} ms, p99 {} ms over {} deliveries, {} receivers missing messages; \
+             1st msg {} ms behind {} queued frames",
+            t(&b["clients"]),
+            t(&b["join_all_s"]),
+            t(&b["workerd_rss_mib_after_joins"]),
+            t(&b["workerd_rss_growth_mib"]),
+            t(&b["rate_per_s"]),
+            t(&l["p50_ms"]),
+            t(&l["p99_ms"]),
+            t(&l["samples"]),
+            t(&b["receivers_missing_messages"]),
+            t(&b["first_message_in_fresh_room_ms"]),
+            t(&b["frames_queued_before_first_message"]),
+        );
     }
     for b in r["breakdown"].as_array().into_iter().flatten() {
         print_breakdown(b);
