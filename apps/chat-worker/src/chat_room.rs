@@ -25,6 +25,9 @@ pub struct ChatRoom {
     /// Open sockets by connection id, rebuilt from their attachments after hibernation.
     sockets: RefCell<HashMap<ConnId, WebSocket>>,
     restored: Cell<bool>,
+    /// Whether this instance has read the undelivered mark from storage (before its first tail
+    /// load, the only thing the mark changes).
+    mark_read: Cell<bool>,
 }
 
 /// The Durable Object storage key of the "may be stored but undelivered above" mark.
@@ -48,6 +51,7 @@ impl DurableObject for ChatRoom {
             core: RefCell::new(RoomCore::new(config)),
             sockets: RefCell::new(HashMap::new()),
             restored: Cell::new(false),
+            mark_read: Cell::new(false),
         }
     }
 
@@ -57,7 +61,7 @@ impl DurableObject for ChatRoom {
             worker::console_error!("refusing to run: {err}");
             return Response::error(format!("the chat is misconfigured: {err}"), 500);
         }
-        self.restore().await;
+        self.restore();
         let url = req.url()?;
         let room = match protocol::http::route(url.path()) {
             protocol::http::Route::RoomSocket(room) => room.to_owned(),
@@ -82,7 +86,7 @@ impl DurableObject for ChatRoom {
         ws: WebSocket,
         message: WebSocketIncomingMessage,
     ) -> Result<()> {
-        self.restore().await;
+        self.restore();
         let Some(conn) = conn_id(&ws) else {
             let _ = ws.close(Some(1011), Some("unknown connection"));
             return Ok(());
@@ -119,9 +123,8 @@ impl DurableObject for ChatRoom {
 
 impl ChatRoom {
     /// After hibernation the object is new but its sockets are not: bring them back, with the
-    /// per-connection state each carries in its attachment, and the undelivered mark from
-    /// storage.
-    async fn restore(&self) {
+    /// per-connection state each carries in its attachment.
+    fn restore(&self) {
         if self.restored.replace(true) {
             return;
         }
@@ -132,6 +135,15 @@ impl ChatRoom {
                 self.sockets.borrow_mut().insert(id, ws);
             }
         }
+    }
+
+    /// Gives the core the undelivered mark an earlier instance kept, once per instance. Read
+    /// just before the first tail load, the one step the mark changes, so no event can slip in
+    /// between reading it and using it.
+    async fn restore_mark(&self) {
+        if self.mark_read.replace(true) {
+            return;
+        }
         match self.state.storage().get::<i64>(UNDELIVERED_KEY).await {
             Ok(Some(seq)) => self.core.borrow_mut().restore_undelivered(seq),
             Ok(None) => {}
@@ -140,7 +152,7 @@ impl ChatRoom {
     }
 
     async fn closed(&self, ws: &WebSocket) {
-        self.restore().await;
+        self.restore();
         if let Some(conn) = conn_id(ws) {
             self.sockets.borrow_mut().remove(&conn);
             self.core.borrow_mut().handle_close(conn);
@@ -213,6 +225,7 @@ impl ChatRoom {
                         .handle_persisted(now(), batch.id, result);
                 }
                 Output::LoadTail { room, count } => {
+                    self.restore_mark().await;
                     let result = self.store.tail(&room, count).await;
                     if let Err(failure) = &result {
                         worker::console_warn!("room {room}: loading the tail failed: {failure}");
