@@ -654,3 +654,28 @@ async fn an_invalid_history_limit_stops_the_chat_with_a_clear_error() -> Result<
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_room_batches_typing_notices_by_alarm() -> Result<()> {
+    // Two members count as busy here, so the batching path (a Durable Object alarm) runs.
+    let stack = ChatStack::start(WorkerOptions::default().var("TYPING_BATCH_MEMBERS", "2")).await?;
+    let url = stack.ws_url("busy-typing");
+    let (mut alice, _) = Chat::join(&url, "alice", "alice-0001", None).await?;
+    let (mut bob, _) = Chat::join(&url, "bob", "bob-00001", None).await?;
+    bob.send(&ClientFrame::Typing { active: true }).await?;
+    let notices = alice
+        .next_where(|f| match f {
+            ServerFrame::TypingBatch { notices } => Some(notices.clone()),
+            _ => None,
+        })
+        .await?;
+    assert_eq!(
+        notices,
+        vec![protocol::TypingNotice {
+            user_id: user_id("bob-00001"),
+            name: "bob".into(),
+            active: true,
+        }]
+    );
+    Ok(())
+}

@@ -115,6 +115,14 @@ impl DurableObject for ChatRoom {
         Ok(())
     }
 
+    /// The alarm the core asked for (`Output::WakeAt`): a busy room's typing notices go out.
+    async fn alarm(&self) -> Result<Response> {
+        self.restore();
+        self.core.borrow_mut().handle_wake(now());
+        self.drive().await;
+        Response::ok("")
+    }
+
     async fn websocket_error(&self, ws: WebSocket, _error: worker::Error) -> Result<()> {
         self.closed(&ws).await;
         Ok(())
@@ -203,6 +211,14 @@ impl ChatRoom {
                     };
                     if let Err(err) = saved {
                         worker::console_warn!("saving {UNDELIVERED_KEY} failed: {err}");
+                    }
+                }
+                Output::WakeAt(at) => {
+                    // Durable Object alarms wake the object even from hibernation; an offset
+                    // of 0 fires as soon as the runtime can.
+                    let offset = (at - now()).max(0);
+                    if let Err(err) = self.state.storage().set_alarm(offset).await {
+                        worker::console_warn!("setting the alarm failed: {err}");
                     }
                 }
                 Output::Persist(batch) => {

@@ -206,6 +206,15 @@ impl ChatState {
                 }
                 Vec::new()
             }
+            ServerFrame::TypingBatch { notices } => {
+                for notice in notices {
+                    if notice.user_id != self.me.user_id {
+                        self.typing
+                            .update(&notice.user_id, &notice.name, notice.active, now);
+                    }
+                }
+                Vec::new()
+            }
             ServerFrame::Joined { member } => {
                 // A name change arrives as a `joined` of someone already online.
                 match self.online.iter_mut().find(|m| m.user_id == member.user_id) {

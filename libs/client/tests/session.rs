@@ -198,6 +198,31 @@ fn a_hidden_tab_counts_new_messages_once_and_alerts_when_asked() {
 }
 
 #[test]
+fn a_typing_batch_shows_each_typist_but_never_the_own_user() {
+    let mut chat = alice();
+    chat.opened(0);
+    chat.received(&welcome(vec![], true), 1);
+    let me = chat.me.user_id.clone();
+    let notice = |user_id: &str, name: &str| protocol::TypingNotice {
+        user_id: user_id.into(),
+        name: name.into(),
+        active: true,
+    };
+    chat.received(
+        &ServerFrame::TypingBatch {
+            notices: vec![
+                notice("bob-0001", "bob"),
+                notice(&me, "alice"),
+                notice("carol-01", "carol"),
+            ],
+        }
+        .to_json(),
+        2,
+    );
+    assert_eq!(chat.typing.names(3), ["bob", "carol"]);
+}
+
+#[test]
 fn a_dropped_connection_resends_with_the_same_client_id_and_resume_dedupes() {
     let mut chat = alice();
     chat.opened(0);

@@ -17,6 +17,14 @@ pub struct Message {
     pub ts: i64,
 }
 
+/// One typing notice inside a `typing_batch` frame.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TypingNotice {
+    pub user_id: String,
+    pub name: String,
+    pub active: bool,
+}
+
 /// Someone in the room.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Member {
@@ -126,6 +134,11 @@ pub enum ServerFrame {
         user_id: String,
         name: String,
         active: bool,
+    },
+    /// The typing notices of one tick in a busy room, the latest per user, in one frame; means
+    /// what that many `typing` frames mean. A client ignores its own user's notice.
+    TypingBatch {
+        notices: Vec<TypingNotice>,
     },
     /// Someone came online after the `welcome`'s roster, or changed their name (same
     /// `user_id`: replace the entry).

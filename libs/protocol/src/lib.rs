@@ -7,7 +7,8 @@ pub mod http;
 mod validate;
 
 pub use frames::{
-    ClientFrame, ErrorCode, ErrorFrame, HistoryPage, Member, Message, ServerFrame, Welcome,
+    ClientFrame, ErrorCode, ErrorFrame, HistoryPage, Member, Message, ServerFrame, TypingNotice,
+    Welcome,
 };
 pub use validate::{
     Invalid, validate_client_id, validate_name, validate_room, validate_secret, validate_text,

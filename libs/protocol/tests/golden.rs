@@ -3,7 +3,8 @@
 
 use pretty_assertions::assert_eq;
 use protocol::{
-    ClientFrame, ErrorCode, ErrorFrame, HistoryPage, Member, Message, ServerFrame, Welcome,
+    ClientFrame, ErrorCode, ErrorFrame, HistoryPage, Member, Message, ServerFrame, TypingNotice,
+    Welcome,
 };
 
 fn message(seq: i64) -> Message {
@@ -157,6 +158,16 @@ fn server_frames() {
             active: false,
         },
         r#"{"type":"typing","user_id":"u1234567","name":"alice","active":false}"#,
+    );
+    check_server(
+        ServerFrame::TypingBatch {
+            notices: vec![TypingNotice {
+                user_id: "u1234567".into(),
+                name: "alice".into(),
+                active: true,
+            }],
+        },
+        r#"{"type":"typing_batch","notices":[{"user_id":"u1234567","name":"alice","active":true}]}"#,
     );
     check_server(
         ServerFrame::Joined { member: alice() },

@@ -5,7 +5,7 @@ use crate::limits::{RoomConfig, TokenBucket};
 use crate::store::{WriteOutcome, Written, dedupe_id};
 use protocol::{
     ClientFrame, ErrorCode, ErrorFrame, FRAME_MAX_BYTES, HistoryPage, Member, Message, PING, PONG,
-    ServerFrame, WELCOME_MESSAGES, Welcome,
+    ServerFrame, TypingNotice, WELCOME_MESSAGES, Welcome,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
@@ -83,6 +83,9 @@ pub enum Output {
     /// `seq` may be stored but not yet delivered (a write whose outcome is unknown); `None`
     /// clears it.
     SaveUndelivered(Option<i64>),
+    /// Call [`RoomCore::handle_wake`] at this time (ms since the epoch) or soon after. A later
+    /// request replaces an earlier one only if it is sooner; the room asks again if woken early.
+    WakeAt(i64),
     /// Store the batch, then call [`RoomCore::handle_persisted`].
     Persist(Batch),
     /// Load the newest `count` messages of `room`, then call [`RoomCore::handle_tail_loaded`].
@@ -162,6 +165,10 @@ pub struct RoomCore {
     delivered_seq: i64,
     pending: VecDeque<PendingSend>,
     in_flight: Option<InFlight>,
+    /// Typing notices a busy room gathers until `wake_at`, the latest per user. Lost with the
+    /// room's memory, which is fine for notices that expire in seconds anyway.
+    typing_pending: BTreeMap<String, TypingNotice>,
+    wake_at: Option<i64>,
     next_batch: u64,
     consecutive_failures: u32,
     outputs: VecDeque<Output>,
@@ -192,6 +199,8 @@ impl RoomCore {
             delivered_seq: 0,
             pending: VecDeque::new(),
             in_flight: None,
+            typing_pending: BTreeMap::new(),
+            wake_at: None,
             next_batch: 1,
             consecutive_failures: 0,
             outputs: VecDeque::new(),
@@ -581,6 +590,24 @@ impl RoomCore {
             return;
         };
         self.outputs.push_back(Output::SaveConnection(saved));
+        if self.joined().count() >= self.config.typing_batch_members {
+            // A busy room: one frame per member per tick however many people type, and a
+            // start-stop-start within the tick is sent as where it ended.
+            self.typing_pending.insert(
+                member.user_id.clone(),
+                TypingNotice {
+                    user_id: member.user_id,
+                    name: member.name,
+                    active,
+                },
+            );
+            if self.wake_at.is_none() {
+                let at = now + self.config.typing_tick_ms;
+                self.wake_at = Some(at);
+                self.outputs.push_back(Output::WakeAt(at));
+            }
+            return;
+        }
         let to = self
             .joined()
             .filter(|(_, m)| m.user_id != member.user_id)
@@ -833,6 +860,26 @@ impl RoomCore {
             });
         } else {
             self.deliver_all(vec![message]);
+        }
+    }
+
+    /// The time asked for with [`Output::WakeAt`] has come: the gathered typing notices go out,
+    /// one `typing_batch` frame to every member (each client ignores its own user's notice).
+    pub fn handle_wake(&mut self, now: i64) {
+        match self.wake_at {
+            Some(at) if now < at => {
+                // Woken early (an alarm set for something sooner): ask again.
+                self.outputs.push_back(Output::WakeAt(at));
+                return;
+            }
+            Some(_) => self.wake_at = None,
+            None => return,
+        }
+        let notices: Vec<TypingNotice> = std::mem::take(&mut self.typing_pending)
+            .into_values()
+            .collect();
+        if !notices.is_empty() {
+            self.broadcast(None, ServerFrame::TypingBatch { notices });
         }
     }
 

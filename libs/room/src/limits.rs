@@ -57,6 +57,11 @@ pub struct RoomConfig {
     /// HTTP history pages per client address at the edge (`HTTP_HISTORY_BURST`,
     /// `HTTP_HISTORY_PER_SECOND`).
     pub http_history_rate: RateLimit,
+    /// Rooms with at least this many members joined send typing notices in batches, one frame per
+    /// member per tick (`TYPING_BATCH_MEMBERS`); smaller rooms send each notice at once.
+    pub typing_batch_members: usize,
+    /// How long a busy room gathers typing notices before it sends them.
+    pub typing_tick_ms: i64,
     /// `retry_after_ms` given with `room_full`.
     pub full_retry_ms: u64,
     /// Frames held while the tail loads; more are refused with `rate_limited`.
@@ -90,6 +95,8 @@ impl Default for RoomConfig {
                 burst: 20.0,
                 per_second: 5.0,
             },
+            typing_batch_members: 50,
+            typing_tick_ms: 500,
             full_retry_ms: 10_000,
             max_deferred: 1_000,
             store_retry_ms: 1_000,
@@ -153,6 +160,7 @@ impl RoomConfig {
         count("HISTORY_LIMIT", &mut config.history_limit)?;
         count("MAX_CONNECTIONS", &mut config.max_connections)?;
         count("MAX_CONNECTIONS_PER_IP", &mut config.max_connections_per_ip)?;
+        count("TYPING_BATCH_MEMBERS", &mut config.typing_batch_members)?;
         // Each limit is two variables: a burst (≥ 1) and a rate per second (> 0).
         let limit = |burst: &'static str,
                      per_second: &'static str,

@@ -258,3 +258,51 @@ fn joins_cost_linear_presence_traffic() {
     // rosters would be n(n-1)(n+1)/6 (4.5 million for 300).
     assert_eq!(entries, members * (members - 1) / 2);
 }
+
+#[test]
+fn a_busy_room_sends_typing_notices_in_one_frame_per_member_per_tick() {
+    let mut h = Harness::with_config(RoomConfig {
+        typing_batch_members: 3,
+        ..unlimited()
+    });
+    let (alice, _) = h.join("alice", ALICE, None);
+    let (bob, _) = h.join("bob", BOB, None);
+    let (mallory, _) = h.join("mallory", MALLORY, None);
+    for conn in [alice, bob, mallory] {
+        h.take(conn);
+    }
+    let typing = |h: &mut Harness, conn, active| h.frame(conn, &ClientFrame::Typing { active });
+    typing(&mut h, alice, true);
+    typing(&mut h, bob, true);
+    typing(&mut h, alice, false);
+    assert!(
+        h.take(mallory).is_empty(),
+        "nothing goes out before the tick ends"
+    );
+    assert_eq!(h.wake_requests, [h.now + 500], "one wake-up per tick");
+
+    h.advance(200);
+    h.wake();
+    assert!(h.take(mallory).is_empty(), "woken early: still gathering");
+    h.advance(300);
+    h.wake();
+    let notice = |secret: &str, name: &str, active| protocol::TypingNotice {
+        user_id: identity::user_id(secret),
+        name: name.into(),
+        active,
+    };
+    let mut notices = vec![notice(ALICE, "alice", false), notice(BOB, "bob", true)];
+    notices.sort_by(|a, b| a.user_id.cmp(&b.user_id));
+    for conn in [alice, bob, mallory] {
+        assert_eq!(
+            h.take(conn),
+            vec![ServerFrame::TypingBatch {
+                notices: notices.clone()
+            }],
+            "one frame, each user where they ended"
+        );
+    }
+    // The next notice starts a new tick.
+    typing(&mut h, bob, false);
+    assert_eq!(h.wake_requests.len(), 3);
+}

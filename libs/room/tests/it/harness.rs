@@ -53,6 +53,8 @@ pub struct Harness {
     pub store_mode: StoreMode,
     /// What the adapter keeps in Durable Object storage (`SaveUndelivered`).
     pub durable_mark: Option<i64>,
+    /// The times the room asked to be woken at (`WakeAt`), in order.
+    pub wake_requests: Vec<i64>,
     pub fenced: usize,
     /// When set, store operations wait in `held` until [`Harness::release`].
     pub hold_io: bool,
@@ -82,6 +84,7 @@ impl Harness {
             store_ids: HashMap::new(),
             store_mode: StoreMode::Up,
             durable_mark: None,
+            wake_requests: Vec::new(),
             fenced: 0,
             hold_io: false,
             held: VecDeque::new(),
@@ -271,6 +274,12 @@ impl Harness {
         self.held_writes_to_limbo();
     }
 
+    /// The alarm fires now.
+    pub fn wake(&mut self) {
+        self.room.handle_wake(self.now);
+        self.drive();
+    }
+
     /// Completes every held store operation, in order.
     pub fn release(&mut self) {
         self.hold_io = false;
@@ -298,6 +307,7 @@ impl Harness {
                     self.attachments.insert(connection.id, connection);
                 }
                 Output::SaveUndelivered(mark) => self.durable_mark = mark,
+                Output::WakeAt(at) => self.wake_requests.push(at),
                 io if self.hold_io => self.held.push_back(io),
                 io => self.perform(io),
             }
