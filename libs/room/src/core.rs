@@ -1,7 +1,7 @@
 //! The room state machine: connections, the in-memory tail, the write pipeline and the outputs.
 
 use crate::identity;
-use crate::limits::{RoomConfig, TokenBucket};
+use crate::limits::{RateLimit, RoomConfig, TokenBucket};
 use crate::store::{WriteOutcome, Written, dedupe_id};
 use protocol::{
     ClientFrame, ErrorCode, ErrorFrame, FRAME_MAX_BYTES, HistoryPage, Member, Message, PING, PONG,
@@ -507,24 +507,16 @@ impl RoomCore {
                 );
             }
         };
-        let limit = self.config.send_limit;
-        let Some(connection) = self.connections.get_mut(&conn) else {
+        let Some(member) = self.take_token(
+            now,
+            conn,
+            |c| &mut c.send_bucket,
+            self.config.send_limit,
+            "too many messages; retry shortly",
+            Some(client_id),
+        ) else {
             return;
         };
-        if let Err(retry_after_ms) = connection.send_bucket.take(limit, now) {
-            return self.error_to(
-                conn,
-                ErrorCode::RateLimited,
-                "too many messages; retry shortly".into(),
-                Some(client_id.clone()),
-                Some(retry_after_ms),
-            );
-        }
-        let saved = connection.clone();
-        let Some(member) = saved.member.clone() else {
-            return;
-        };
-        self.outputs.push_back(Output::SaveConnection(saved));
         if self.tail_state != TailState::Loaded {
             // Dedupe needs the stored ids; the frame is replayed once they are loaded (its token
             // is already taken, so the replay skips the limiter).
@@ -572,24 +564,16 @@ impl RoomCore {
     }
 
     fn typing(&mut self, now: i64, conn: ConnId, active: bool) {
-        let limit = self.config.typing_limit;
-        let Some(connection) = self.connections.get_mut(&conn) else {
+        let Some(member) = self.take_token(
+            now,
+            conn,
+            |c| &mut c.typing_bucket,
+            self.config.typing_limit,
+            "too many typing notifications",
+            None,
+        ) else {
             return;
         };
-        if let Err(retry_after_ms) = connection.typing_bucket.take(limit, now) {
-            return self.error_to(
-                conn,
-                ErrorCode::RateLimited,
-                "too many typing notifications".into(),
-                None,
-                Some(retry_after_ms),
-            );
-        }
-        let saved = connection.clone();
-        let Some(member) = saved.member.clone() else {
-            return;
-        };
-        self.outputs.push_back(Output::SaveConnection(saved));
         if self.joined().count() >= self.config.typing_batch_members {
             // A busy room: one frame per member per tick however many people type, and a
             // start-stop-start within the tick is sent as where it ended.
@@ -637,22 +621,48 @@ impl RoomCore {
         }
         // Pages beyond the tail cost a store read each: a loop of them must not exhaust the
         // store's quota, so they have a bucket of their own.
-        let rate = self.config.history_rate;
-        let Some(connection) = self.connections.get_mut(&conn) else {
-            return;
-        };
-        if let Err(retry_after_ms) = connection.history_bucket.take(rate, now) {
-            return self.error_to(
+        if self
+            .take_token(
+                now,
+                conn,
+                |c| &mut c.history_bucket,
+                self.config.history_rate,
+                "too many history requests; retry shortly",
+                None,
+            )
+            .is_some()
+        {
+            self.history_page(conn, before, limit, frame);
+        }
+    }
+
+    /// Takes a token from one of `conn`'s buckets (`bucket` picks it) and saves the connection's
+    /// new state, returning its member; or answers `rate_limited` with when to retry (and the
+    /// `client_id` of a refused send) and returns `None`.
+    fn take_token(
+        &mut self,
+        now: i64,
+        conn: ConnId,
+        bucket: fn(&mut Connection) -> &mut TokenBucket,
+        limit: RateLimit,
+        refusal: &str,
+        client_id: Option<&String>,
+    ) -> Option<Member> {
+        let connection = self.connections.get_mut(&conn)?;
+        if let Err(retry_after_ms) = bucket(connection).take(limit, now) {
+            self.error_to(
                 conn,
                 ErrorCode::RateLimited,
-                "too many history requests; retry shortly".into(),
-                None,
+                refusal.to_owned(),
+                client_id.cloned(),
                 Some(retry_after_ms),
             );
+            return None;
         }
         let saved = connection.clone();
+        let member = saved.member.clone();
         self.outputs.push_back(Output::SaveConnection(saved));
-        self.history_page(conn, before, limit, frame);
+        member
     }
 
     /// Answers a rate-checked history request from the tail, or asks the store.
