@@ -278,6 +278,7 @@ fn conn_id(ws: &WebSocket) -> Option<ConnId> {
         .map(|c| c.id)
 }
 
-fn now() -> i64 {
+/// Milliseconds since the epoch (which the Workers runtime advances only after I/O).
+pub(crate) fn now() -> i64 {
     i64::try_from(Date::now().as_millis()).unwrap_or(i64::MAX)
 }

@@ -12,7 +12,7 @@ use protocol::http::{Route, messages_query, origin_allowed, route};
 use room::{KeyedLimiter, RateLimit, StoreFailure};
 use serde_json::json;
 use std::cell::RefCell;
-use worker::{Context, Date, Env, Request, Response, Result, event};
+use worker::{Context, Env, Request, Response, Result, event};
 
 /// Addresses each limiter remembers before it forgets the idle ones.
 const LIMITER_KEYS: usize = 10_000;
@@ -74,11 +74,10 @@ fn limited((limiter, rate): Limit, req: &Request, what: &str) -> Result<Option<R
         .headers()
         .get("CF-Connecting-IP")?
         .unwrap_or_else(|| "unknown".to_owned());
-    let now = i64::try_from(Date::now().as_millis()).unwrap_or(i64::MAX);
     let taken = limiter.with(|cell| {
         cell.borrow_mut()
             .get_or_insert_with(|| KeyedLimiter::new(rate, LIMITER_KEYS))
-            .take(&ip, now)
+            .take(&ip, chat_room::now())
     });
     match taken {
         Ok(()) => Ok(None),

@@ -34,10 +34,6 @@ impl Attention {
         }
     }
 
-    pub fn is_hidden(&self) -> bool {
-        self.hidden
-    }
-
     /// Messages that arrived while the tab was hidden, own messages aside.
     pub fn unread(&self) -> u32 {
         self.unread

@@ -246,10 +246,7 @@ mod tests {
     fn client_ids(frames: &[ClientFrame]) -> Vec<String> {
         frames
             .iter()
-            .filter_map(|f| match f {
-                ClientFrame::Send { client_id, .. } => Some(client_id.clone()),
-                _ => None,
-            })
+            .filter_map(|f| f.client_id().map(str::to_owned))
             .collect()
     }
 

@@ -80,11 +80,8 @@ fn parse(frames: &[String]) -> Vec<ClientFrame> {
 
 fn sent_ids(frames: &[String]) -> Vec<String> {
     parse(frames)
-        .into_iter()
-        .filter_map(|f| match f {
-            ClientFrame::Send { client_id, .. } => Some(client_id),
-            _ => None,
-        })
+        .iter()
+        .filter_map(|f| f.client_id().map(str::to_owned))
         .collect()
 }
 

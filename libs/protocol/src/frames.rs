@@ -181,6 +181,14 @@ impl ServerFrame {
 }
 
 impl ClientFrame {
+    /// The `client_id` of a `send`, which every error about it carries.
+    pub fn client_id(&self) -> Option<&str> {
+        match self {
+            ClientFrame::Send { client_id, .. } => Some(client_id),
+            _ => None,
+        }
+    }
+
     /// Parses a text frame, with a message fit to send back in a `bad_request` error.
     pub fn parse(text: &str) -> Result<Self, String> {
         serde_json::from_str(text).map_err(|e| format!("invalid frame: {e}"))

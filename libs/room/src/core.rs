@@ -394,10 +394,7 @@ impl RoomCore {
             ),
             (ClientFrame::Hello { .. }, false) => self.hello(conn, frame),
             (_, false) => {
-                let client_id = match &frame {
-                    ClientFrame::Send { client_id, .. } => Some(client_id.clone()),
-                    _ => None,
-                };
+                let client_id = frame.client_id().map(str::to_owned);
                 self.error_to(
                     conn,
                     ErrorCode::NotJoined,
@@ -994,10 +991,7 @@ impl RoomCore {
     /// store is slow is refused (`rate_limited`), not buffered without end.
     fn defer(&mut self, conn: ConnId, frame: ClientFrame) {
         if self.deferred.len() >= self.config.max_deferred {
-            let client_id = match &frame {
-                ClientFrame::Send { client_id, .. } => Some(client_id.clone()),
-                _ => None,
-            };
+            let client_id = frame.client_id().map(str::to_owned);
             self.error_to(
                 conn,
                 ErrorCode::RateLimited,
