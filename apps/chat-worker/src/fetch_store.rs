@@ -3,18 +3,26 @@
 use protocol::{HistoryPage, Message};
 use room::store::WriteOutcome;
 use room::{Batch, StoreFailure, store};
-use std::future::Future;
-use std::pin::pin;
-use std::task::Poll;
 use std::time::Duration;
 use upstash::{Client, HttpRequest, HttpResponse, Transport};
-use worker::{Delay, Env, Fetch, Headers, Method, Request, RequestInit};
+use worker::Env;
+use worker::js_sys;
+use worker::wasm_bindgen::{JsCast, JsValue};
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::web_sys;
 
 /// How long one request to the store may take before it counts as unavailable, unless the
 /// Worker variable `STORE_TIMEOUT_MS` says otherwise (tests shorten it).
 const STORE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Sends Upstash requests with the Workers runtime's `fetch`, giving up after `timeout`.
+///
+/// It calls the runtime directly rather than through workers-rs's `Fetch`: that one reads every
+/// response body as a stream (a reader, a `read` per chunk, `releaseLock`, microtasks) and races
+/// a JS timer closure, and in a quiet room, where each message is one write, those calls across
+/// the wasm boundary were the largest part of the isolate's time per message
+/// (docs/BENCHMARKS.md). Here the timeout is the runtime's own `AbortSignal.timeout`, which
+/// also covers reading the body, and the body comes back whole with `arrayBuffer()`.
 #[derive(Debug, Clone, Copy)]
 pub struct FetchTransport {
     timeout: Duration,
@@ -22,54 +30,77 @@ pub struct FetchTransport {
 
 impl Transport for FetchTransport {
     async fn send(&self, request: HttpRequest) -> Result<HttpResponse, String> {
-        match race(send(request), Delay::from(self.timeout)).await {
-            Some(result) => result,
-            None => Err(format!("no response within {:?}", self.timeout)),
-        }
+        let timeout_ms = u32::try_from(self.timeout.as_millis()).unwrap_or(u32::MAX);
+        send(request, timeout_ms).await.map_err(|err| {
+            if err.name == "TimeoutError" {
+                format!("no response within {timeout_ms} ms")
+            } else {
+                err.to_string()
+            }
+        })
     }
 }
 
-async fn send(request: HttpRequest) -> Result<HttpResponse, String> {
-    let headers = Headers::new();
+/// A failed step of a fetch, with the name of the JS error when there was one (`TimeoutError`
+/// when the signal fired).
+#[derive(Debug)]
+struct FetchError {
+    step: &'static str,
+    name: String,
+    message: String,
+}
+
+impl std::fmt::Display for FetchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} failed: {}: {}", self.step, self.name, self.message)
+    }
+}
+
+/// Wraps a JS exception from `step`.
+fn js_error(step: &'static str) -> impl Fn(JsValue) -> FetchError {
+    move |value| match value.dyn_ref::<js_sys::Error>() {
+        Some(err) => FetchError {
+            step,
+            name: err.name().into(),
+            message: err.message().into(),
+        },
+        None => FetchError {
+            step,
+            name: String::new(),
+            message: format!("{value:?}"),
+        },
+    }
+}
+
+async fn send(request: HttpRequest, timeout_ms: u32) -> Result<HttpResponse, FetchError> {
+    let headers = web_sys::Headers::new().map_err(js_error("making headers"))?;
     for (name, value) in &request.headers {
         headers
             .set(name, value)
-            .map_err(|e| format!("bad header {name}: {e}"))?;
+            .map_err(js_error("setting a header"))?;
     }
-    let init = RequestInit {
-        method: Method::Post,
-        headers,
-        body: Some(request.body.into()),
-        ..Default::default()
-    };
-    let outgoing =
-        Request::new_with_init(&request.url, &init).map_err(|e| format!("bad request: {e}"))?;
-    let mut response = Fetch::Request(outgoing)
-        .send()
-        .await
-        .map_err(|e| format!("fetch failed: {e}"))?;
-    let status = response.status_code();
+    let init = web_sys::RequestInit::new();
+    init.set_method("POST");
+    init.set_headers(&headers);
+    init.set_body(&JsValue::from_str(&request.body));
+    init.set_signal(Some(&web_sys::AbortSignal::timeout_with_u32(timeout_ms)));
+    let scope: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
+    let response: web_sys::Response =
+        JsFuture::from(scope.fetch_with_str_and_init(&request.url, &init))
+            .await
+            .map_err(js_error("fetch"))?
+            .unchecked_into();
+    let status = response.status();
     let body = response
-        .bytes()
+        .array_buffer()
+        .map_err(js_error("reading the response"))?;
+    let body = JsFuture::from(body)
         .await
-        .map_err(|e| format!("reading the response failed: {e}"))?;
-    Ok(HttpResponse { status, body })
-}
-
-/// Runs `work` until it finishes or `timeout` fires first (`None`).
-async fn race<T>(work: impl Future<Output = T>, timeout: impl Future<Output = ()>) -> Option<T> {
-    let mut work = pin!(work);
-    let mut timeout = pin!(timeout);
-    std::future::poll_fn(|cx| {
-        if let Poll::Ready(value) = work.as_mut().poll(cx) {
-            return Poll::Ready(Some(value));
-        }
-        if timeout.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(None);
-        }
-        Poll::Pending
+        .map_err(js_error("reading the response"))?;
+    Ok(HttpResponse {
+        status,
+        body: js_sys::Uint8Array::new(&body).to_vec(),
     })
-    .await
 }
 
 /// The chat's view of Redis: a client when configured, or the reason it is not.

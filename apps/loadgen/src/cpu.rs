@@ -2,44 +2,75 @@
 //! process with its in-process redis-rest) and of the whole machine, read from `/proc` before
 //! and after, so each figure can say which process was busy while it was measured.
 
-use serde_json::{Value as Json, json};
+use serde::Serialize;
 use std::collections::HashMap;
 use std::time::Instant;
 
 /// The processes of the local stack, by role. `wrangler dev` runs two workerd processes: the
 /// user Worker's runtime, which miniflare binds to a port of its choosing, and the dev proxy
 /// Worker on the public port, which forwards every request and frame to it.
-const GROUPS: [&str; 5] = [
-    "workerd (Worker)",
-    "workerd (dev proxy)",
-    "wrangler (node)",
-    "redis-server",
-    "loadgen + redis-rest",
-];
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Group {
+    Worker,
+    DevProxy,
+    Wrangler,
+    Redis,
+    Loadgen,
+}
+
+/// The CPU the stack's processes used over one window: percent of one core per role (100 = one
+/// core busy all the time), and the machine's busy share of all its cores. The JSON keys are the
+/// ones the earlier reports in `docs/bench` use, so old and new figures can be compared.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Cpu {
+    #[serde(rename = "workerd (Worker) %")]
+    pub worker: f64,
+    #[serde(rename = "workerd (dev proxy) %")]
+    pub dev_proxy: f64,
+    #[serde(rename = "wrangler (node) %")]
+    pub wrangler: f64,
+    #[serde(rename = "redis-server %")]
+    pub redis: f64,
+    #[serde(rename = "loadgen + redis-rest %")]
+    pub loadgen: f64,
+    #[serde(rename = "machine busy % of all cores")]
+    pub machine_busy: f64,
+}
+
+impl Cpu {
+    /// Milliseconds of the Worker process's CPU per message, given the messages sent per second
+    /// while this was measured: 100 % of one core is 1000 ms of CPU each second. Three decimals,
+    /// since at high rates a message costs well under a millisecond. `None` when nothing was
+    /// sent, as there is nothing to divide by.
+    pub fn worker_ms_per_message(&self, messages_per_second: f64) -> Option<f64> {
+        (messages_per_second > 0.0 && messages_per_second.is_finite())
+            .then(|| (self.worker * 10.0 / messages_per_second * 1000.0).round() / 1000.0)
+    }
+}
 
 /// CPU ticks per process and for the machine at one instant.
 #[derive(Debug)]
 pub struct Snapshot {
     at: Instant,
-    per_pid: HashMap<u32, (&'static str, u64)>,
+    per_pid: HashMap<u32, (Group, u64)>,
     machine_busy: u64,
     machine_total: u64,
 }
 
 /// The role of a process from its command line, or `None` when it is not part of the stack.
-fn group(pid: u32, cmdline: &str) -> Option<&'static str> {
+fn group(pid: u32, cmdline: &str) -> Option<Group> {
     if pid == std::process::id() {
-        Some(GROUPS[4])
+        Some(Group::Loadgen)
     } else if cmdline.contains("workerd") {
         if cmdline.contains("entry=127.0.0.1:0\0") {
-            Some(GROUPS[0])
+            Some(Group::Worker)
         } else {
-            Some(GROUPS[1])
+            Some(Group::DevProxy)
         }
     } else if cmdline.contains("wrangler") {
-        Some(GROUPS[2])
+        Some(Group::Wrangler)
     } else if cmdline.contains("redis-server") {
-        Some(GROUPS[3])
+        Some(Group::Redis)
     } else {
         None
     }
@@ -56,7 +87,7 @@ pub fn workerd_pids() -> Vec<u32> {
             let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
             let cmdline = std::fs::read_to_string(entry.path().join("cmdline")).ok()?;
             group(pid, &cmdline)
-                .is_some_and(|g| g.starts_with("workerd"))
+                .is_some_and(|g| matches!(g, Group::Worker | Group::DevProxy))
                 .then_some(pid)
         })
         .collect()
@@ -123,34 +154,38 @@ impl Snapshot {
 
     /// Percent of one core each role used since `before` (100 = one core busy all the time),
     /// and the machine's busy share of all its cores.
-    pub fn since(&self, before: &Snapshot) -> Json {
+    pub fn since(&self, before: &Snapshot) -> Cpu {
         let seconds = (self.at - before.at).as_secs_f64();
         let ticks_per_second = clock_ticks();
-        let mut used: HashMap<&str, u64> = HashMap::new();
+        let mut used: HashMap<Group, u64> = HashMap::new();
         for (pid, (group, ticks)) in &self.per_pid {
             // A process that started during the run counts from zero; one that ended is gone.
             let earlier = before.per_pid.get(pid).map_or(0, |(_, t)| *t);
-            *used.entry(group).or_default() += ticks.saturating_sub(earlier);
+            *used.entry(*group).or_default() += ticks.saturating_sub(earlier);
         }
-        let mut result = serde_json::Map::new();
-        for group in GROUPS {
-            let ticks = used.get(group).copied().unwrap_or(0) as f64;
-            let percent = if seconds > 0.0 {
+        let percent = |group: Group| {
+            let ticks = used.get(&group).copied().unwrap_or(0) as f64;
+            if seconds > 0.0 {
                 (ticks / ticks_per_second / seconds * 1000.0).round() / 10.0
             } else {
                 0.0
-            };
-            result.insert(format!("{group} %"), json!(percent));
-        }
+            }
+        };
         let total = self.machine_total.saturating_sub(before.machine_total) as f64;
         let busy = self.machine_busy.saturating_sub(before.machine_busy) as f64;
-        let machine = if total > 0.0 {
+        let machine_busy = if total > 0.0 {
             (busy / total * 1000.0).round() / 10.0
         } else {
             0.0
         };
-        result.insert("machine busy % of all cores".into(), json!(machine));
-        Json::Object(result)
+        Cpu {
+            worker: percent(Group::Worker),
+            dev_proxy: percent(Group::DevProxy),
+            wrangler: percent(Group::Wrangler),
+            redis: percent(Group::Redis),
+            loadgen: percent(Group::Loadgen),
+            machine_busy,
+        }
     }
 }
 
@@ -187,30 +222,61 @@ mod tests {
     }
 
     #[test]
+    fn worker_cpu_is_divided_into_milliseconds_per_message() {
+        let cpu = Cpu {
+            worker: 40.0,
+            ..Cpu::default()
+        };
+        // 40 % of a core is 400 ms of CPU each second, over 200 messages.
+        assert_eq!(cpu.worker_ms_per_message(200.0), Some(2.0));
+        assert_eq!(cpu.worker_ms_per_message(3.0), Some(133.333));
+        assert_eq!(cpu.worker_ms_per_message(0.0), None);
+    }
+
+    #[test]
+    fn figures_keep_the_key_names_of_earlier_reports() {
+        let json = serde_json::to_value(Cpu::default()).unwrap();
+        let keys: Vec<&str> = json
+            .as_object()
+            .into_iter()
+            .flat_map(|o| o.keys())
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "loadgen + redis-rest %",
+                "machine busy % of all cores",
+                "redis-server %",
+                "workerd (Worker) %",
+                "workerd (dev proxy) %",
+                "wrangler (node) %",
+            ]
+        );
+    }
+
+    #[test]
     fn roles_come_from_the_command_line() {
         assert_eq!(
             group(
                 1,
                 "/x/bin/workerd\0serve\0--socket-addr=entry=127.0.0.1:0\0--experimental"
             ),
-            Some("workerd (Worker)")
+            Some(Group::Worker)
         );
         assert_eq!(
             group(
                 1,
                 "/x/bin/workerd\0serve\0--socket-addr=entry=127.0.0.1:42737\0"
             ),
-            Some("workerd (dev proxy)")
+            Some(Group::DevProxy)
         );
         assert_eq!(
             group(1, "node\0/x/wrangler/bin/wrangler.js\0dev"),
-            Some("wrangler (node)")
+            Some(Group::Wrangler)
         );
-        assert_eq!(group(1, "redis-server *:6379"), Some("redis-server"));
+        assert_eq!(group(1, "redis-server *:6379"), Some(Group::Redis));
         assert_eq!(group(1, "bash"), None);
-        assert_eq!(
-            group(std::process::id(), "anything"),
-            Some("loadgen + redis-rest")
-        );
+        assert_eq!(group(std::process::id(), "anything"), Some(Group::Loadgen));
     }
 }

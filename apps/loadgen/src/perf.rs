@@ -4,7 +4,7 @@
 //! allocation and the kernel's side of loopback TCP.
 
 use anyhow::{Context, Result, bail};
-use serde_json::{Value as Json, json};
+use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -12,6 +12,34 @@ use std::time::{Duration, Instant};
 
 /// Samples per second: odd, so sampling does not fall in step with the runtime's timers.
 const FREQUENCY: u32 = 999;
+
+/// What `perf` saw of the workerd processes in one run.
+#[derive(Debug, Serialize)]
+pub struct NativeProfile {
+    pub samples: u64,
+    pub frequency_hz: u32,
+    /// Every category with its share of the samples, the largest first.
+    pub by_category: Vec<CategoryShare>,
+    /// The symbols with the most samples, the largest first.
+    pub top_symbols: Vec<SymbolShare>,
+}
+
+/// The samples that fell in one category of code.
+#[derive(Debug, PartialEq, Serialize)]
+pub struct CategoryShare {
+    pub category: &'static str,
+    pub samples: u64,
+    pub percent: f64,
+}
+
+/// The samples that fell in one symbol.
+#[derive(Debug, Serialize)]
+pub struct SymbolShare {
+    pub symbol: String,
+    pub dso: String,
+    pub category: &'static str,
+    pub percent: f64,
+}
 
 /// A `perf record` running against some processes.
 #[derive(Debug)]
@@ -59,7 +87,7 @@ impl Recording {
     }
 
     /// Stops sampling (SIGINT, so perf writes its file) and sums the samples by symbol.
-    pub async fn finish(mut self, top: usize) -> Result<Json> {
+    pub async fn finish(mut self, top: usize) -> Result<NativeProfile> {
         let pid = self.child.id().to_string();
         Command::new("kill").args(["-INT", &pid]).status()?;
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -157,14 +185,14 @@ fn category(dso: &str, symbol: &str) -> &'static str {
 }
 
 /// Shares per category and the symbols with the most samples, from `perf report` text.
-fn summarize(report: &str, top: usize) -> Result<Json> {
+fn summarize(report: &str, top: usize) -> Result<NativeProfile> {
     let rows: Vec<_> = report.lines().filter_map(parse_row).collect();
     let total: u64 = rows.iter().map(|(count, _, _)| count).sum();
     if total == 0 {
         bail!("perf recorded no samples of workerd");
     }
     let percent = |count: u64| (count as f64 / total as f64 * 1000.0).round() / 10.0;
-    let mut categories: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut categories: BTreeMap<&'static str, u64> = BTreeMap::new();
     for (count, dso, symbol) in &rows {
         *categories.entry(category(dso, symbol)).or_default() += count;
     }
@@ -172,24 +200,28 @@ fn summarize(report: &str, top: usize) -> Result<Json> {
     categories.sort_by_key(|c| std::cmp::Reverse(c.1));
     let mut symbols = rows.clone();
     symbols.sort_by_key(|s| std::cmp::Reverse(s.0));
-    Ok(json!({
-        "samples": total,
-        "frequency_hz": FREQUENCY,
-        "by_category": categories
-            .iter()
-            .map(|(category, count)| json!({"category": category, "samples": count, "percent": percent(*count)}))
-            .collect::<Vec<_>>(),
-        "top_symbols": symbols
+    Ok(NativeProfile {
+        samples: total,
+        frequency_hz: FREQUENCY,
+        by_category: categories
+            .into_iter()
+            .map(|(category, samples)| CategoryShare {
+                category,
+                samples,
+                percent: percent(samples),
+            })
+            .collect(),
+        top_symbols: symbols
             .iter()
             .take(top)
-            .map(|(count, dso, symbol)| json!({
-                "symbol": symbol.chars().take(160).collect::<String>(),
-                "dso": dso,
-                "category": category(dso, symbol),
-                "percent": percent(*count),
-            }))
-            .collect::<Vec<_>>(),
-    }))
+            .map(|(count, dso, symbol)| SymbolShare {
+                symbol: symbol.chars().take(160).collect(),
+                dso: dso.clone(),
+                category: category(dso, symbol),
+                percent: percent(*count),
+            })
+            .collect(),
+    })
 }
 
 #[cfg(test)]
@@ -217,24 +249,23 @@ mod tests {
     #[test]
     fn samples_are_summed_by_category() -> Result<()> {
         let summary = summarize(REPORT, 2)?;
-        assert_eq!(summary["samples"], json!(100));
+        assert_eq!(summary.samples, 100);
         assert_eq!(
-            summary["by_category"][0],
-            json!({"category": "kernel (syscalls, loopback TCP, epoll)", "samples": 85, "percent": 85.0})
+            summary.by_category[0],
+            CategoryShare {
+                category: "kernel (syscalls, loopback TCP, epoll)",
+                samples: 85,
+                percent: 85.0
+            }
         );
-        let categories: Vec<_> = summary["by_category"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|c| c["category"].as_str().unwrap_or("").to_owned())
-            .collect();
-        assert!(categories.contains(&"V8 garbage collector".to_owned()));
-        assert!(categories.contains(&"code V8 generated (the Worker's JS and wasm)".to_owned()));
+        let categories: Vec<_> = summary.by_category.iter().map(|c| c.category).collect();
+        assert!(categories.contains(&"V8 garbage collector"));
+        assert!(categories.contains(&"code V8 generated (the Worker's JS and wasm)"));
         assert_eq!(
-            summary["top_symbols"][1]["symbol"],
+            summary.top_symbols[1].symbol,
             "kj::_::ChainPromiseNode::fire"
         );
-        assert_eq!(summary["top_symbols"].as_array().map(Vec::len), Some(2));
+        assert_eq!(summary.top_symbols.len(), 2);
         Ok(())
     }
 

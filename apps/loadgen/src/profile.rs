@@ -8,6 +8,7 @@
 use anyhow::{Context, Result, bail};
 use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
+use serde::Serialize;
 use serde_json::{Value as Json, json};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
@@ -134,6 +135,48 @@ impl Inspector {
     }
 }
 
+/// The isolate's profile of one run, summed by category and by function.
+#[derive(Debug, Serialize)]
+pub struct IsolateProfile {
+    pub samples: usize,
+    pub wall_ms: f64,
+    pub busy_ms: f64,
+    pub busy_percent_of_wall: f64,
+    /// The isolate's busy time divided by the messages sent, in whole microseconds.
+    pub busy_us_per_message: f64,
+    /// Self time per category, the largest first; idle is listed but has no share of busy time.
+    pub self_by_category: Vec<SelfTime>,
+    /// Time per category including what it called, by category name.
+    pub inclusive_by_category: Vec<CategoryTime>,
+    /// The functions with the most self time (idle left out), the largest first.
+    pub top_self: Vec<FunctionTime>,
+}
+
+/// One category's self time. Idle has no `percent_of_busy` (null in the JSON): it is not busy.
+#[derive(Debug, Serialize)]
+pub struct SelfTime {
+    pub category: &'static str,
+    pub ms: f64,
+    pub percent_of_busy: Option<f64>,
+}
+
+/// One category's inclusive time.
+#[derive(Debug, Serialize)]
+pub struct CategoryTime {
+    pub category: &'static str,
+    pub ms: f64,
+    pub percent_of_busy: f64,
+}
+
+/// One function's self time.
+#[derive(Debug, Serialize)]
+pub struct FunctionTime {
+    pub function: String,
+    pub category: &'static str,
+    pub ms: f64,
+    pub percent_of_busy: f64,
+}
+
 /// Where a sample fell, coarse enough to read at a glance.
 fn category(name: &str, url: &str) -> &'static str {
     match name {
@@ -201,7 +244,12 @@ fn ms(us: f64) -> f64 {
 /// Sums a V8 profile taken every `interval_us`: milliseconds per category (self and inclusive)
 /// and the functions with the most self time. `messages` divides the isolate's busy time into a
 /// per-message cost.
-pub fn summarize(profile: &Json, interval_us: f64, messages: usize, top: usize) -> Result<Json> {
+pub fn summarize(
+    profile: &Json,
+    interval_us: f64,
+    messages: usize,
+    top: usize,
+) -> Result<IsolateProfile> {
     let nodes = profile["nodes"]
         .as_array()
         .context("the profile has no nodes")?;
@@ -293,36 +341,48 @@ pub fn summarize(profile: &Json, interval_us: f64, messages: usize, top: usize) 
             0.0
         }
     };
-    Ok(json!({
-        "samples": samples.len(),
-        "wall_ms": ms(wall_us),
-        "busy_ms": ms(busy),
-        "busy_percent_of_wall": if wall_us > 0.0 { (busy / wall_us * 1000.0).round() / 10.0 } else { 0.0 },
-        "busy_us_per_message": if messages > 0 { (busy / messages as f64).round() } else { 0.0 },
-        "self_by_category": categories
+    Ok(IsolateProfile {
+        samples: samples.len(),
+        wall_ms: ms(wall_us),
+        busy_ms: ms(busy),
+        busy_percent_of_wall: if wall_us > 0.0 {
+            (busy / wall_us * 1000.0).round() / 10.0
+        } else {
+            0.0
+        },
+        busy_us_per_message: if messages > 0 {
+            (busy / messages as f64).round()
+        } else {
+            0.0
+        },
+        self_by_category: categories
             .iter()
-            .map(|(category, us)| json!({
-                "category": category,
-                "ms": ms(**us),
-                "percent_of_busy": if **category == "idle (waiting on I/O)" { json!(null) } else { json!(share(**us)) },
-            }))
-            .collect::<Vec<_>>(),
-        "inclusive_by_category": inclusive_us
+            .map(|(category, us)| SelfTime {
+                category,
+                ms: ms(**us),
+                percent_of_busy: (**category != "idle (waiting on I/O)").then(|| share(**us)),
+            })
+            .collect(),
+        inclusive_by_category: inclusive_us
             .iter()
             .filter(|(category, _)| **category != "idle (waiting on I/O)")
-            .map(|(category, us)| json!({"category": category, "ms": ms(*us), "percent_of_busy": share(*us)}))
-            .collect::<Vec<_>>(),
-        "top_self": functions
+            .map(|(category, us)| CategoryTime {
+                category,
+                ms: ms(*us),
+                percent_of_busy: share(*us),
+            })
+            .collect(),
+        top_self: functions
             .iter()
             .take(top)
-            .map(|(name, (us, category))| json!({
-                "function": name,
-                "category": category,
-                "ms": ms(*us),
-                "percent_of_busy": share(*us),
-            }))
-            .collect::<Vec<_>>(),
-    }))
+            .map(|(name, (us, category))| FunctionTime {
+                function: name.clone(),
+                category,
+                ms: ms(*us),
+                percent_of_busy: share(*us),
+            })
+            .collect(),
+    })
 }
 
 #[cfg(test)]
@@ -355,34 +415,43 @@ mod tests {
     #[test]
     fn sums_self_and_inclusive_time_by_category() -> Result<()> {
         let summary = summarize(&sample_profile(), 100.0, 2, 3)?;
-        assert_eq!(summary["samples"], json!(7));
-        assert_eq!(summary["wall_ms"], json!(2.0));
-        assert_eq!(summary["busy_percent_of_wall"], json!(25.0));
-        assert_eq!(summary["busy_ms"], json!(0.5));
-        assert_eq!(summary["busy_us_per_message"], json!(250.0));
-        // Milliseconds of `category` in the summary's list `list`.
-        let ms_of = |list: &str, category: &str| {
-            summary[list]
-                .as_array()
-                .and_then(|all| all.iter().find(|c| c["category"] == category))
-                .map(|c| c["ms"].clone())
+        assert_eq!(summary.samples, 7);
+        assert_eq!(summary.wall_ms, 2.0);
+        assert_eq!(summary.busy_percent_of_wall, 25.0);
+        assert_eq!(summary.busy_ms, 0.5);
+        assert_eq!(summary.busy_us_per_message, 250.0);
+        let self_ms = |category: &str| {
+            summary
+                .self_by_category
+                .iter()
+                .find(|c| c.category == category)
+                .map(|c| c.ms)
         };
-        let self_ms = |category: &str| ms_of("self_by_category", category);
-        assert_eq!(self_ms("wasm: JSON (serde_json)"), Some(json!(0.2)));
-        assert_eq!(self_ms("wasm: room core (libs/room)"), Some(json!(0.1)));
-        assert_eq!(self_ms("idle (waiting on I/O)"), Some(json!(0.2)));
+        assert_eq!(self_ms("wasm: JSON (serde_json)"), Some(0.2));
+        assert_eq!(self_ms("wasm: room core (libs/room)"), Some(0.1));
+        assert_eq!(self_ms("idle (waiting on I/O)"), Some(0.2));
+        // Idle is no share of the busy time.
+        assert!(
+            summary
+                .self_by_category
+                .iter()
+                .all(|c| c.percent_of_busy.is_none() == (c.category == "idle (waiting on I/O)"))
+        );
         // The room's inclusive time holds the JSON it called; JS holds both.
-        let inclusive = |category: &str| ms_of("inclusive_by_category", category);
-        assert_eq!(inclusive("wasm: room core (libs/room)"), Some(json!(0.3)));
+        let inclusive = |category: &str| {
+            summary
+                .inclusive_by_category
+                .iter()
+                .find(|c| c.category == category)
+                .map(|c| c.ms)
+        };
+        assert_eq!(inclusive("wasm: room core (libs/room)"), Some(0.3));
         assert_eq!(
             inclusive("JS (wasm-bindgen and worker-build glue)"),
-            Some(json!(0.4))
+            Some(0.4)
         );
-        assert_eq!(
-            summary["top_self"][0]["function"],
-            "serde_json::de::from_str"
-        );
-        assert_eq!(summary["top_self"][0]["percent_of_busy"], json!(40.0));
+        assert_eq!(summary.top_self[0].function, "serde_json::de::from_str");
+        assert_eq!(summary.top_self[0].percent_of_busy, 40.0);
         Ok(())
     }
 

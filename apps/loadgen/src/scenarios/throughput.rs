@@ -1,0 +1,260 @@
+//! Throughput: the send rate raised step by step, in one room of 10 (with what each message
+//! cost Redis) and in 20 rooms of 10 at once, until the p99 latency passes 100 ms.
+
+use super::fan_out::{fan_out_room, fan_out_run};
+use super::{FanOut, Percentiles, Target, fan_out, percentiles, round};
+use crate::cpu::Cpu;
+use anyhow::Result;
+use serde::Serialize;
+use stack::ChatStack;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// The throughput ramp in one room of 10.
+#[derive(Debug, Serialize)]
+pub struct Throughput {
+    pub room_clients: usize,
+    pub highest_sustained_rate_per_s: u32,
+    /// Every step run, the last one the first that did not pass (if any did not).
+    pub steps: Vec<ThroughputStep>,
+}
+
+/// One rate of the ramp in one room.
+#[derive(Debug, Serialize)]
+pub struct ThroughputStep {
+    #[serde(flatten)]
+    pub run: FanOut,
+    /// What Redis did meanwhile; only the local stack's Redis can be asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis: Option<RedisCost>,
+    pub within_100ms_p99: bool,
+}
+
+/// Redis commands over one step, from `INFO commandstats` before and after.
+#[derive(Debug, Serialize)]
+pub struct RedisCost {
+    pub commands: u64,
+    pub commands_per_message: f64,
+    /// A room write is one EVAL of the write script (one MULTI/EXEC before it).
+    #[serde(rename = "writes (EVAL or EXEC)")]
+    pub writes: u64,
+    pub messages_per_write: f64,
+}
+
+/// The throughput ramp with many rooms at once.
+#[derive(Debug, Serialize)]
+pub struct MultiRoom {
+    pub rooms: usize,
+    pub room_clients: usize,
+    pub highest_sustained_total_rate_per_s: usize,
+    pub steps: Vec<RoomsStep>,
+}
+
+/// One rate of the ramp, sent into every room at once.
+#[derive(Debug, Serialize)]
+pub struct RoomsStep {
+    pub rate_per_room_per_s: u32,
+    pub total_rate_per_s: usize,
+    /// Over every delivery in every room.
+    pub latency: Option<Percentiles>,
+    /// Infinite (null in the JSON) when a room had no delivery at all.
+    pub worst_room_p99_ms: f64,
+    pub slowest_first_message_ms: f64,
+    pub within_100ms_p99: bool,
+    /// The first room's window; the rooms run side by side, so it stands for the step.
+    pub cpu: Option<Cpu>,
+    /// The Worker process's CPU per message sent, over the achieved send rate of all rooms.
+    pub worker_cpu_ms_per_message: Option<f64>,
+    /// The Worker's CPU (% of a core) over [`IDLE_WINDOW`] with every client of the step
+    /// connected and nobody sending: what the open sockets cost by themselves.
+    pub worker_idle_percent: Option<f64>,
+    /// The Worker's CPU per message above that idle cost: what one more message costs.
+    pub worker_cpu_ms_per_message_above_idle: Option<f64>,
+}
+
+/// How long the Worker's idle CPU is read before each step of the rooms ramp.
+const IDLE_WINDOW: Duration = Duration::from_secs(3);
+
+/// Redis's per-command call counts (`INFO commandstats`).
+fn command_stats(stack: &ChatStack) -> Result<BTreeMap<String, u64>> {
+    let info = stack.rest.redis.raw_command(&["INFO", "commandstats"])?;
+    let mut stats = BTreeMap::new();
+    for line in info.lines() {
+        if let Some((name, rest)) = line
+            .strip_prefix("cmdstat_")
+            .and_then(|l| l.split_once(':'))
+        {
+            let calls = rest
+                .split(',')
+                .find_map(|kv| kv.strip_prefix("calls="))
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
+            stats.insert(name.to_owned(), calls);
+        }
+    }
+    Ok(stats)
+}
+
+/// What Redis did between two `INFO commandstats` readings, over `sent` messages.
+fn redis_cost(
+    before: &BTreeMap<String, u64>,
+    after: &BTreeMap<String, u64>,
+    sent: usize,
+) -> RedisCost {
+    // Saturating, so a reset of Redis's counters mid-step cannot wrap around.
+    let delta = |name: &str| {
+        after
+            .get(name)
+            .unwrap_or(&0)
+            .saturating_sub(*before.get(name).unwrap_or(&0))
+    };
+    let commands = after
+        .values()
+        .sum::<u64>()
+        .saturating_sub(before.values().sum::<u64>());
+    let sent = sent as f64;
+    let writes = delta("eval") + delta("exec");
+    RedisCost {
+        commands,
+        commands_per_message: round(commands as f64 / sent),
+        writes,
+        messages_per_write: round(sent / writes.max(1) as f64),
+    }
+}
+
+/// Raises the rate in one room of 10 until p99 passes 100 ms (or messages go missing).
+pub async fn throughput(target: &Target, rates: &[u32], seconds: u32) -> Result<Throughput> {
+    let mut steps = Vec::new();
+    let mut best = 0;
+    for &rate in rates {
+        let before = target.stack.as_ref().map(command_stats).transpose()?;
+        let run = fan_out(target, 11, rate, seconds).await?;
+        let after = target.stack.as_ref().map(command_stats).transpose()?;
+        let redis = match (before, after) {
+            (Some(before), Some(after)) => Some(redis_cost(&before, &after, run.sent)),
+            _ => None,
+        };
+        let p99 = run.latency.map_or(f64::MAX, |l| l.p99_ms);
+        let complete = run.receivers_missing_messages == 0;
+        let ok = p99 <= 100.0 && complete && run.achieved_rate_per_s >= f64::from(rate) * 0.95;
+        steps.push(ThroughputStep {
+            run,
+            redis,
+            within_100ms_p99: ok,
+        });
+        if !ok {
+            break;
+        }
+        best = rate;
+    }
+    Ok(Throughput {
+        room_clients: 10,
+        highest_sustained_rate_per_s: best,
+        steps,
+    })
+}
+
+/// `rooms` rooms of 10 clients, one sender each at `rate` messages/s (so `rooms × rate` in
+/// all), stepping the rate up until the p99 over every delivery in every room passes 100 ms.
+/// (A per-room p99 over a few hundred deliveries is nearly that room's maximum, so the pooled
+/// p99 is the criterion; the worst room's p99 is reported beside it.)
+pub async fn multi_room(
+    target: &Target,
+    rooms: usize,
+    rates: &[u32],
+    seconds: u32,
+) -> Result<MultiRoom> {
+    let mut steps = Vec::new();
+    let mut best = 0;
+    for &rate in rates {
+        let mut joined = Vec::with_capacity(rooms);
+        for _ in 0..rooms {
+            joined.push(fan_out_room(target, 11, rate).await?);
+        }
+        let idle_before = crate::cpu::Snapshot::take();
+        tokio::time::sleep(IDLE_WINDOW).await;
+        let idle = crate::cpu::Snapshot::take().since(&idle_before);
+        // Each room's sender starts at its own point in the period, as independent rooms
+        // would; started together, all rooms would send at the same instant every time.
+        let period = 1.0 / f64::from(rate);
+        let runs: Vec<_> = joined
+            .into_iter()
+            .enumerate()
+            .map(|(i, chats)| {
+                let phase = Duration::from_secs_f64(period * i as f64 / rooms as f64);
+                tokio::spawn(fan_out_run(chats, rate, seconds, phase))
+            })
+            .collect();
+        let mut all = Vec::new();
+        let mut worst_p99: f64 = 0.0;
+        let mut first_message_ms: f64 = 0.0;
+        let mut complete = true;
+        let mut cpu = None;
+        let mut achieved_rate = 0.0;
+        for run in runs {
+            let run = run.await??;
+            // The rooms run side by side, so the first one's window stands for the step.
+            cpu.get_or_insert(run.cpu);
+            let room_latency = percentiles(run.latencies());
+            worst_p99 = worst_p99.max(room_latency.map_or(f64::MAX, |l| l.p99_ms));
+            first_message_ms = first_message_ms.max(run.first_message_ms);
+            complete &= run.receivers_missing_messages == 0;
+            achieved_rate += run.achieved_rate();
+            all.extend(run.latencies());
+        }
+        let latency = percentiles(all);
+        let p99 = latency.map_or(f64::MAX, |l| l.p99_ms);
+        let ok = p99 <= 100.0 && complete;
+        steps.push(RoomsStep {
+            rate_per_room_per_s: rate,
+            total_rate_per_s: rate as usize * rooms,
+            latency,
+            worst_room_p99_ms: round(worst_p99),
+            slowest_first_message_ms: round(first_message_ms),
+            within_100ms_p99: ok,
+            cpu,
+            worker_cpu_ms_per_message: cpu.and_then(|c| c.worker_ms_per_message(achieved_rate)),
+            worker_idle_percent: Some(idle.worker),
+            worker_cpu_ms_per_message_above_idle: cpu.and_then(|c| {
+                Cpu {
+                    worker: (c.worker - idle.worker).max(0.0),
+                    ..c
+                }
+                .worker_ms_per_message(achieved_rate)
+            }),
+        });
+        if !ok {
+            break;
+        }
+        best = rate as usize * rooms;
+    }
+    Ok(MultiRoom {
+        rooms,
+        room_clients: 10,
+        highest_sustained_total_rate_per_s: best,
+        steps,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redis_cost_is_the_difference_of_two_readings() {
+        let reading = |eval, get| {
+            BTreeMap::from([
+                ("eval".to_owned(), eval),
+                ("exec".to_owned(), 0),
+                ("get".to_owned(), get),
+            ])
+        };
+        let cost = redis_cost(&reading(10, 5), &reading(60, 105), 100);
+        assert_eq!(cost.commands, 150);
+        assert_eq!(cost.commands_per_message, 1.5);
+        assert_eq!(cost.writes, 50);
+        assert_eq!(cost.messages_per_write, 2.0);
+        let json = serde_json::to_value(&cost).unwrap();
+        assert_eq!(json["writes (EVAL or EXEC)"], 50);
+    }
+}
