@@ -256,7 +256,7 @@ fn ChatRoom(room: String, name: String, secret: String) -> impl IntoView {
                     />
                     <For
                         each=move || state.with(|s| s.outbox.entries().to_vec())
-                        key=|entry| format!("{}-{:?}", entry.client_id, entry.state)
+                        key=|entry| (entry.client_id.clone(), entry.state.clone(), entry.attempts)
                         children={
                             move |entry| view! { <PendingRow entry=entry transport=transport/> }
                         }

@@ -151,7 +151,7 @@ impl ChatState {
     /// A text frame arrived. Returns frames to send in answer.
     pub fn received(&mut self, text: &str, now: i64) -> Vec<String> {
         self.heartbeat.heard(now);
-        let Ok(frame) = serde_json::from_str::<ServerFrame>(text) else {
+        let Ok(frame) = ServerFrame::decode(text) else {
             // `pong`, or a frame from a newer server this client does not know: nothing to do.
             return Vec::new();
         };

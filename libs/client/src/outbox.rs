@@ -2,8 +2,8 @@
 //! localStorage (as JSON) so nothing typed is lost to a reload or an outage; every retry reuses
 //! the message's `client_id`, so the room stores it once.
 
+use protocol::json::{Json, ObjectWriter};
 use protocol::{ClientFrame, ErrorCode};
-use serde::{Deserialize, Serialize};
 
 /// After this many attempts answered with an error, automatic retries stop and the user
 /// decides (retry or discard).
@@ -28,8 +28,7 @@ pub const NOT_CONFIRMED_REASON: &str =
 pub const STORE_REFUSED_REASON: &str = "the server could not store this message";
 
 /// Where an unconfirmed message stands.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "state", rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum OutboxState {
     /// To be sent as soon as the connection is live.
     Queued,
@@ -41,7 +40,7 @@ pub enum OutboxState {
     Failed { reason: String },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxEntry {
     pub client_id: String,
     pub text: String,
@@ -52,7 +51,6 @@ pub struct OutboxEntry {
     /// When it was first sent (since the user last asked to retry it), which starts the
     /// [`CONFIRM_WINDOW_MS`]. `None` while it was never sent; also `None` in entries stored by
     /// versions that did not record it (see [`OutboxEntry::sent_since`]).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_sent_at: Option<i64>,
 }
 
@@ -76,7 +74,7 @@ impl OutboxEntry {
 }
 
 /// Unconfirmed messages in the order they were written.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Outbox {
     entries: Vec<OutboxEntry>,
 }
@@ -222,19 +220,109 @@ impl Outbox {
         self.entries.retain(|e| e.client_id != client_id);
     }
 
-    /// The outbox as stored in localStorage.
+    /// The outbox as stored in localStorage: `{"entries":[…]}`, each entry an object with its
+    /// fields in declaration order and `state` an object tagged by its own `state` member. It is
+    /// the layout serde's derives wrote before the client dropped serde, so what browsers saved
+    /// then still loads (the `the_stored_format_is_unchanged` test).
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
+        let mut out = String::new();
+        let mut outbox = ObjectWriter::new(&mut out);
+        let entries = outbox.raw("entries");
+        entries.push('[');
+        for (i, entry) in self.entries.iter().enumerate() {
+            if i > 0 {
+                entries.push(',');
+            }
+            entry.write(entries);
+        }
+        entries.push(']');
+        outbox.end();
+        out
     }
 
     /// The outbox read back from localStorage at `now`. What was in flight when the page went
     /// away is queued again, unless its confirmation window has passed (the page may have been
     /// closed for days); anything unreadable is an empty outbox rather than an error.
     pub fn from_json(json: &str, now: i64) -> Self {
-        let mut outbox: Self = serde_json::from_str(json).unwrap_or_default();
+        let mut outbox = Self::decode(json).unwrap_or_default();
         outbox.disconnected();
         outbox.expire(now);
         outbox
+    }
+
+    /// The stored outbox exactly as saved, or `None` if any of it does not read.
+    fn decode(json: &str) -> Option<Self> {
+        let json = Json::parse(json).ok()?;
+        let entries = json
+            .get("entries")?
+            .as_array()?
+            .iter()
+            .map(OutboxEntry::decode)
+            .collect::<Option<Vec<_>>>()?;
+        Some(Self { entries })
+    }
+}
+
+impl OutboxEntry {
+    fn write(&self, out: &mut String) {
+        let mut entry = ObjectWriter::new(out);
+        entry
+            .str("client_id", &self.client_id)
+            .str("text", &self.text)
+            .int("created_ts", self.created_ts);
+        let mut state = ObjectWriter::new(entry.raw("state"));
+        match &self.state {
+            OutboxState::Queued => {
+                state.str("state", "queued");
+            }
+            OutboxState::Sent => {
+                state.str("state", "sent");
+            }
+            OutboxState::Waiting { retry_at, reason } => {
+                state
+                    .str("state", "waiting")
+                    .int("retry_at", *retry_at)
+                    .str("reason", reason);
+            }
+            OutboxState::Failed { reason } => {
+                state.str("state", "failed").str("reason", reason);
+            }
+        }
+        state.end();
+        entry.int("attempts", i64::from(self.attempts));
+        if let Some(at) = self.first_sent_at {
+            entry.int("first_sent_at", at);
+        }
+        entry.end();
+    }
+
+    fn decode(json: &Json) -> Option<Self> {
+        let text = |name| json.get(name)?.as_str().map(str::to_owned);
+        let int = |name| json.get(name)?.as_i64();
+        let state = json.get("state")?;
+        let reason = || Some(state.get("reason")?.as_str()?.to_owned());
+        let state = match state.get("state")?.as_str()? {
+            "queued" => OutboxState::Queued,
+            "sent" => OutboxState::Sent,
+            "waiting" => OutboxState::Waiting {
+                retry_at: state.get("retry_at")?.as_i64()?,
+                reason: reason()?,
+            },
+            "failed" => OutboxState::Failed { reason: reason()? },
+            _ => return None,
+        };
+        let first_sent_at = match json.get("first_sent_at") {
+            None | Some(Json::Null) => None,
+            Some(at) => Some(at.as_i64()?),
+        };
+        Some(Self {
+            client_id: text("client_id")?,
+            text: text("text")?,
+            created_ts: int("created_ts")?,
+            state,
+            attempts: u32::try_from(int("attempts")?).ok()?,
+            first_sent_at,
+        })
     }
 }
 
@@ -329,6 +417,85 @@ mod tests {
         assert_eq!(restored.entries()[0].text, "typed offline ✈");
         assert_eq!(restored.entries()[0].first_sent_at, Some(7));
         assert!(Outbox::from_json("garbage", 8).is_empty());
+    }
+
+    /// What browsers hold in localStorage today, written by the serde-derived encoding that came
+    /// before: every state, an old entry without `first_sent_at`, and text that needs escapes.
+    const STORED: &str = concat!(
+        r#"{"entries":["#,
+        r#"{"client_id":"m1-aaaaaa","text":"one \"q\" \\ \n é😀","created_ts":1,"state":{"state":"queued"},"attempts":0},"#,
+        r#"{"client_id":"m2-aaaaaa","text":"two","created_ts":2,"state":{"state":"sent"},"attempts":1,"first_sent_at":3},"#,
+        r#"{"client_id":"m3-aaaaaa","text":"three","created_ts":4,"state":{"state":"waiting","retry_at":9,"reason":"store down"},"attempts":2,"first_sent_at":5},"#,
+        r#"{"client_id":"m4-aaaaaa","text":"four","created_ts":6,"state":{"state":"failed","reason":"too long"},"attempts":8}"#,
+        r#"]}"#
+    );
+
+    fn stored_entries() -> Vec<OutboxEntry> {
+        let entry =
+            |id: &str, text: &str, created_ts, state, attempts, first_sent_at| OutboxEntry {
+                client_id: id.into(),
+                text: text.into(),
+                created_ts,
+                state,
+                attempts,
+                first_sent_at,
+            };
+        vec![
+            entry(
+                "m1-aaaaaa",
+                "one \"q\" \\ \n é😀",
+                1,
+                OutboxState::Queued,
+                0,
+                None,
+            ),
+            entry("m2-aaaaaa", "two", 2, OutboxState::Sent, 1, Some(3)),
+            entry(
+                "m3-aaaaaa",
+                "three",
+                4,
+                OutboxState::Waiting {
+                    retry_at: 9,
+                    reason: "store down".into(),
+                },
+                2,
+                Some(5),
+            ),
+            entry(
+                "m4-aaaaaa",
+                "four",
+                6,
+                OutboxState::Failed {
+                    reason: "too long".into(),
+                },
+                8,
+                None,
+            ),
+        ]
+    }
+
+    #[test]
+    fn the_stored_format_is_unchanged() {
+        let outbox = Outbox {
+            entries: stored_entries(),
+        };
+        assert_eq!(outbox.to_json(), STORED);
+        assert_eq!(Outbox::decode(STORED), Some(outbox));
+    }
+
+    #[test]
+    fn anything_unreadable_is_an_empty_outbox() {
+        for bad in [
+            "",
+            "garbage",
+            "{}",
+            r#"{"entries":{}}"#,
+            r#"{"entries":[{"client_id":"m1-aaaaaa"}]}"#,
+            r#"{"entries":[{"client_id":"m1-aaaaaa","text":"x","created_ts":1,"state":{"state":"lost"},"attempts":0}]}"#,
+            r#"{"entries":[{"client_id":"m1-aaaaaa","text":"x","created_ts":1,"state":{"state":"queued"},"attempts":-1}]}"#,
+        ] {
+            assert!(Outbox::from_json(bad, 0).is_empty(), "{bad}");
+        }
     }
 
     fn is_failed_with(entry: &OutboxEntry, expected: &str) -> bool {

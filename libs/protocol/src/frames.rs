@@ -193,11 +193,6 @@ impl ClientFrame {
     pub fn parse(text: &str) -> Result<Self, String> {
         serde_json::from_str(text).map_err(|e| format!("invalid frame: {e}"))
     }
-
-    /// The frame as JSON text.
-    pub fn to_json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
-    }
 }
 
 impl Message {

@@ -2,10 +2,13 @@
 //! the validation both sides apply. This crate is the compatibility boundary: the golden tests in
 //! `tests/golden.rs` pin the JSON of every frame, so a change to the wire format fails a test.
 
+mod codec;
 mod frames;
 pub mod http;
+pub mod json;
 mod validate;
 
+pub use codec::DecodeError;
 pub use frames::{
     ClientFrame, ErrorCode, ErrorFrame, HistoryPage, Member, Message, ServerFrame, TypingNotice,
     Welcome,

@@ -25,15 +25,23 @@ fn alice() -> Member {
     }
 }
 
-/// Serializes `frame` and checks the exact JSON, then parses the JSON back.
+/// Checks the exact JSON of `frame` from both encoders (the client's hand-written one and
+/// serde's), then parses the JSON back as the Worker does.
 fn check_client(frame: ClientFrame, json: &str) {
     assert_eq!(frame.to_json(), json);
+    assert_eq!(serde_json::to_string(&frame).ok().as_deref(), Some(json));
     assert_eq!(ClientFrame::parse(json), Ok(frame));
 }
 
+/// Checks the exact JSON the Worker writes for `frame`, then decodes it with both decoders
+/// (serde's and the client's hand-written one).
 fn check_server(frame: ServerFrame, json: &str) {
     assert_eq!(frame.to_json(), json);
-    assert_eq!(serde_json::from_str::<ServerFrame>(json).ok(), Some(frame));
+    assert_eq!(
+        serde_json::from_str::<ServerFrame>(json).ok(),
+        Some(frame.clone())
+    );
+    assert_eq!(ServerFrame::decode(json), Ok(frame));
 }
 
 #[test]
@@ -210,6 +218,8 @@ fn error_codes() {
         (ErrorCode::RoomFull, "\"room_full\""),
     ] {
         assert_eq!(serde_json::to_string(&code).ok().as_deref(), Some(json));
+        assert_eq!(format!("\"{}\"", code.as_str()), json);
+        assert!(ErrorCode::ALL.contains(&code));
     }
 }
 
@@ -219,4 +229,179 @@ fn stored_message_json_is_the_message_object() {
         message(3).to_json(),
         r#"{"seq":3,"client_id":"c1234567","user_id":"u1234567","name":"alice","text":"hi <b>\"there\"</b>\n🙂","ts":1732700000123}"#
     );
+}
+
+#[test]
+fn the_client_ignores_members_it_does_not_know_and_reads_any_spacing() {
+    let json = concat!(
+        "{ \"type\" : \"message\", \"future\": {\"x\": [1.5, -2e3, null]},\n",
+        "  \"message\": {\"seq\": 4, \"client_id\": \"c1234567\", \"user_id\": \"u1234567\",",
+        " \"name\": \"alice\", \"text\": \"hi <b>\\\"there\\\"</b>\\n\\ud83d\\ude42\",",
+        " \"ts\": 1732700000123, \"edited\": false } }"
+    );
+    assert_eq!(
+        ServerFrame::decode(json),
+        Ok(ServerFrame::Message {
+            message: message(4)
+        })
+    );
+    // `null` and absent optional members both mean none, as with serde.
+    assert_eq!(
+        ServerFrame::decode(
+            r#"{"type":"error","code":"rate_limited","message":"slow","client_id":null,"retry_after_ms":null}"#
+        ),
+        Ok(ServerFrame::error(ErrorCode::RateLimited, "slow"))
+    );
+}
+
+#[test]
+fn the_client_refuses_what_is_not_a_known_frame() {
+    for bad in [
+        "",
+        "pong",
+        "{}",
+        "[]",
+        r#"{"type":"shout"}"#,
+        r#"{"type":5}"#,
+        r#"{"type":"left"}"#,
+        r#"{"type":"left","user_id":7}"#,
+        r#"{"type":"typing","user_id":"u1234567","name":"a","active":"yes"}"#,
+        r#"{"type":"messages","messages":[{"seq":1.5}]}"#,
+        r#"{"type":"history","messages":[]}"#,
+        r#"{"type":"error","code":"teapot","message":"x"}"#,
+        r#"{"type":"error","code":"rate_limited","message":"x","retry_after_ms":-1}"#,
+        r#"{"type":"joined","member":{"user_id":"u1234567"}}"#,
+    ] {
+        assert!(ServerFrame::decode(bad).is_err(), "{bad}");
+        // serde agrees that none of these is a frame.
+        assert!(serde_json::from_str::<ServerFrame>(bad).is_err(), "{bad}");
+    }
+}
+
+mod both_codecs_agree {
+    //! The hand-written client codec against serde on arbitrary frames: any text (control
+    //! characters, quotes, astral characters), any integer.
+
+    use super::*;
+    use proptest::prelude::*;
+
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<String>(),
+            "[\\u{0}-\\u{7f}\"\\\\]{0,12}",
+            "[a-z😀é\\u{2028}\\n\\t\"\\\\]{0,12}"
+        ]
+    }
+
+    fn message() -> impl Strategy<Value = Message> {
+        (any::<i64>(), text(), text(), text(), text(), any::<i64>()).prop_map(
+            |(seq, client_id, user_id, name, text, ts)| Message {
+                seq,
+                client_id,
+                user_id,
+                name,
+                text,
+                ts,
+            },
+        )
+    }
+
+    fn member() -> impl Strategy<Value = Member> {
+        (text(), text()).prop_map(|(user_id, name)| Member { user_id, name })
+    }
+
+    fn server_frame() -> impl Strategy<Value = ServerFrame> {
+        prop_oneof![
+            (
+                member(),
+                prop::collection::vec(member(), 0..3),
+                prop::collection::vec(message(), 0..3),
+                any::<bool>(),
+                any::<bool>()
+            )
+                .prop_map(|(you, online, messages, has_more, reset)| {
+                    ServerFrame::Welcome(Welcome {
+                        you,
+                        online,
+                        messages,
+                        has_more,
+                        reset,
+                    })
+                }),
+            message().prop_map(|message| ServerFrame::Message { message }),
+            prop::collection::vec(message(), 0..4)
+                .prop_map(|messages| ServerFrame::Messages { messages }),
+            (prop::collection::vec(message(), 0..3), any::<bool>()).prop_map(
+                |(messages, has_more)| ServerFrame::History(HistoryPage { messages, has_more })
+            ),
+            (text(), text(), any::<bool>()).prop_map(|(user_id, name, active)| {
+                ServerFrame::Typing {
+                    user_id,
+                    name,
+                    active,
+                }
+            }),
+            prop::collection::vec(
+                (text(), text(), any::<bool>()).prop_map(|(user_id, name, active)| {
+                    TypingNotice {
+                        user_id,
+                        name,
+                        active,
+                    }
+                }),
+                0..3
+            )
+            .prop_map(|notices| ServerFrame::TypingBatch { notices }),
+            member().prop_map(|member| ServerFrame::Joined { member }),
+            text().prop_map(|user_id| ServerFrame::Left { user_id }),
+            (
+                prop::sample::select(ErrorCode::ALL.to_vec()),
+                text(),
+                prop::option::of(text()),
+                prop::option::of(any::<u32>().prop_map(u64::from))
+            )
+                .prop_map(|(code, message, client_id, retry_after_ms)| {
+                    ServerFrame::Error(ErrorFrame {
+                        code,
+                        message,
+                        client_id,
+                        retry_after_ms,
+                    })
+                }),
+        ]
+    }
+
+    fn client_frame() -> impl Strategy<Value = ClientFrame> {
+        prop_oneof![
+            (text(), text(), prop::option::of(any::<i64>())).prop_map(|(name, secret, since)| {
+                ClientFrame::Hello {
+                    name,
+                    secret,
+                    since,
+                }
+            }),
+            (text(), text()).prop_map(|(client_id, text)| ClientFrame::Send { client_id, text }),
+            any::<bool>().prop_map(|active| ClientFrame::Typing { active }),
+            (any::<i64>(), any::<u32>())
+                .prop_map(|(before, limit)| ClientFrame::History { before, limit }),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(400))]
+
+        #[test]
+        fn the_client_decodes_what_the_worker_encodes(frame in server_frame()) {
+            prop_assert_eq!(ServerFrame::decode(&frame.to_json()), Ok(frame.clone()));
+            let pretty = serde_json::to_string_pretty(&frame).unwrap_or_default();
+            prop_assert_eq!(ServerFrame::decode(&pretty), Ok(frame));
+        }
+
+        #[test]
+        fn the_client_encodes_what_serde_encodes(frame in client_frame()) {
+            let json = frame.to_json();
+            prop_assert_eq!(Some(json.clone()), serde_json::to_string(&frame).ok());
+            prop_assert_eq!(serde_json::from_str::<ClientFrame>(&json).ok(), Some(frame));
+        }
+    }
 }

@@ -1,0 +1,223 @@
+//! The client's side of the wire, written by hand over [`crate::json`]: server frames decoded,
+//! client frames encoded, without serde. It means exactly what the serde derives in `frames.rs`
+//! mean; `tests/golden.rs` decodes and encodes every golden frame both ways and compares.
+
+use crate::frames::{
+    ClientFrame, ErrorCode, ErrorFrame, HistoryPage, Member, Message, ServerFrame, TypingNotice,
+    Welcome,
+};
+use crate::json::{Json, JsonError, ObjectWriter};
+
+/// Why a text is not a server frame this client knows.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error(transparent)]
+    Json(#[from] JsonError),
+    /// Valid JSON, but not a known frame: an unknown `type` (a newer server), or a field
+    /// missing or of the wrong kind.
+    #[error("not a known server frame: {0}")]
+    Shape(&'static str),
+}
+
+fn shape(what: &'static str) -> impl Fn() -> DecodeError {
+    move || DecodeError::Shape(what)
+}
+
+fn str_field(object: &Json, name: &str) -> Option<String> {
+    object.get(name)?.as_str().map(str::to_owned)
+}
+
+fn int_field(object: &Json, name: &str) -> Option<i64> {
+    object.get(name)?.as_i64()
+}
+
+fn bool_field(object: &Json, name: &str) -> Option<bool> {
+    object.get(name)?.as_bool()
+}
+
+/// An optional member: absent and `null` both mean `None`, as with serde's `default`.
+fn optional<'a>(object: &'a Json, name: &str) -> Option<Option<&'a Json>> {
+    match object.get(name) {
+        None | Some(Json::Null) => Some(None),
+        Some(value) => Some(Some(value)),
+    }
+}
+
+fn list<T>(object: &Json, name: &str, item: fn(&Json) -> Option<T>) -> Option<Vec<T>> {
+    object.get(name)?.as_array()?.iter().map(item).collect()
+}
+
+impl Message {
+    fn decode(json: &Json) -> Option<Message> {
+        Some(Message {
+            seq: int_field(json, "seq")?,
+            client_id: str_field(json, "client_id")?,
+            user_id: str_field(json, "user_id")?,
+            name: str_field(json, "name")?,
+            text: str_field(json, "text")?,
+            ts: int_field(json, "ts")?,
+        })
+    }
+}
+
+impl Member {
+    fn decode(json: &Json) -> Option<Member> {
+        Some(Member {
+            user_id: str_field(json, "user_id")?,
+            name: str_field(json, "name")?,
+        })
+    }
+}
+
+impl TypingNotice {
+    fn decode(json: &Json) -> Option<TypingNotice> {
+        Some(TypingNotice {
+            user_id: str_field(json, "user_id")?,
+            name: str_field(json, "name")?,
+            active: bool_field(json, "active")?,
+        })
+    }
+}
+
+impl ErrorCode {
+    /// Every code, for tests and for [`ErrorCode::as_str`]'s inverse.
+    pub const ALL: [ErrorCode; 8] = [
+        ErrorCode::BadRequest,
+        ErrorCode::NotJoined,
+        ErrorCode::InvalidName,
+        ErrorCode::InvalidText,
+        ErrorCode::RateLimited,
+        ErrorCode::StoreUnavailable,
+        ErrorCode::StoreRefused,
+        ErrorCode::RoomFull,
+    ];
+
+    /// The code as the wire spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadRequest => "bad_request",
+            ErrorCode::NotJoined => "not_joined",
+            ErrorCode::InvalidName => "invalid_name",
+            ErrorCode::InvalidText => "invalid_text",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::StoreUnavailable => "store_unavailable",
+            ErrorCode::StoreRefused => "store_refused",
+            ErrorCode::RoomFull => "room_full",
+        }
+    }
+
+    fn decode(json: &Json) -> Option<ErrorCode> {
+        let name = json.as_str()?;
+        ErrorCode::ALL
+            .into_iter()
+            .find(|code| code.as_str() == name)
+    }
+}
+
+impl ServerFrame {
+    /// Decodes a server frame, as the client does (the Worker encodes with serde). Members a
+    /// frame does not define are ignored, so a newer server may add some.
+    pub fn decode(text: &str) -> Result<ServerFrame, DecodeError> {
+        let json = Json::parse(text)?;
+        let kind = json
+            .get("type")
+            .and_then(Json::as_str)
+            .ok_or_else(shape("no type"))?;
+        let fields = shape("a field is missing or of the wrong kind");
+        let frame = match kind {
+            "welcome" => Self::welcome(&json),
+            "message" => json
+                .get("message")
+                .and_then(Message::decode)
+                .map(|message| ServerFrame::Message { message }),
+            "messages" => list(&json, "messages", Message::decode)
+                .map(|messages| ServerFrame::Messages { messages }),
+            "history" => Some(ServerFrame::History(HistoryPage {
+                messages: list(&json, "messages", Message::decode).ok_or_else(&fields)?,
+                has_more: bool_field(&json, "has_more").ok_or_else(&fields)?,
+            })),
+            "typing" => TypingNotice::decode(&json).map(|n| ServerFrame::Typing {
+                user_id: n.user_id,
+                name: n.name,
+                active: n.active,
+            }),
+            "typing_batch" => list(&json, "notices", TypingNotice::decode)
+                .map(|notices| ServerFrame::TypingBatch { notices }),
+            "joined" => json
+                .get("member")
+                .and_then(Member::decode)
+                .map(|member| ServerFrame::Joined { member }),
+            "left" => str_field(&json, "user_id").map(|user_id| ServerFrame::Left { user_id }),
+            "error" => Self::error_frame(&json),
+            _ => return Err(DecodeError::Shape("unknown type")),
+        };
+        frame.ok_or_else(fields)
+    }
+
+    fn welcome(json: &Json) -> Option<ServerFrame> {
+        Some(ServerFrame::Welcome(Welcome {
+            you: Member::decode(json.get("you")?)?,
+            online: list(json, "online", Member::decode)?,
+            messages: list(json, "messages", Message::decode)?,
+            has_more: bool_field(json, "has_more")?,
+            reset: bool_field(json, "reset")?,
+        }))
+    }
+
+    fn error_frame(json: &Json) -> Option<ServerFrame> {
+        let client_id = match optional(json, "client_id")? {
+            Some(value) => Some(value.as_str()?.to_owned()),
+            None => None,
+        };
+        let retry_after_ms = match optional(json, "retry_after_ms")? {
+            Some(value) => Some(u64::try_from(value.as_i64()?).ok()?),
+            None => None,
+        };
+        Some(ServerFrame::Error(ErrorFrame {
+            code: ErrorCode::decode(json.get("code")?)?,
+            message: str_field(json, "message")?,
+            client_id,
+            retry_after_ms,
+        }))
+    }
+}
+
+impl ClientFrame {
+    /// The frame as JSON text, spelled exactly as serde_json spells the derive's output.
+    pub fn to_json(&self) -> String {
+        let mut out = String::new();
+        let mut object = ObjectWriter::new(&mut out);
+        match self {
+            ClientFrame::Hello {
+                name,
+                secret,
+                since,
+            } => {
+                object
+                    .str("type", "hello")
+                    .str("name", name)
+                    .str("secret", secret);
+                if let Some(since) = since {
+                    object.int("since", *since);
+                }
+            }
+            ClientFrame::Send { client_id, text } => {
+                object
+                    .str("type", "send")
+                    .str("client_id", client_id)
+                    .str("text", text);
+            }
+            ClientFrame::Typing { active } => {
+                object.str("type", "typing").bool("active", *active);
+            }
+            ClientFrame::History { before, limit } => {
+                object
+                    .str("type", "history")
+                    .int("before", *before)
+                    .int("limit", i64::from(*limit));
+            }
+        }
+        object.end();
+        out
+    }
+}
