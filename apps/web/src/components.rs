@@ -310,7 +310,9 @@ fn Header(state: RwSignal<ChatState>, transport: Transport) -> impl IntoView {
     let goto = RwSignal::new(String::new());
     let go = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        let target = goto.get_untracked().trim().to_lowercase();
+        // Room names are ASCII (a-z, 0-9, _ and -); ASCII lowercasing spares the client the
+        // Unicode case tables (12 KB of wasm), and anything else is refused by the room page.
+        let target = goto.get_untracked().trim().to_ascii_lowercase();
         if let Some(window) = web_sys::window() {
             let _ = window.location().set_href(&format!("/r/{target}"));
         }

@@ -40,7 +40,7 @@ impl Typing {
             .filter(|(_, expires)| *expires > now)
             .map(|(name, _)| name.clone())
             .collect();
-        names.sort();
+        names.sort_unstable();
         names
     }
 
