@@ -67,10 +67,12 @@ bench-full: setup build-worker build-web
     cargo run -q --profile loadgen -p loadgen -- --profile full --out docs/bench/full.json
 
 # The web client's cold load on a throttled phone (slow 4G, CPU ×4) in headless Chromium:
-# first paint and first message, median of 5 → docs/bench/web-load.json.
+# first paint and first message (docs/bench/web-load.json); then one incoming message with 5000
+# in the list (docs/bench/web-rows.json).
 [group('test')]
 bench-web: setup build-worker build-web
-    cargo run -q -p e2e --bin webbench -- docs/bench/web-load.json
+    cargo run -q -p e2e --bin webbench -- load docs/bench/web-load.json
+    cargo run -q -p e2e --bin webbench -- rows docs/bench/web-rows.json
 
 # Report the size of the web client (wasm + JS) and the Worker, raw and gzip -9.
 [group('dev')]
