@@ -381,9 +381,10 @@ pub fn MessageRow(row: Row, clock: RwSignal<i64>) -> impl IntoView {
             };
             view! {
                 <li class=class data-seq=message.seq>
-                    <Show when=move || first_in_group && !own>
-                        <span class="author">{message.name.clone()}</span>
-                    </Show>
+                    // Whether the author is shown is fixed for a row (its key includes
+                    // `first_in_group`), so it is decided once, not watched.
+                    {(first_in_group && !own)
+                        .then(|| view! { <span class="author">{message.name.clone()}</span> })}
                     <p class="text">{message.text.clone()}</p>
                     <time class="time">{format::time(message.ts)}</time>
                 </li>
