@@ -1,44 +1,51 @@
 //! Who else is typing, each expiring by itself if no update arrives.
 
-use std::collections::BTreeMap;
-
 /// How long a "typing" notice lasts without a refresh.
 pub const TYPING_TTL_MS: i64 = 6_000;
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Typing {
-    /// user_id → (name, expires at).
-    typists: BTreeMap<String, (String, i64)>,
+    /// (user_id, name, expires at), one entry per user. A handful of entries at most, so a
+    /// `Vec` searched in order, without a map's code in the web client.
+    typists: Vec<(String, String, i64)>,
 }
 
 impl Typing {
     pub fn update(&mut self, user_id: &str, name: &str, active: bool, now: i64) {
-        if active {
-            self.typists
-                .insert(user_id.to_owned(), (name.to_owned(), now + TYPING_TTL_MS));
-        } else {
-            self.typists.remove(user_id);
+        if !active {
+            return self.stop(user_id);
+        }
+        let expires = now + TYPING_TTL_MS;
+        match self.typists.iter_mut().find(|(id, _, _)| id == user_id) {
+            Some(entry) => {
+                entry.1 = name.to_owned();
+                entry.2 = expires;
+            }
+            None => self
+                .typists
+                .push((user_id.to_owned(), name.to_owned(), expires)),
         }
     }
 
     /// Someone's message arrived or they left: they are no longer typing.
     pub fn stop(&mut self, user_id: &str) {
-        self.typists.remove(user_id);
+        self.typists.retain(|(id, _, _)| id != user_id);
     }
 
     /// Keeps only the users in `online`.
     pub fn retain_online<'a>(&mut self, online: impl IntoIterator<Item = &'a str>) {
         let online: Vec<&str> = online.into_iter().collect();
-        self.typists.retain(|id, _| online.contains(&id.as_str()));
+        self.typists
+            .retain(|(id, _, _)| online.contains(&id.as_str()));
     }
 
     /// The names typing at `now`, sorted.
     pub fn names(&self, now: i64) -> Vec<String> {
         let mut names: Vec<String> = self
             .typists
-            .values()
-            .filter(|(_, expires)| *expires > now)
-            .map(|(name, _)| name.clone())
+            .iter()
+            .filter(|(_, _, expires)| *expires > now)
+            .map(|(_, name, _)| name.clone())
             .collect();
         names.sort_unstable();
         names
