@@ -253,12 +253,7 @@ impl Outbox {
     /// The stored outbox exactly as saved, or `None` if any of it does not read.
     fn decode(json: &str) -> Option<Self> {
         let json = Json::parse(json).ok()?;
-        let entries = json
-            .get("entries")?
-            .as_array()?
-            .iter()
-            .map(OutboxEntry::decode)
-            .collect::<Option<Vec<_>>>()?;
+        let entries = json.list_member("entries", OutboxEntry::decode)?;
         Some(Self { entries })
     }
 }
@@ -297,30 +292,29 @@ impl OutboxEntry {
     }
 
     fn decode(json: &Json) -> Option<Self> {
-        let text = |name| json.get(name)?.as_str().map(str::to_owned);
-        let int = |name| json.get(name)?.as_i64();
         let state = json.get("state")?;
-        let reason = || Some(state.get("reason")?.as_str()?.to_owned());
         let state = match state.get("state")?.as_str()? {
             "queued" => OutboxState::Queued,
             "sent" => OutboxState::Sent,
             "waiting" => OutboxState::Waiting {
-                retry_at: state.get("retry_at")?.as_i64()?,
-                reason: reason()?,
+                retry_at: state.int_member("retry_at")?,
+                reason: state.str_member("reason")?,
             },
-            "failed" => OutboxState::Failed { reason: reason()? },
+            "failed" => OutboxState::Failed {
+                reason: state.str_member("reason")?,
+            },
             _ => return None,
         };
-        let first_sent_at = match json.get("first_sent_at") {
-            None | Some(Json::Null) => None,
+        let first_sent_at = match json.optional_member("first_sent_at")? {
             Some(at) => Some(at.as_i64()?),
+            None => None,
         };
         Some(Self {
-            client_id: text("client_id")?,
-            text: text("text")?,
-            created_ts: int("created_ts")?,
+            client_id: json.str_member("client_id")?,
+            text: json.str_member("text")?,
+            created_ts: json.int_member("created_ts")?,
             state,
-            attempts: u32::try_from(int("attempts")?).ok()?,
+            attempts: u32::try_from(json.int_member("attempts")?).ok()?,
             first_sent_at,
         })
     }

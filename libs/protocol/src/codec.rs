@@ -23,39 +23,15 @@ fn shape(what: &'static str) -> impl Fn() -> DecodeError {
     move || DecodeError::Shape(what)
 }
 
-fn str_field(object: &Json, name: &str) -> Option<String> {
-    object.get(name)?.as_str().map(str::to_owned)
-}
-
-fn int_field(object: &Json, name: &str) -> Option<i64> {
-    object.get(name)?.as_i64()
-}
-
-fn bool_field(object: &Json, name: &str) -> Option<bool> {
-    object.get(name)?.as_bool()
-}
-
-/// An optional member: absent and `null` both mean `None`, as with serde's `default`.
-fn optional<'a>(object: &'a Json, name: &str) -> Option<Option<&'a Json>> {
-    match object.get(name) {
-        None | Some(Json::Null) => Some(None),
-        Some(value) => Some(Some(value)),
-    }
-}
-
-fn list<T>(object: &Json, name: &str, item: fn(&Json) -> Option<T>) -> Option<Vec<T>> {
-    object.get(name)?.as_array()?.iter().map(item).collect()
-}
-
 impl Message {
     fn decode(json: &Json) -> Option<Message> {
         Some(Message {
-            seq: int_field(json, "seq")?,
-            client_id: str_field(json, "client_id")?,
-            user_id: str_field(json, "user_id")?,
-            name: str_field(json, "name")?,
-            text: str_field(json, "text")?,
-            ts: int_field(json, "ts")?,
+            seq: json.int_member("seq")?,
+            client_id: json.str_member("client_id")?,
+            user_id: json.str_member("user_id")?,
+            name: json.str_member("name")?,
+            text: json.str_member("text")?,
+            ts: json.int_member("ts")?,
         })
     }
 }
@@ -63,8 +39,8 @@ impl Message {
 impl Member {
     fn decode(json: &Json) -> Option<Member> {
         Some(Member {
-            user_id: str_field(json, "user_id")?,
-            name: str_field(json, "name")?,
+            user_id: json.str_member("user_id")?,
+            name: json.str_member("name")?,
         })
     }
 }
@@ -72,9 +48,9 @@ impl Member {
 impl TypingNotice {
     fn decode(json: &Json) -> Option<TypingNotice> {
         Some(TypingNotice {
-            user_id: str_field(json, "user_id")?,
-            name: str_field(json, "name")?,
-            active: bool_field(json, "active")?,
+            user_id: json.str_member("user_id")?,
+            name: json.str_member("name")?,
+            active: json.bool_member("active")?,
         })
     }
 }
@@ -130,24 +106,30 @@ impl ServerFrame {
                 .get("message")
                 .and_then(Message::decode)
                 .map(|message| ServerFrame::Message { message }),
-            "messages" => list(&json, "messages", Message::decode)
+            "messages" => json
+                .list_member("messages", Message::decode)
                 .map(|messages| ServerFrame::Messages { messages }),
             "history" => Some(ServerFrame::History(HistoryPage {
-                messages: list(&json, "messages", Message::decode).ok_or_else(&fields)?,
-                has_more: bool_field(&json, "has_more").ok_or_else(&fields)?,
+                messages: json
+                    .list_member("messages", Message::decode)
+                    .ok_or_else(&fields)?,
+                has_more: json.bool_member("has_more").ok_or_else(&fields)?,
             })),
             "typing" => TypingNotice::decode(&json).map(|n| ServerFrame::Typing {
                 user_id: n.user_id,
                 name: n.name,
                 active: n.active,
             }),
-            "typing_batch" => list(&json, "notices", TypingNotice::decode)
+            "typing_batch" => json
+                .list_member("notices", TypingNotice::decode)
                 .map(|notices| ServerFrame::TypingBatch { notices }),
             "joined" => json
                 .get("member")
                 .and_then(Member::decode)
                 .map(|member| ServerFrame::Joined { member }),
-            "left" => str_field(&json, "user_id").map(|user_id| ServerFrame::Left { user_id }),
+            "left" => json
+                .str_member("user_id")
+                .map(|user_id| ServerFrame::Left { user_id }),
             "error" => Self::error_frame(&json),
             _ => return Err(DecodeError::Shape("unknown type")),
         };
@@ -157,25 +139,25 @@ impl ServerFrame {
     fn welcome(json: &Json) -> Option<ServerFrame> {
         Some(ServerFrame::Welcome(Welcome {
             you: Member::decode(json.get("you")?)?,
-            online: list(json, "online", Member::decode)?,
-            messages: list(json, "messages", Message::decode)?,
-            has_more: bool_field(json, "has_more")?,
-            reset: bool_field(json, "reset")?,
+            online: json.list_member("online", Member::decode)?,
+            messages: json.list_member("messages", Message::decode)?,
+            has_more: json.bool_member("has_more")?,
+            reset: json.bool_member("reset")?,
         }))
     }
 
     fn error_frame(json: &Json) -> Option<ServerFrame> {
-        let client_id = match optional(json, "client_id")? {
+        let client_id = match json.optional_member("client_id")? {
             Some(value) => Some(value.as_str()?.to_owned()),
             None => None,
         };
-        let retry_after_ms = match optional(json, "retry_after_ms")? {
+        let retry_after_ms = match json.optional_member("retry_after_ms")? {
             Some(value) => Some(u64::try_from(value.as_i64()?).ok()?),
             None => None,
         };
         Some(ServerFrame::Error(ErrorFrame {
             code: ErrorCode::decode(json.get("code")?)?,
-            message: str_field(json, "message")?,
+            message: json.str_member("message")?,
             client_id,
             retry_after_ms,
         }))

@@ -58,6 +58,36 @@ impl Json {
         }
     }
 
+    /// The member `name` as an owned string, if it is one.
+    pub fn str_member(&self, name: &str) -> Option<String> {
+        self.get(name)?.as_str().map(str::to_owned)
+    }
+
+    /// The member `name` as an integer, if it is one.
+    pub fn int_member(&self, name: &str) -> Option<i64> {
+        self.get(name)?.as_i64()
+    }
+
+    /// The member `name` as a boolean, if it is one.
+    pub fn bool_member(&self, name: &str) -> Option<bool> {
+        self.get(name)?.as_bool()
+    }
+
+    /// The member `name` as an array, each item read by `item`; `None` if it is not an array
+    /// or any item does not read.
+    pub fn list_member<T>(&self, name: &str, item: impl Fn(&Json) -> Option<T>) -> Option<Vec<T>> {
+        self.get(name)?.as_array()?.iter().map(item).collect()
+    }
+
+    /// An optional member: absent and `null` both mean `Some(None)`, as with serde's
+    /// `default`.
+    pub fn optional_member(&self, name: &str) -> Option<Option<&Json>> {
+        match self.get(name) {
+            None | Some(Json::Null) => Some(None),
+            Some(value) => Some(Some(value)),
+        }
+    }
+
     pub fn as_str(&self) -> Option<&str> {
         match self {
             Json::Str(s) => Some(s),
@@ -129,60 +159,58 @@ impl Reader<'_> {
     }
 
     fn object(&mut self, depth: usize) -> Result<Json, JsonError> {
-        if depth > MAX_DEPTH {
-            return Err(self.error());
-        }
-        self.at += 1;
         let mut members = Vec::new();
-        self.skip_whitespace();
-        if self.bytes.get(self.at) == Some(&b'}') {
-            self.at += 1;
-            return Ok(Json::Object(members));
-        }
-        loop {
-            self.skip_whitespace();
-            if self.bytes.get(self.at) != Some(&b'"') {
-                return Err(self.error());
+        self.sequence(depth, b'}', |reader| {
+            reader.skip_whitespace();
+            if reader.bytes.get(reader.at) != Some(&b'"') {
+                return Err(reader.error());
             }
-            let key = self.string()?;
-            self.skip_whitespace();
-            if self.bytes.get(self.at) != Some(&b':') {
-                return Err(self.error());
+            let key = reader.string()?;
+            reader.skip_whitespace();
+            if reader.bytes.get(reader.at) != Some(&b':') {
+                return Err(reader.error());
             }
-            self.at += 1;
-            let value = self.value(depth)?;
-            members.push((key, value));
-            self.skip_whitespace();
-            match self.bytes.get(self.at) {
-                Some(b',') => self.at += 1,
-                Some(b'}') => {
-                    self.at += 1;
-                    return Ok(Json::Object(members));
-                }
-                _ => return Err(self.error()),
-            }
-        }
+            reader.at += 1;
+            members.push((key, reader.value(depth)?));
+            Ok(())
+        })?;
+        Ok(Json::Object(members))
     }
 
     fn array(&mut self, depth: usize) -> Result<Json, JsonError> {
+        let mut items = Vec::new();
+        self.sequence(depth, b']', |reader| {
+            items.push(reader.value(depth)?);
+            Ok(())
+        })?;
+        Ok(Json::Array(items))
+    }
+
+    /// What objects and arrays share: the opening byte at `at`, then `item` read again and again
+    /// with commas between, up to `close`. Refuses nesting deeper than [`MAX_DEPTH`].
+    fn sequence(
+        &mut self,
+        depth: usize,
+        close: u8,
+        mut item: impl FnMut(&mut Self) -> Result<(), JsonError>,
+    ) -> Result<(), JsonError> {
         if depth > MAX_DEPTH {
             return Err(self.error());
         }
         self.at += 1;
-        let mut items = Vec::new();
         self.skip_whitespace();
-        if self.bytes.get(self.at) == Some(&b']') {
+        if self.bytes.get(self.at) == Some(&close) {
             self.at += 1;
-            return Ok(Json::Array(items));
+            return Ok(());
         }
         loop {
-            items.push(self.value(depth)?);
+            item(self)?;
             self.skip_whitespace();
             match self.bytes.get(self.at) {
                 Some(b',') => self.at += 1,
-                Some(b']') => {
+                Some(&b) if b == close => {
                     self.at += 1;
-                    return Ok(Json::Array(items));
+                    return Ok(());
                 }
                 _ => return Err(self.error()),
             }
