@@ -42,11 +42,9 @@ impl MessageList {
     /// Replaces everything (a `welcome` with `reset: true`).
     pub fn reset(&mut self, messages: Vec<Message>, has_more: bool) {
         self.by_seq = messages;
-        self.by_seq.sort_unstable_by_key(|m| m.seq);
-        self.by_seq.dedup_by_key(|m| m.seq);
+        self.settle();
         self.has_more = has_more;
         self.loading_older = false;
-        self.revision += 1;
     }
 
     /// Changes whenever the messages do (see `revision`).
@@ -68,12 +66,17 @@ impl MessageList {
             }
         }
         if self.by_seq.len() > before {
-            self.by_seq.sort_unstable_by_key(|m| m.seq);
-            // The same message twice in one batch is held once.
-            self.by_seq.dedup_by_key(|m| m.seq);
-            self.revision += 1;
+            self.settle();
         }
         self.by_seq.len() - before
+    }
+
+    /// Puts the messages back in `seq` order, each once (a batch may carry one twice), after
+    /// they were replaced or appended to; the rows must be rebuilt.
+    fn settle(&mut self) {
+        self.by_seq.sort_unstable_by_key(|m| m.seq);
+        self.by_seq.dedup_by_key(|m| m.seq);
+        self.revision += 1;
     }
 
     /// Adds one message; `false` if its `seq` was already held.
