@@ -422,7 +422,7 @@ async fn bad_input_has_a_defined_outcome() -> Result<()> {
     Ok(())
 }
 
-/// The messages and dedupe ids Redis holds for `room`, for checks that go past the Worker.
+/// The dedupe ids Redis holds for `room`, for checks that go past the Worker.
 async fn ids_in_redis(stack: &ChatStack, room: &str) -> Result<Vec<String>> {
     let members = stack
         .store()

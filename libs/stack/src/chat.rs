@@ -1,4 +1,4 @@
-//! A chat client for tests: a real WebSocket speaking protocol v1, with waits that fail after a
+//! A chat client for tests and benchmarks: a real WebSocket speaking protocol v1, with waits that fail after a
 //! timeout instead of hanging.
 
 use anyhow::{Context, Result, bail};
@@ -173,6 +173,11 @@ impl Chat {
 
     /// Asserts that nothing but `pong`s, typing or presence arrives for `wait`.
     pub async fn expect_no_message(&mut self, wait: Duration) -> Result<()> {
+        // A `messages` frame read by `messages` may have carried more than was asked for: those
+        // arrived too.
+        if let Some(message) = self.unread.front() {
+            bail!("unexpected message {message:?}, in a batch already read");
+        }
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());

@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 use testkit::{ChildGuard, TestRedis, free_port, workspace_root};
 use upstash::native::NativeTransport;
 
-/// Worker variables a test sets on top of wrangler.toml's.
+/// How a test starts the Worker: variables on top of wrangler.toml's, and whether a proxy
+/// stands between it and the store.
 #[derive(Debug, Clone, Default)]
 pub struct WorkerOptions {
     pub vars: Vec<(String, String)>,
