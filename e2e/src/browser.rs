@@ -231,3 +231,32 @@ pub async fn screenshot(page: &Client, name: &str) -> Result<PathBuf> {
     std::fs::write(&path, page.screenshot().await?)?;
     Ok(path)
 }
+
+/// Polls `probe` every `every` until it says done (`Ok(Ok(value))`) or `wait` has passed, and
+/// then fails with the probe's last word on why not (`Ok(Err(why))`). A WebDriver error fails at
+/// once, except a stale element: the page re-rendered it between finding and reading it, which
+/// is the change a wait is for, so it looks again.
+pub async fn eventually<T, F, Fut>(wait: Duration, every: Duration, mut probe: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<std::result::Result<T, String>>>,
+{
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let why = match probe().await {
+            Ok(Ok(value)) => return Ok(value),
+            Ok(Err(why)) => why,
+            Err(e) if is_stale(&e) => format!("the page kept changing: {e:#}"),
+            Err(e) => return Err(e),
+        };
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "{why}");
+        tokio::time::sleep(every).await;
+    }
+}
+
+/// Whether `error` is WebDriver's "stale element reference".
+fn is_stale(error: &anyhow::Error) -> bool {
+    error
+        .downcast_ref::<fantoccini::error::CmdError>()
+        .is_some_and(fantoccini::error::CmdError::is_stale_element_reference)
+}

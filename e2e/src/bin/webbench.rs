@@ -17,7 +17,7 @@
 //! message in the list, then again after 5000 more messages have arrived.
 
 use anyhow::{Context, Result, bail};
-use e2e::{Browser, Chat, ChatStack, WorkerOptions};
+use e2e::{Browser, Chat, ChatStack, WorkerOptions, eventually};
 use fantoccini::Client;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -31,6 +31,8 @@ const CPU_SLOWDOWN: u32 = 4;
 /// Cold loads measured per run.
 const LOADS: usize = 5;
 const MESSAGE: &str = "Hello from the benchmark";
+/// How often the page is polled where a time is read when a poll sees something.
+const POLL: Duration = Duration::from_millis(20);
 
 /// One DevTools command sent through chromedriver.
 #[derive(Debug)]
@@ -51,9 +53,9 @@ impl fantoccini::wd::WebDriverCompatibleCommand for Cdp {
         ))
     }
 
-    fn method_and_body(&self, _request_url: &url::Url) -> (http::Method, Option<String>) {
+    fn method_and_body(&self, _request_url: &url::Url) -> (hyper::Method, Option<String>) {
         let body = json!({"cmd": self.cmd, "params": self.params});
-        (http::Method::POST, Some(body.to_string()))
+        (hyper::Method::POST, Some(body.to_string()))
     }
 }
 
@@ -79,14 +81,7 @@ async fn cold_load(
     wait_for_message: bool,
 ) -> Result<Load> {
     let page = browser.phone(390, 844).await?;
-    // A name is needed for the chat to join; it is set on a page of the same origin that loads
-    // none of the client, so the cache holds nothing of it (and is off anyway).
-    page.goto(&format!("{base}/api/health")).await?;
-    page.execute(
-        "localStorage.setItem('edge-chat.name', 'bench'); return true;",
-        vec![],
-    )
-    .await?;
+    name_the_user(&page, base).await?;
     cdp(&page, "Network.enable", json!({})).await?;
     cdp(
         &page,
@@ -112,8 +107,8 @@ async fn cold_load(
     )
     .await?;
     page.goto(&format!("{base}/r/{room}")).await?;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let found = loop {
+    // Polled often: the message's time is read when a poll sees it.
+    let found = eventually(Duration::from_secs(60), POLL, || async {
         let seen = page
             .execute(
                 "const texts = [...document.querySelectorAll('.bubble .text')] \
@@ -125,19 +120,15 @@ async fn cold_load(
             )
             .await?;
         let message = seen[0].as_f64();
-        if let Some(paint) = seen[1].as_f64()
-            && (message.is_some() || !wait_for_message)
-        {
-            break Load {
+        Ok(match seen[1].as_f64() {
+            Some(paint) if message.is_some() || !wait_for_message => Ok(Load {
                 first_contentful_paint: paint,
                 first_message: message,
-            };
-        }
-        if Instant::now() > deadline {
-            bail!("the message was not on screen within 60 s: {seen}");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+            }),
+            _ => Err(format!("the message was not on screen within 60 s: {seen}")),
+        })
+    })
+    .await?;
     page.close().await?;
     Ok(found)
 }
@@ -147,13 +138,16 @@ fn median(mut values: Vec<f64>) -> f64 {
     values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
-fn gzip_size(path: &str) -> Result<u64> {
-    let out = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!("gzip -9 -c {path} | wc -c"))
-        .output()
-        .with_context(|| format!("compressing {path}"))?;
-    Ok(String::from_utf8_lossy(&out.stdout).trim().parse()?)
+/// A name is needed for the chat to join: it is set on a page of the same origin that loads
+/// none of the client, so the cache holds nothing of it.
+async fn name_the_user(page: &Client, base: &str) -> Result<()> {
+    page.goto(&format!("{base}/api/health")).await?;
+    page.execute(
+        "localStorage.setItem('edge-chat.name', 'bench'); return true;",
+        vec![],
+    )
+    .await?;
+    Ok(())
 }
 
 #[tokio::main]
@@ -264,8 +258,7 @@ async fn typing_mark(page: &Client, url: &str, n: usize) -> Result<Mark> {
 
 /// Waits until the page has timed the mark `key`.
 async fn timed(page: &Client, key: &str) -> Result<Mark> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    eventually(Duration::from_secs(30), POLL, || async {
         let got = page
             .execute(
                 "const m = window.__marks[arguments[0]]; \
@@ -274,16 +267,14 @@ async fn timed(page: &Client, key: &str) -> Result<Mark> {
             )
             .await?;
         if let (Some(in_dom), Some(next_frame)) = (got[0].as_f64(), got[1].as_f64()) {
-            return Ok(Mark { in_dom, next_frame });
+            return Ok(Ok(Mark { in_dom, next_frame }));
         }
-        if Instant::now() > deadline {
-            let state = page
-                .execute("return JSON.stringify(window.__marks);", vec![])
-                .await?;
-            bail!("mark {key} was not timed within 30 s: {state}");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        let state = page
+            .execute("return JSON.stringify(window.__marks);", vec![])
+            .await?;
+        Ok(Err(format!("mark {key} was not timed within 30 s: {state}")))
+    })
+    .await
 }
 
 /// Rows in the page's message list.
@@ -325,13 +316,7 @@ async fn rows(out: &str) -> Result<()> {
     ada.say(&testkit::unique("m"), MESSAGE).await?;
     let mut browser = Browser::start()?;
     let page = browser.session(1280, 900).await?;
-    page.goto(&format!("{}/api/health", stack.base_url()))
-        .await?;
-    page.execute(
-        "localStorage.setItem('edge-chat.name', 'bench'); return true;",
-        vec![],
-    )
-    .await?;
+    name_the_user(&page, &stack.base_url()).await?;
     cdp(
         &page,
         "Page.addScriptToEvaluateOnNewDocument",
@@ -339,13 +324,13 @@ async fn rows(out: &str) -> Result<()> {
     )
     .await?;
     page.goto(&format!("{}/r/{room}", stack.base_url())).await?;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while bubbles(&page).await? < 1 {
-        if Instant::now() > deadline {
-            bail!("the room did not show its message");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(Duration::from_secs(30), POLL, || async {
+        Ok(match bubbles(&page).await? {
+            0 => Err("the room did not show its message".to_owned()),
+            _ => Ok(()),
+        })
+    })
+    .await?;
     let (mut bob, _) = Chat::join(&url, "bob", "bob-0000001", None).await?;
     let (short, short_typing) = marks(&page, &mut bob, &url, 0).await?;
     eprintln!("filling the list with {FILL} messages");
@@ -356,18 +341,19 @@ async fn rows(out: &str) -> Result<()> {
         )
         .await?;
     }
-    let deadline = Instant::now() + Duration::from_secs(300);
     let started = Instant::now();
-    loop {
-        let shown = bubbles(&page).await?;
-        if shown >= (FILL + MARKS + 1) as u64 {
-            break;
-        }
-        if Instant::now() > deadline {
-            bail!("only {shown} rows after 300 s");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    eventually(
+        Duration::from_secs(300),
+        Duration::from_millis(200),
+        || async {
+            let shown = bubbles(&page).await?;
+            Ok(match shown >= (FILL + MARKS + 1) as u64 {
+                true => Ok(()),
+                false => Err(format!("only {shown} rows after 300 s")),
+            })
+        },
+    )
+    .await?;
     let fill_s = started.elapsed().as_secs_f64();
     let rows_now = bubbles(&page).await?;
     let (long, long_typing) = marks(&page, &mut bob, &url, MARKS).await?;
@@ -424,8 +410,8 @@ async fn load(out: &str, wait_for_message: bool) -> Result<()> {
         );
         loads.push(load);
     }
-    let client_gzip =
-        gzip_size("apps/web/dist/pkg/web_bg.wasm")? + gzip_size("apps/web/dist/pkg/web.js")?;
+    let client_gzip = testkit::gzip9_size("apps/web/dist/pkg/web_bg.wasm")?
+        + testkit::gzip9_size("apps/web/dist/pkg/web.js")?;
     let paint = median(loads.iter().map(|l| l.first_contentful_paint).collect());
     let message = median(loads.iter().filter_map(|l| l.first_message).collect());
     println!(

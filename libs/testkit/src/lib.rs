@@ -32,3 +32,16 @@ pub fn workspace_root() -> std::path::PathBuf {
         .map(std::path::Path::to_path_buf)
         .unwrap_or_else(|| std::path::PathBuf::from("."))
 }
+
+/// The size of `path` compressed with `gzip -9`, as `scripts/size.sh` and the size figures
+/// quote it (gzip's header names the file, as when a file is compressed by name).
+pub fn gzip9_size(path: &str) -> anyhow::Result<u64> {
+    use anyhow::Context;
+    std::fs::metadata(path).with_context(|| format!("{path}: build it first"))?;
+    let output = std::process::Command::new("gzip")
+        .args(["-9", "-c", path])
+        .output()
+        .context("running gzip")?;
+    anyhow::ensure!(output.status.success(), "gzip -9 {path} failed");
+    Ok(output.stdout.len() as u64)
+}

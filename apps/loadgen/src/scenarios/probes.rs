@@ -139,12 +139,8 @@ fn size(path: &str) -> Result<Size> {
     let raw_bytes = std::fs::metadata(path)
         .with_context(|| format!("{path}: build it first"))?
         .len();
-    let output = std::process::Command::new("sh")
-        .args(["-c", &format!("gzip -9 -c '{path}' | wc -c")])
-        .output()?;
-    let gzip9_bytes = String::from_utf8_lossy(&output.stdout).trim().parse()?;
     Ok(Size {
         raw_bytes,
-        gzip9_bytes,
+        gzip9_bytes: testkit::gzip9_size(path)?,
     })
 }
