@@ -2,6 +2,7 @@
 //! process with its in-process redis-rest) and of the whole machine, read from `/proc` before
 //! and after, so each figure can say which process was busy while it was measured.
 
+use crate::scenarios::percent;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::time::Instant;
@@ -43,9 +44,15 @@ impl Cpu {
     /// since at high rates a message costs well under a millisecond. `None` when nothing was
     /// sent, as there is nothing to divide by.
     pub fn worker_ms_per_message(&self, messages_per_second: f64) -> Option<f64> {
-        (messages_per_second > 0.0 && messages_per_second.is_finite())
-            .then(|| (self.worker * 10.0 / messages_per_second * 1000.0).round() / 1000.0)
+        ms_per_message(self.worker, messages_per_second)
     }
+}
+
+/// Milliseconds of CPU per message from a share of one core (percent) and a message rate; see
+/// [`Cpu::worker_ms_per_message`].
+pub fn ms_per_message(percent_of_core: f64, messages_per_second: f64) -> Option<f64> {
+    (messages_per_second > 0.0 && messages_per_second.is_finite())
+        .then(|| (percent_of_core * 10.0 / messages_per_second * 1000.0).round() / 1000.0)
 }
 
 /// CPU ticks per process and for the machine at one instant.
@@ -163,27 +170,19 @@ impl Snapshot {
             let earlier = before.per_pid.get(pid).map_or(0, |(_, t)| *t);
             *used.entry(*group).or_default() += ticks.saturating_sub(earlier);
         }
-        let percent = |group: Group| {
+        let core_share = |group: Group| {
             let ticks = used.get(&group).copied().unwrap_or(0) as f64;
-            if seconds > 0.0 {
-                (ticks / ticks_per_second / seconds * 1000.0).round() / 10.0
-            } else {
-                0.0
-            }
+            percent(ticks / ticks_per_second, seconds)
         };
         let total = self.machine_total.saturating_sub(before.machine_total) as f64;
         let busy = self.machine_busy.saturating_sub(before.machine_busy) as f64;
-        let machine_busy = if total > 0.0 {
-            (busy / total * 1000.0).round() / 10.0
-        } else {
-            0.0
-        };
+        let machine_busy = percent(busy, total);
         Cpu {
-            worker: percent(Group::Worker),
-            dev_proxy: percent(Group::DevProxy),
-            wrangler: percent(Group::Wrangler),
-            redis: percent(Group::Redis),
-            loadgen: percent(Group::Loadgen),
+            worker: core_share(Group::Worker),
+            dev_proxy: core_share(Group::DevProxy),
+            wrangler: core_share(Group::Wrangler),
+            redis: core_share(Group::Redis),
+            loadgen: core_share(Group::Loadgen),
             machine_busy,
         }
     }

@@ -166,15 +166,10 @@ async fn main() -> Result<()> {
             eprintln!("breakdown: {clients} clients at 20/s, Redis MONITOR + isolate CPU profile");
             // The profilers depend on tools outside this repository (perf, wrangler's inspector
             // relay); if they fail, the rest of the run still counts.
-            split.push(
-                match scenarios::breakdown(&target, clients, seconds).await {
-                    Ok(figures) => scenarios::BreakdownOutcome::Ran(Box::new(figures)),
-                    Err(e) => scenarios::BreakdownOutcome::Skipped {
-                        clients,
-                        skipped: format!("{e:#}"),
-                    },
-                },
-            );
+            split.push(scenarios::BreakdownOutcome::from_result(
+                clients,
+                scenarios::breakdown(&target, clients, seconds).await,
+            ));
         }
         report.breakdown = Some(split);
         if resume {

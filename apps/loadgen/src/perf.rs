@@ -3,6 +3,7 @@
 //! runtime's C++ (KJ event loop, HTTP and WebSocket code, jsg bindings), V8 itself, memory
 //! allocation and the kernel's side of loopback TCP.
 
+use crate::scenarios::percent;
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -191,7 +192,7 @@ fn summarize(report: &str, top: usize) -> Result<NativeProfile> {
     if total == 0 {
         bail!("perf recorded no samples of workerd");
     }
-    let percent = |count: u64| (count as f64 / total as f64 * 1000.0).round() / 10.0;
+    let share = |count: u64| percent(count as f64, total as f64);
     let mut categories: BTreeMap<&'static str, u64> = BTreeMap::new();
     for (count, dso, symbol) in &rows {
         *categories.entry(category(dso, symbol)).or_default() += count;
@@ -208,7 +209,7 @@ fn summarize(report: &str, top: usize) -> Result<NativeProfile> {
             .map(|(category, samples)| CategoryShare {
                 category,
                 samples,
-                percent: percent(samples),
+                percent: share(samples),
             })
             .collect(),
         top_symbols: symbols
@@ -218,7 +219,7 @@ fn summarize(report: &str, top: usize) -> Result<NativeProfile> {
                 symbol: symbol.chars().take(160).collect(),
                 dso: dso.clone(),
                 category: category(dso, symbol),
-                percent: percent(*count),
+                percent: share(*count),
             })
             .collect(),
     })

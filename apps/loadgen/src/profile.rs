@@ -5,6 +5,7 @@
 //! (`room::core::RoomCore::on_frame::h…`); samples outside JavaScript are V8's `(program)` (the
 //! runtime's own C++: sockets, HTTP, timers), `(garbage collector)` and `(idle)`.
 
+use crate::scenarios::percent;
 use anyhow::{Context, Result, bail};
 use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
@@ -334,22 +335,12 @@ pub fn summarize(
         .filter(|(_, (_, category))| *category != "idle (waiting on I/O)")
         .collect();
     functions.sort_by(|a, b| b.1.0.total_cmp(&a.1.0));
-    let share = |us: f64| {
-        if busy > 0.0 {
-            (us / busy * 1000.0).round() / 10.0
-        } else {
-            0.0
-        }
-    };
+    let share = |us: f64| percent(us, busy);
     Ok(IsolateProfile {
         samples: samples.len(),
         wall_ms: ms(wall_us),
         busy_ms: ms(busy),
-        busy_percent_of_wall: if wall_us > 0.0 {
-            (busy / wall_us * 1000.0).round() / 10.0
-        } else {
-            0.0
-        },
+        busy_percent_of_wall: percent(busy, wall_us),
         busy_us_per_message: if messages > 0 {
             (busy / messages as f64).round()
         } else {

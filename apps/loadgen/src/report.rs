@@ -93,6 +93,27 @@ fn int(value: impl Display) -> String {
     value.to_string()
 }
 
+/// A table's heading and rows: each cell right-aligned to its column's width, one space apart,
+/// then the CPU columns. Heading and rows come from the one list of columns, so they cannot
+/// drift apart.
+fn print_rows<const N: usize>(
+    columns: &[(&str, usize); N],
+    rows: impl Iterator<Item = ([String; N], String)>,
+) {
+    let line = |cells: [&str; N], cpu: &str| {
+        let cells: Vec<String> = columns
+            .iter()
+            .zip(cells)
+            .map(|((_, width), cell)| format!("{cell:>width$}"))
+            .collect();
+        println!("{}  {cpu}", cells.join(" "));
+    };
+    line(columns.map(|(title, _)| title), CPU_HEADER);
+    for (cells, cpu) in rows {
+        line(cells.each_ref().map(String::as_str), &cpu);
+    }
+}
+
 pub fn print_table(r: &Report) {
     println!(
         "edge-chat benchmark ({}) — {}; clients connect {}",
@@ -102,35 +123,35 @@ pub fn print_table(r: &Report) {
     );
     if let Some(fan_out) = &r.fan_out {
         println!("\nfan-out latency (send → each other client), ms");
-        println!(
-            "{:>8} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8} {:>13} {:>8}  {}",
-            "clients",
-            "rate",
-            "samples",
-            "p50",
-            "p90",
-            "p99",
-            "max",
-            "Worker ms/msg",
-            "1st msg",
-            CPU_HEADER
+        let columns = [
+            ("clients", 8),
+            ("rate", 6),
+            ("samples", 8),
+            ("p50", 8),
+            ("p90", 8),
+            ("p99", 8),
+            ("max", 8),
+            ("Worker ms/msg", 13),
+            ("1st msg", 8),
+        ];
+        print_rows(
+            &columns,
+            fan_out.iter().map(|f| {
+                let l = f.latency.as_ref();
+                let cells = [
+                    int(f.clients),
+                    int(f.rate_per_s),
+                    opt(l, |l| int(l.samples)),
+                    pct(l, |l| l.p50_ms),
+                    pct(l, |l| l.p90_ms),
+                    pct(l, |l| l.p99_ms),
+                    pct(l, |l| l.max_ms),
+                    opt(f.worker_cpu_ms_per_message, n),
+                    n(f.first_message_in_fresh_room_ms),
+                ];
+                (cells, cpu_columns(Some(&f.cpu)))
+            }),
         );
-        for f in fan_out {
-            let l = f.latency.as_ref();
-            println!(
-                "{:>8} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8} {:>13} {:>8}  {}",
-                int(f.clients),
-                int(f.rate_per_s),
-                opt(l, |l| int(l.samples)),
-                pct(l, |l| l.p50_ms),
-                pct(l, |l| l.p90_ms),
-                pct(l, |l| l.p99_ms),
-                pct(l, |l| l.max_ms),
-                opt(f.worker_cpu_ms_per_message, n),
-                n(f.first_message_in_fresh_room_ms),
-                cpu_columns(Some(&f.cpu))
-            );
-        }
     }
     if let Some(b) = &r.big_room {
         let l = b.run.latency.as_ref();
@@ -159,62 +180,69 @@ pub fn print_table(r: &Report) {
             "\nthroughput, one room of 10: highest sustained {} msg/s with p99 ≤ 100 ms",
             tp.highest_sustained_rate_per_s
         );
-        println!(
-            "{:>6} {:>10} {:>8} {:>8} {:>13} {:>10} {:>10}  {}",
-            "rate", "achieved", "p50", "p99", "Worker ms/msg", "cmds/msg", "msgs/write", CPU_HEADER
+        let columns = [
+            ("rate", 6),
+            ("achieved", 10),
+            ("p50", 8),
+            ("p99", 8),
+            ("Worker ms/msg", 13),
+            ("cmds/msg", 10),
+            ("msgs/write", 10),
+        ];
+        print_rows(
+            &columns,
+            tp.steps.iter().map(|s| {
+                let l = s.run.latency.as_ref();
+                let redis = s.redis.as_ref();
+                let cells = [
+                    int(s.run.rate_per_s),
+                    n(s.run.achieved_rate_per_s),
+                    pct(l, |l| l.p50_ms),
+                    pct(l, |l| l.p99_ms),
+                    opt(s.run.worker_cpu_ms_per_message, n),
+                    opt(redis, |r| n(r.commands_per_message)),
+                    opt(redis, |r| n(r.messages_per_write)),
+                ];
+                (cells, cpu_columns(Some(&s.run.cpu)))
+            }),
         );
-        for s in &tp.steps {
-            let l = s.run.latency.as_ref();
-            let redis = s.redis.as_ref();
-            println!(
-                "{:>6} {:>10} {:>8} {:>8} {:>13} {:>10} {:>10}  {}",
-                int(s.run.rate_per_s),
-                n(s.run.achieved_rate_per_s),
-                pct(l, |l| l.p50_ms),
-                pct(l, |l| l.p99_ms),
-                opt(s.run.worker_cpu_ms_per_message, n),
-                opt(redis, |r| n(r.commands_per_message)),
-                opt(redis, |r| n(r.messages_per_write)),
-                cpu_columns(Some(&s.run.cpu))
-            );
-        }
     }
     if let Some(m) = &r.throughput_20_rooms {
         println!(
             "\nthroughput, 20 rooms of 10 at once: highest sustained {} msg/s in all with p99 ≤ 100 ms over all deliveries",
             m.highest_sustained_total_rate_per_s
         );
-        println!(
-            "{:>9} {:>7} {:>8} {:>8} {:>8} {:>11} {:>13} {:>11} {:>11} {:>11}  {}",
-            "per room",
-            "in all",
-            "samples",
-            "p50",
-            "p99",
-            "worst room",
-            "Worker ms/msg",
-            "idle Worker%",
-            "above idle",
-            "1st msg",
-            CPU_HEADER
+        let columns = [
+            ("per room", 9),
+            ("in all", 7),
+            ("samples", 8),
+            ("p50", 8),
+            ("p99", 8),
+            ("worst room", 11),
+            ("Worker ms/msg", 13),
+            ("idle Worker%", 12),
+            ("above idle", 11),
+            ("1st msg", 11),
+        ];
+        print_rows(
+            &columns,
+            m.steps.iter().map(|s| {
+                let l = s.latency.as_ref();
+                let cells = [
+                    int(s.rate_per_room_per_s),
+                    int(s.total_rate_per_s),
+                    opt(l, |l| int(l.samples)),
+                    pct(l, |l| l.p50_ms),
+                    pct(l, |l| l.p99_ms),
+                    n(s.worst_room_p99_ms),
+                    opt(s.worker_cpu_ms_per_message, n),
+                    opt(s.worker_idle_percent, n),
+                    opt(s.worker_cpu_ms_per_message_above_idle, n),
+                    n(s.slowest_first_message_ms),
+                ];
+                (cells, cpu_columns(s.cpu.as_ref()))
+            }),
         );
-        for s in &m.steps {
-            let l = s.latency.as_ref();
-            println!(
-                "{:>9} {:>7} {:>8} {:>8} {:>8} {:>11} {:>13} {:>11} {:>11} {:>11}  {}",
-                int(s.rate_per_room_per_s),
-                int(s.total_rate_per_s),
-                opt(l, |l| int(l.samples)),
-                pct(l, |l| l.p50_ms),
-                pct(l, |l| l.p99_ms),
-                n(s.worst_room_p99_ms),
-                opt(s.worker_cpu_ms_per_message, n),
-                opt(s.worker_idle_percent, n),
-                opt(s.worker_cpu_ms_per_message_above_idle, n),
-                n(s.slowest_first_message_ms),
-                cpu_columns(s.cpu.as_ref())
-            );
-        }
     }
     if let Some(k) = &r.components {
         let ws = k.websocket_ping_pong.as_ref();

@@ -29,6 +29,17 @@ pub enum BreakdownOutcome {
     Skipped { clients: usize, skipped: String },
 }
 
+impl BreakdownOutcome {
+    /// The figures, or why they are missing, as [`Outcome::from_result`] does, keeping the room
+    /// size a skipped breakdown was for.
+    pub fn from_result(clients: usize, result: Result<Breakdown>) -> Self {
+        match Outcome::from_result(result) {
+            Outcome::Ran(figures) => Self::Ran(Box::new(figures)),
+            Outcome::Skipped { skipped } => Self::Skipped { clients, skipped },
+        }
+    }
+}
+
 /// The three runs of one breakdown. The first run's figures are at the top level, as in the
 /// reports before typed results.
 #[derive(Debug, Serialize)]
@@ -81,8 +92,8 @@ pub struct IsolateRun {
 /// 2. The same, with the clients connected straight to the user Worker's own socket and the
 ///    runtime's network events off ([`Quiet`]): the runtime without dev mode's extra work.
 /// 3. Straight to the user Worker again, under V8's sampling profiler (what the Worker's JS and
-///    wasm ran). The profiler signals the isolate thousands of times a second, so no latency or
-///    process figure comes from this run.
+///    wasm ran). The profiler signals the isolate thousands of times a second, so no process
+///    figure comes from this run, and its latency is kept only to show what profiling cost.
 pub async fn breakdown(target: &Target, clients: usize, seconds: u32) -> Result<Breakdown> {
     let Some(stack) = &target.stack else {
         bail!("the breakdown needs the local stack (Redis MONITOR and the inspector)");

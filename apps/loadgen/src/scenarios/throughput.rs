@@ -195,12 +195,13 @@ pub async fn multi_room(
             let run = run.await??;
             // The rooms run side by side, so the first one's window stands for the step.
             cpu.get_or_insert(run.cpu);
-            let room_latency = percentiles(run.latencies());
+            let latencies = run.latencies();
+            all.extend_from_slice(&latencies);
+            let room_latency = percentiles(latencies);
             worst_p99 = worst_p99.max(room_latency.map_or(f64::MAX, |l| l.p99_ms));
             first_message_ms = first_message_ms.max(run.first_message_ms);
             complete &= run.receivers_missing_messages == 0;
             achieved_rate += run.achieved_rate();
-            all.extend(run.latencies());
         }
         let latency = percentiles(all);
         let p99 = latency.map_or(f64::MAX, |l| l.p99_ms);
@@ -216,11 +217,7 @@ pub async fn multi_room(
             worker_cpu_ms_per_message: cpu.and_then(|c| c.worker_ms_per_message(achieved_rate)),
             worker_idle_percent: Some(idle.worker),
             worker_cpu_ms_per_message_above_idle: cpu.and_then(|c| {
-                Cpu {
-                    worker: (c.worker - idle.worker).max(0.0),
-                    ..c
-                }
-                .worker_ms_per_message(achieved_rate)
+                crate::cpu::ms_per_message((c.worker - idle.worker).max(0.0), achieved_rate)
             }),
         });
         if !ok {
