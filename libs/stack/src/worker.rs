@@ -130,10 +130,35 @@ impl ChatStack {
                 client.display()
             );
         }
+        // workerd sometimes fails to start when several `wrangler dev` start at once: wrangler
+        // and Miniflare pick their internal ports by checking that one is free and binding it
+        // later, so two instances can pick the same one. Our own ports are outside the range
+        // they pick from (`free_port`), so starting again with the same ports gets past that.
+        // A real failure (a bad wrangler.toml, a broken bundle) fails every attempt, and the
+        // error carries the end of wrangler's log.
+        const ATTEMPTS: u32 = 3;
+        for attempt in 1..=ATTEMPTS {
+            match self.spawn_worker(attempt).await? {
+                Started::Answering(guard) => {
+                    self.worker = Some(guard);
+                    return Ok(());
+                }
+                Started::Exited(error) if attempt < ATTEMPTS => {
+                    eprintln!("wrangler dev failed to start (attempt {attempt}), again: {error:#}");
+                }
+                Started::Exited(error) => return Err(error),
+            }
+        }
+        bail!("wrangler dev was never started")
+    }
+
+    /// Starts `wrangler dev` once and waits until the Worker answers, or the process exits.
+    async fn spawn_worker(&self, attempt: u32) -> Result<Started> {
         let wrangler = node_modules()?.join(".bin/wrangler");
+        let log = self.state_dir.join(format!("wrangler-{attempt}.log"));
         let mut command = Command::new(wrangler);
         command
-            .current_dir(&root)
+            .current_dir(workspace_root())
             .args(["dev", "--ip", "127.0.0.1", "--port", &self.port.to_string()])
             .args(["--inspector-port", &self.inspector_port.to_string()])
             .arg("--persist-to")
@@ -159,23 +184,29 @@ impl ChatStack {
             .env("EDGE_CHAT_SKIP_BUILD", "1")
             .env("WRANGLER_SEND_METRICS", "false")
             .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
+            // A path ending in .log is the file itself, so a failure can quote it.
+            .env("WRANGLER_LOG_PATH", &log)
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::null());
         let mut guard = ChildGuard::spawn("wrangler dev", command)?;
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            guard.check_running()?;
+            if let Err(error) = guard.check_running() {
+                let tail = log_tail(&log, 40);
+                return Ok(Started::Exited(error.context(format!(
+                    "the end of wrangler's log ({}):\n{tail}",
+                    log.display()
+                ))));
+            }
             if self.get("/api/health").await.is_ok() {
-                break;
+                return Ok(Started::Answering(guard));
             }
             if Instant::now() >= deadline {
                 bail!("wrangler dev did not answer within 60 s");
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        self.worker = Some(guard);
-        Ok(())
     }
 
     /// Stops the Worker process (and workerd with it), as a crash or deploy would.
@@ -256,5 +287,22 @@ impl Drop for ChatStack {
     fn drop(&mut self) {
         self.stop_worker();
         let _ = std::fs::remove_dir_all(&self.state_dir);
+    }
+}
+
+/// How one start of `wrangler dev` ended.
+enum Started {
+    Answering(ChildGuard),
+    Exited(anyhow::Error),
+}
+
+/// The last `lines` lines of the file at `path`, or why it could not be read.
+fn log_tail(path: &std::path::Path, lines: usize) -> String {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let all: Vec<&str> = text.lines().collect();
+            all[all.len().saturating_sub(lines)..].join("\n")
+        }
+        Err(error) => format!("(unreadable: {error})"),
     }
 }

@@ -5,16 +5,50 @@ use anyhow::{Context, Result, bail};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// A free TCP port on 127.0.0.1 at the time of the call.
+/// A free TCP port on 127.0.0.1 for a service the caller is about to start.
 ///
-/// The port is released before the caller binds it, so another process could take it in between;
-/// on a test machine that race is rare enough, and the alternative (passing listening sockets to
-/// child processes) is not supported by the services we start.
+/// The port is released before the service binds it, so something else could take it in between.
+/// Ports the kernel hands out by itself (to `bind(0)`, to outgoing connections, and to the
+/// get-port picks inside wrangler and Miniflare) come from the ephemeral range, and several
+/// `wrangler dev` instances starting at once bind dozens of those. So this picks ports below that
+/// range, where only an explicit bind can land, walking from a per-process random start so that
+/// two calls in one test binary never return the same port. Passing listening sockets to the
+/// child processes instead is not supported by the services we start.
 pub fn free_port() -> Result<u16> {
-    let listener = TcpListener::bind("127.0.0.1:0").context("binding 127.0.0.1:0")?;
-    Ok(listener.local_addr()?.port())
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let Some((low, high)) = non_ephemeral_range() else {
+        let listener = TcpListener::bind("127.0.0.1:0").context("binding 127.0.0.1:0")?;
+        return Ok(listener.local_addr()?.port());
+    };
+    let span = u32::from(high - low);
+    // The first call picks the start; a lost race only means two equally random starts.
+    if NEXT.load(Ordering::Relaxed) == u32::MAX {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let start = (std::process::id().wrapping_mul(7919) ^ nanos) % span;
+        let _ = NEXT.compare_exchange(u32::MAX, start, Ordering::Relaxed, Ordering::Relaxed);
+    }
+    for _ in 0..span {
+        let offset = NEXT.fetch_add(1, Ordering::Relaxed) % span;
+        let port = low + offset as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    bail!("no free port on 127.0.0.1 between {low} and {high}")
+}
+
+/// Ports from 10000 up to the start of the kernel's ephemeral range (`ip_local_port_range`), or
+/// None when that range starts too low to leave a useful gap.
+fn non_ephemeral_range() -> Option<(u16, u16)> {
+    const LOW: u16 = 10_000;
+    let text = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
+    let first: u16 = text.split_whitespace().next()?.parse().ok()?;
+    (first >= LOW + 1000).then_some((LOW, first))
 }
 
 /// Waits until something accepts TCP connections at `addr`, or fails after `timeout`.
@@ -132,4 +166,29 @@ fn signal(pid: u32, signal: &str, whole_group: bool) {
         .args([format!("-{signal}"), "--".to_owned(), target])
         .stderr(std::process::Stdio::null())
         .status();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_ports_are_distinct_bindable_and_below_the_ephemeral_range() -> Result<()> {
+        let ports = (0..50).map(|_| free_port()).collect::<Result<Vec<_>>>()?;
+        let mut distinct = ports.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(
+            distinct.len(),
+            ports.len(),
+            "a port was handed out twice: {ports:?}"
+        );
+        if let Some((low, high)) = non_ephemeral_range() {
+            assert!(ports.iter().all(|p| (low..high).contains(p)), "{ports:?}");
+        }
+        for port in ports {
+            TcpListener::bind(("127.0.0.1", port)).with_context(|| format!("binding {port}"))?;
+        }
+        Ok(())
+    }
 }
