@@ -1,8 +1,10 @@
 //! The edge-chat web client. `client` holds the state and decides what to send; this crate only
 //! wires it to the browser: `transport` (WebSocket, timers, online/visibility events),
-//! `storage` (localStorage), `components` (Leptos views), `format` (times and days).
+//! `storage` (localStorage), `components` (the views, built with `dom` on Leptos's reactive
+//! graph), `format` (times and days).
 
 pub mod components;
+pub mod dom;
 pub mod format;
 pub mod notify;
 pub mod storage;
@@ -10,14 +12,20 @@ pub mod transport;
 
 /// Mounts the app on `<body>`.
 pub fn start() {
+    // Effects run as tasks on the browser's microtask queue.
+    let _ = any_spawner::Executor::init_wasm_bindgen();
+    // Every signal and effect of the page belongs to this owner, which lives as long as the page.
+    let owner = reactive_graph::owner::Owner::new();
+    owner.set();
+    std::mem::forget(owner);
+    let document = leptos_dom::helpers::document();
     // index.html shows a skeleton of the chat until now; the app takes its place.
-    if let Some(skeleton) = web_sys::window()
-        .and_then(|w| w.document())
-        .and_then(|d| d.get_element_by_id("skeleton"))
-    {
+    if let Some(skeleton) = document.get_element_by_id("skeleton") {
         skeleton.remove();
     }
-    leptos::mount::mount_to_body(components::App);
+    if let Some(body) = document.body() {
+        let _ = body.append_child(&components::app());
+    }
 }
 
 /// Milliseconds since the epoch, from the browser's clock.

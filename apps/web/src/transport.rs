@@ -5,7 +5,12 @@
 
 use crate::{notify, now, storage};
 use client::ChatState;
-use leptos::prelude::*;
+use leptos_dom::helpers::{
+    TimeoutHandle, set_interval_with_handle, set_timeout_with_handle, window_event_listener_untyped,
+};
+use reactive_graph::owner::{LocalStorage, StoredValue};
+use reactive_graph::prelude::*;
+use reactive_graph::signal::RwSignal;
 use std::cell::RefCell;
 use std::time::Duration;
 use wasm_bindgen::JsCast;
@@ -86,15 +91,15 @@ impl Transport {
         let _ = set_interval_with_handle(move || ticker.tick(), Duration::from_secs(1));
 
         let online = transport;
-        let _ = window_event_listener(leptos::ev::online, move |_| online.retry_now());
+        let _ = window_event_listener_untyped("online", move |_| online.retry_now());
         let offline = transport;
-        let _ = window_event_listener(leptos::ev::offline, move |_| {
+        let _ = window_event_listener_untyped("offline", move |_| {
             offline.state.update(ChatState::offline);
         });
         // Leaving the page closes the socket with a close frame, so the room tells the others
         // at once instead of when the connection times out.
         let leaving = transport;
-        let _ = window_event_listener(leptos::ev::pagehide, move |_| leaving.drop_socket());
+        let _ = window_event_listener_untyped("pagehide", move |_| leaving.drop_socket());
         let visible = transport;
         visible
             .state

@@ -6,11 +6,12 @@
 // Browser test code: a missing document or element is a failed test, and `expect` says which.
 #![allow(clippy::expect_used)]
 
-use leptos::prelude::*;
 use protocol::Message;
+use std::cell::RefCell;
+use std::rc::Rc;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
-use web::components::{BadRoom, MessageRow, NamePicker, room_from_path};
+use web::components::{bad_room, message_row, name_picker, room_from_path};
 
 wasm_bindgen_test_configure!(run_in_browser);
 
@@ -41,22 +42,22 @@ fn container() -> web_sys::HtmlElement {
 fn message_text_is_text_never_html() {
     let parent = container();
     let text = "<script>alert(1)</script><img src=x onerror=alert(2)> https://example.com";
+    let message = Message {
+        seq: 1,
+        client_id: "client-0001".into(),
+        user_id: "user-00001".into(),
+        name: "<b>mallory</b>".into(),
+        text: text.into(),
+        ts: 0,
+    };
     let row = client::Row::Message {
-        message: Message {
-            seq: 1,
-            client_id: "client-0001".into(),
-            user_id: "user-00001".into(),
-            name: "<b>mallory</b>".into(),
-            text: text.into(),
-            ts: 0,
-        },
+        message: &message,
         own: false,
         first_in_group: true,
     };
-    let clock = RwSignal::new(0);
-    let _handle = leptos::mount::mount_to(parent.clone(), move || {
-        view! { <MessageRow row=row.clone() clock=clock/> }
-    });
+    parent
+        .append_child(&message_row(&row, 0))
+        .expect("appended");
     assert!(parent.query_selector("img").expect("query").is_none());
     assert!(parent.query_selector("script").expect("query").is_none());
     assert!(parent.query_selector("b").expect("query").is_none());
@@ -81,9 +82,7 @@ fn a_bad_room_shows_a_clear_message() {
     assert_eq!(room_from_path("/"), Ok("lobby".to_owned()));
     assert_eq!(room_from_path("/r/team-7/"), Ok("team-7".to_owned()));
     let parent = container();
-    let _handle = leptos::mount::mount_to(parent.clone(), move || {
-        view! { <BadRoom problem=problem.clone()/> }
-    });
+    parent.append_child(&bad_room(&problem)).expect("appended");
     let text = parent.text_content().unwrap_or_default();
     assert!(
         text.contains("No such room") && text.contains("not a valid room name"),
@@ -100,9 +99,14 @@ fn a_bad_room_shows_a_clear_message() {
 #[wasm_bindgen_test]
 async fn the_name_picker_refuses_a_blank_name() {
     let parent = container();
-    let name = RwSignal::new(None::<String>);
-    let _handle =
-        leptos::mount::mount_to(parent.clone(), move || view! { <NamePicker name=name/> });
+    let name = Rc::new(RefCell::new(None::<String>));
+    let chosen = name.clone();
+    parent
+        .append_child(&name_picker(Box::new(move |valid| {
+            *chosen.borrow_mut() = Some(valid);
+            None
+        })))
+        .expect("appended");
     let form: web_sys::HtmlFormElement = parent
         .query_selector("form")
         .expect("query")
@@ -120,7 +124,7 @@ async fn the_name_picker_refuses_a_blank_name() {
         .expect("dispatched");
     form.request_submit().expect("submitted");
     settle().await;
-    assert_eq!(name.get_untracked(), None);
+    assert_eq!(*name.borrow(), None);
     let problem = parent
         .query_selector(".problem")
         .expect("query")
@@ -134,7 +138,7 @@ async fn the_name_picker_refuses_a_blank_name() {
         .expect("dispatched");
     form.request_submit().expect("submitted");
     settle().await;
-    assert_eq!(name.get_untracked().as_deref(), Some("zoë"));
+    assert_eq!(name.borrow().as_deref(), Some("zoë"));
     assert_eq!(web::storage::name().as_deref(), Some("zoë"));
 }
 

@@ -165,7 +165,8 @@ async fn reconnection_delivers_messages_typed_during_the_outage_once() -> Result
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_store_outage_keeps_the_message_pending_with_a_reason() -> Result<()> {
+async fn a_store_outage_keeps_the_message_pending_with_a_reason_until_sent_or_discarded()
+-> Result<()> {
     let mut stack = ChatStack::start(WorkerOptions::default()).await?;
     let mut browser = Browser::start()?;
     let mut rec = Recorder::new("store-outage");
@@ -174,7 +175,10 @@ async fn a_store_outage_keeps_the_message_pending_with_a_reason() -> Result<()> 
         action::join(&alice, &stack.base_url(), "alice").await?;
         stack.redis().stop()?;
         action::say(&alice, "sent while redis is down").await?;
+        action::say(&alice, "discarded while redis is down").await?;
         check::text_in(&alice, "li.pending .reason", "unavailable").await?;
+        action::click_on_pending(&alice, "discarded while redis is down", "Discard").await?;
+        check::pending_are(&alice, &["sent while redis is down"]).await?;
         stack.redis().resume()?;
         check::messages_end_with(&alice, &["sent while redis is down"]).await?;
         check::pending_are(&alice, &[]).await?;

@@ -122,7 +122,7 @@ impl ChatState {
     }
 
     /// The rows of the message list, own messages marked by the `user_id` the room gave us.
-    pub fn rows(&self, tz_offset_ms: i64) -> Vec<Row> {
+    pub fn rows(&self, tz_offset_ms: i64) -> Vec<Row<'_>> {
         self.messages.rows(&self.me.user_id, tz_offset_ms)
     }
 

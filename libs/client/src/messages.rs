@@ -24,13 +24,14 @@ pub struct MessageList {
     revision: u64,
 }
 
-/// One row of the rendered list.
+/// One row of the rendered list, borrowing its message from the list: a view that renders
+/// thousands of rows per change does not copy them.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Row {
+pub enum Row<'a> {
     /// The start of a new day; `day` counts days since the epoch in the viewer's time zone.
     Day { day: i64, ts: i64 },
     Message {
-        message: Message,
+        message: &'a Message,
         /// Sent by this client's user.
         own: bool,
         /// The first of a run by the same author (shows the name).
@@ -113,7 +114,7 @@ impl MessageList {
 
     /// The rows to render for `own_user_id`, with days split at local midnight
     /// (`tz_offset_ms` east of UTC).
-    pub fn rows(&self, own_user_id: &str, tz_offset_ms: i64) -> Vec<Row> {
+    pub fn rows(&self, own_user_id: &str, tz_offset_ms: i64) -> Vec<Row<'_>> {
         let mut rows = Vec::with_capacity(self.by_seq.len() + 4);
         let mut previous: Option<&Message> = None;
         for message in &self.by_seq {
@@ -130,7 +131,7 @@ impl MessageList {
                     p.user_id != message.user_id || message.ts - p.ts > GROUP_GAP_MS
                 });
             rows.push(Row::Message {
-                message: message.clone(),
+                message,
                 own: message.user_id == own_user_id,
                 first_in_group,
             });
