@@ -444,9 +444,11 @@ fn message_list(state: RwSignal<ChatState>, transport: Transport) -> Node {
         shown.borrow().relabel_days(now);
     }));
 
-    // The outbox is a handful of entries: its rows are rebuilt whenever it changes.
+    // The outbox is a handful of entries. Each keeps its row while it is in the outbox and only
+    // the state line and the reason change in place, so a click on Retry or Discard never lands
+    // on a button that was replaced between press and release.
     let mut pending: Vec<OutboxEntry> = Vec::new();
-    let mut pending_rows: Vec<Element> = Vec::new();
+    let mut rows: Vec<(String, Element)> = Vec::new();
     {
         let list = list.clone();
         dom::watch(Box::new(move || {
@@ -455,13 +457,22 @@ fn message_list(state: RwSignal<ChatState>, transport: Transport) -> Node {
                 return;
             }
             pending = state.with_untracked(|s| s.outbox.entries().to_vec());
-            for row in pending_rows.drain(..) {
-                row.remove();
-            }
+            rows.retain(|(id, row)| {
+                let kept = pending.iter().any(|entry| entry.client_id == *id);
+                if !kept {
+                    row.remove();
+                }
+                kept
+            });
             for entry in &pending {
-                let row = pending_row(entry);
-                let _ = list.append_child(&row);
-                pending_rows.push(row);
+                match rows.iter().find(|(id, _)| *id == entry.client_id) {
+                    Some((_, row)) => show_pending_state(row, entry),
+                    None => {
+                        let row = pending_row(entry);
+                        let _ = list.append_child(&row);
+                        rows.push((entry.client_id.clone(), row));
+                    }
+                }
             }
         }));
     }
@@ -499,8 +510,25 @@ pub fn message_row(row: &Row<'_>, now: i64) -> Element {
     }
 }
 
-/// A message in the outbox: sending, or failed with Retry and Discard (handled by the list).
+/// A message in the outbox, with Retry and Discard (handled by the list).
 fn pending_row(entry: &OutboxEntry) -> Element {
+    let row = El::with_class("li", "bubble own first pending")
+        .attr("data-client-id", &entry.client_id)
+        .push(El::with_class("p", "text").text(&entry.text))
+        .push(El::with_class("span", "pending-state"))
+        .push(
+            El::with_class("span", "pending-actions")
+                .push(small_button("Retry").attr("data-action", "retry"))
+                .push(small_button("Discard").attr("data-action", "discard")),
+        )
+        .0;
+    show_pending_state(&row, entry);
+    row
+}
+
+/// Writes the entry's state ("Sending…", "Not sent", "Not confirmed") and the reason it
+/// failed, if any, into its row, touching only what differs.
+fn show_pending_state(row: &Element, entry: &OutboxEntry) {
     // A message unconfirmed for too long may well have arrived, so "Not sent" would be wrong.
     let label = match entry.state {
         OutboxState::Failed { .. } if entry.reason() == Some(client::NOT_CONFIRMED_REASON) => {
@@ -509,23 +537,29 @@ fn pending_row(entry: &OutboxEntry) -> Element {
         OutboxState::Failed { .. } => "Not sent",
         _ => "Sending…",
     };
-    let mut li = El::with_class("li", "bubble own first pending")
-        .attr("data-client-id", &entry.client_id)
-        .push(El::with_class("p", "text").text(&entry.text))
-        .push(El::with_class("span", "pending-state").text(label));
-    if let Some(reason) = entry.reason() {
-        li = li.push(
-            El::with_class("span", "reason")
-                .attr("role", "alert")
-                .text(reason),
-        );
+    let find = |css: &str| row.query_selector(css).ok().flatten();
+    if let Some(line) = find(".pending-state")
+        && line.text_content().as_deref() != Some(label)
+    {
+        line.set_text_content(Some(label));
     }
-    li.push(
-        El::with_class("span", "pending-actions")
-            .push(small_button("Retry").attr("data-action", "retry"))
-            .push(small_button("Discard").attr("data-action", "discard")),
-    )
-    .0
+    match (entry.reason(), find(".reason")) {
+        (Some(reason), Some(shown)) => {
+            if shown.text_content().as_deref() != Some(reason) {
+                shown.set_text_content(Some(reason));
+            }
+        }
+        (Some(reason), None) => {
+            let shown = El::with_class("span", "reason")
+                .attr("role", "alert")
+                .text(reason)
+                .0;
+            let actions = find(".pending-actions").map(Node::from);
+            let _ = row.insert_before(&shown, actions.as_ref());
+        }
+        (None, Some(shown)) => shown.remove(),
+        (None, None) => {}
+    }
 }
 
 fn small_button(label: &str) -> El {
@@ -902,5 +936,57 @@ mod tests {
         );
         assert!(view.row(11) == eleven);
         assert_eq!(view.shown.days.len(), 1);
+    }
+
+    #[wasm_bindgen_test]
+    fn a_pending_row_changes_in_place_and_keeps_its_buttons() {
+        let mut entry = OutboxEntry {
+            client_id: "pending-0001".into(),
+            text: "hello".into(),
+            created_ts: 0,
+            state: OutboxState::Sent,
+            attempts: 1,
+            first_sent_at: Some(0),
+        };
+        let row = pending_row(&entry);
+        let text = |css: &str| {
+            row.query_selector(css)
+                .ok()
+                .flatten()
+                .and_then(|e| e.text_content())
+        };
+        let buttons = row.query_selector(".pending-actions").ok().flatten();
+        assert_eq!(text(".pending-state").as_deref(), Some("Sending…"));
+        assert_eq!(text(".reason"), None);
+
+        entry.state = OutboxState::Waiting {
+            retry_at: 5_000,
+            reason: "the store is down".into(),
+        };
+        show_pending_state(&row, &entry);
+        assert_eq!(text(".pending-state").as_deref(), Some("Sending…"));
+        assert_eq!(text(".reason").as_deref(), Some("the store is down"));
+        // The reason sits between the state line and the buttons.
+        let order: Vec<String> = (0..row.children().length())
+            .filter_map(|i| row.children().item(i))
+            .map(|e| e.class_name())
+            .collect();
+        assert_eq!(
+            order,
+            ["text", "pending-state", "reason", "pending-actions"]
+        );
+
+        entry.state = OutboxState::Failed {
+            reason: "refused".into(),
+        };
+        show_pending_state(&row, &entry);
+        assert_eq!(text(".pending-state").as_deref(), Some("Not sent"));
+        assert_eq!(text(".reason").as_deref(), Some("refused"));
+
+        entry.state = OutboxState::Sent;
+        show_pending_state(&row, &entry);
+        assert_eq!(text(".pending-state").as_deref(), Some("Sending…"));
+        assert_eq!(text(".reason"), None);
+        assert!(row.query_selector(".pending-actions").ok().flatten() == buttons);
     }
 }
