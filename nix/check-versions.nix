@@ -19,7 +19,8 @@ let
     { what = "rust-toolchain.toml channel"; pinned = pins.rust; actual = toolchain.channel; }
     { what = "Cargo.lock wasm-bindgen"; pinned = pins.wasmBindgen; actual = lockVersion "wasm-bindgen"; }
     { what = "Cargo.lock worker"; pinned = pins.worker; actual = lockVersion "worker"; }
-    { what = "Cargo.lock leptos"; pinned = pins.leptos; actual = lockVersion "leptos"; }
+    { what = "Cargo.lock reactive_graph"; pinned = pins.reactiveGraph; actual = lockVersion "reactive_graph"; }
+    { what = "Cargo.lock leptos_dom"; pinned = pins.leptosDom; actual = lockVersion "leptos_dom"; }
     { what = "justfile wasm_bindgen_version"; pinned = pins.wasmBindgen; actual = justVar "wasm_bindgen_version"; }
     { what = "justfile worker_build_version"; pinned = pins.workerBuild; actual = justVar "worker_build_version"; }
     { what = "package.json wrangler"; pinned = pins.wrangler; actual = packageJson.devDependencies.wrangler; }

@@ -6,7 +6,9 @@
   wasmBindgen = "0.2.130";
   workerBuild = "0.8.7";
   worker = "0.8.7";
-  leptos = "0.8.23";
+  # Leptos's reactive graph and DOM helpers, which the web client is built on.
+  reactiveGraph = "0.2.16";
+  leptosDom = "0.8.8";
   wrangler = "4.86.0";
   miniflare = "4.20260426.0";
   binaryen = "132.0.0";

@@ -48,8 +48,9 @@ impl El {
         self.child(&child.0)
     }
 
-    /// Calls `handler` on each `event`. The element and its handler live as long as the page
-    /// (rows, whose handlers would come and go, use one delegated listener on the list).
+    /// Calls `handler` on each `event`. The handler is never detached, so this is for elements
+    /// that live as long as the page; rows, which come and go, share one delegated listener on
+    /// their list instead. (The name picker's two handlers outlive its form, once per visit.)
     pub fn on(self, event: &str, handler: Box<dyn FnMut(Event)>) -> Self {
         let closure = Closure::wrap(handler);
         let _ = self
