@@ -106,11 +106,7 @@ pub fn name_picker(chosen: Box<dyn Fn(String) -> Option<Element>>) -> Element {
         let (problem, input, main) = (problem.0.clone(), input.0.clone(), main.0.clone());
         Box::new(move |event: Event| {
             event.prevent_default();
-            let draft = input
-                .dyn_ref::<web_sys::HtmlInputElement>()
-                .map(|i| i.value())
-                .unwrap_or_default();
-            match protocol::validate_name(&draft) {
+            match protocol::validate_name(&dom::value_of(&input)) {
                 Ok(valid) => {
                     storage::set_name(valid);
                     if let Some(next) = chosen(valid.to_owned()) {
@@ -623,13 +619,9 @@ fn header(state: RwSignal<ChatState>, transport: Transport) -> El {
         let input = goto.0.clone();
         Box::new(move |event: Event| {
             event.prevent_default();
-            let draft = input
-                .dyn_ref::<web_sys::HtmlInputElement>()
-                .map(|i| i.value())
-                .unwrap_or_default();
             // Room names are ASCII (a-z, 0-9, _ and -); ASCII lowercasing spares the client the
             // Unicode case tables (12 KB of wasm), and anything else is refused by the room page.
-            let target = draft.trim().to_ascii_lowercase();
+            let target = dom::value_of(&input).trim().to_ascii_lowercase();
             let _ = window().location().set_href(&format!("/r/{target}"));
         })
     };

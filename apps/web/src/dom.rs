@@ -9,7 +9,7 @@
 use leptos_dom::helpers::document;
 use reactive_graph::effect::Effect;
 use wasm_bindgen::closure::Closure;
-use wasm_bindgen::{JsCast, UnwrapThrowExt};
+use wasm_bindgen::{JsCast, JsValue, UnwrapThrowExt};
 use web_sys::{Element, Event, Node};
 
 /// An element under construction. Every method returns it, so a view reads top to bottom.
@@ -142,12 +142,17 @@ pub fn shown(parent: &Element, child: Element, when: Box<dyn Fn() -> bool>) {
 
 /// The value of the `<input>` or `<textarea>` an event came from.
 pub fn event_value(event: &Event) -> String {
-    let Some(target) = event.target() else {
-        return String::new();
-    };
-    if let Some(input) = target.dyn_ref::<web_sys::HtmlInputElement>() {
+    event
+        .target()
+        .map(|target| value_of(&target))
+        .unwrap_or_default()
+}
+
+/// The value of an `<input>` or `<textarea>`; empty for anything else.
+pub fn value_of(element: &JsValue) -> String {
+    if let Some(input) = element.dyn_ref::<web_sys::HtmlInputElement>() {
         input.value()
-    } else if let Some(area) = target.dyn_ref::<web_sys::HtmlTextAreaElement>() {
+    } else if let Some(area) = element.dyn_ref::<web_sys::HtmlTextAreaElement>() {
         area.value()
     } else {
         String::new()
