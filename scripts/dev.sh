@@ -19,10 +19,16 @@ token=$(sed -n 's/^UPSTASH_REDIS_REST_TOKEN=//p' .dev.vars)
 
 pids=()
 cleanup() {
+  # A second Ctrl-C must not cut the cleanup short and leave workerd running.
+  trap '' INT TERM
   for pid in "${pids[@]}"; do kill -- -"$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
 }
-trap cleanup EXIT INT TERM
+# A trapped signal only runs its handler, and the script would go on (waiting up to five minutes
+# for a Worker it has just stopped); exiting runs the EXIT trap, which stops everything once.
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 set -m # each background job in its own process group, so cleanup stops workerd too
 redis-server --port "$redis_port" --bind 127.0.0.1 --save 60 1 --appendonly no \

@@ -128,17 +128,17 @@ fn dev_keeps_the_token_off_the_command_line() -> Result<()> {
     let leaked = !token.is_empty() && line.contains(&token);
     let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
     let given = String::from_utf8_lossy(&environ).contains(&format!("REDIS_REST_TOKEN={token}"));
-    // SIGTERM lets dev.sh stop what it started (its trap), before any assertion can fail. Bash
-    // can miss a signal that arrives while it forks a command substitution, so it is repeated.
-    for _ in 0..20 {
-        let _ = Command::new("kill")
-            .args(["-TERM", "--", &dev.pid().to_string()])
-            .status();
-        std::thread::sleep(Duration::from_millis(500));
-        if dev.check_running().is_err() {
-            break;
-        }
-    }
+    // SIGTERM lets dev.sh stop what it started (its trap), before any assertion can fail.
+    dev.terminate(Duration::from_secs(10))
+        .context("dev.sh stops on SIGTERM")?;
+    let redis = format!("127.0.0.1:{}", ports[0]);
+    let wrangler = format!("--port {}", ports[2]);
+    let left: Vec<String> = command_lines()
+        .into_iter()
+        .map(|(_, line)| line)
+        .filter(|line| line.contains(&listen) || line.contains(&redis) || line.contains(&wrangler))
+        .collect();
+    anyhow::ensure!(left.is_empty(), "dev.sh left these running: {left:?}");
     anyhow::ensure!(!leaked, "the token is on redis-rest's command line: {line}");
     anyhow::ensure!(given, "redis-rest got its token from the environment");
     Ok(())

@@ -119,6 +119,8 @@ impl ChildGuard {
         self.stop_with("INT", timeout)
     }
 
+    /// Sends SIG`name` once (a second one means "stop now, skip the cleanup" to many programs)
+    /// and waits for the process to exit.
     fn stop_with(&mut self, name: &str, timeout: Duration) -> Result<std::process::ExitStatus> {
         let Some(mut child) = self.child.take() else {
             bail!("{} was already stopped", self.name);
