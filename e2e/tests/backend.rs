@@ -422,24 +422,6 @@ async fn bad_input_has_a_defined_outcome() -> Result<()> {
     Ok(())
 }
 
-/// The dedupe ids Redis holds for `room`, for checks that go past the Worker.
-async fn ids_in_redis(stack: &ChatStack, room: &str) -> Result<Vec<String>> {
-    let members = stack
-        .store()
-        .command(
-            &upstash::Command::new("ZRANGE")
-                .arg(room::store::ids_key(room))
-                .arg(0)
-                .arg(-1),
-        )
-        .await?
-        .into_bytes_list()?;
-    Ok(members
-        .into_iter()
-        .map(|m| String::from_utf8_lossy(&m).into_owned())
-        .collect())
-}
-
 /// Waits until Redis holds `count` messages in `room`.
 async fn until_stored(stack: &ChatStack, room: &str, count: usize) -> Result<()> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -504,7 +486,7 @@ async fn a_write_held_past_the_store_timeout_is_neither_lost_nor_doubled() -> Re
         texts(&stored),
         ["held then landed", "bob meanwhile", "held then fenced"]
     );
-    let ids = ids_in_redis(&stack, "late").await?;
+    let ids = stack.stored_ids("late").await?;
     assert_eq!(ids.len(), 3, "one dedupe id per stored message: {ids:?}");
     Ok(())
 }
@@ -514,11 +496,7 @@ async fn the_write_script_dedupes_fences_and_trims_in_redis() -> Result<()> {
     // Two instances of one room (a split) writing to one key, straight against Redis through
     // redis-rest: the script is what keeps them from interleaving.
     let rest = e2e::RestStack::start(testkit::TestRedis::local()?).await?;
-    let store = upstash::Client::new(
-        &rest.url,
-        &rest.token,
-        upstash::native::NativeTransport::new(Duration::from_secs(5)),
-    );
+    let store = rest.store();
     let message = |seq: i64, user: &str, client_id: &str| Message {
         seq,
         client_id: client_id.into(),

@@ -234,7 +234,7 @@ pub fn print_table(r: &Report) {
                     opt(l, |l| int(l.samples)),
                     pct(l, |l| l.p50_ms),
                     pct(l, |l| l.p99_ms),
-                    n(s.worst_room_p99_ms),
+                    opt(s.worst_room_p99_ms, n),
                     opt(s.worker_cpu_ms_per_message, n),
                     opt(s.worker_idle_percent, n),
                     opt(s.worker_cpu_ms_per_message_above_idle, n),

@@ -2,7 +2,9 @@
 
 use anyhow::{Context, Result, bail};
 use std::path::PathBuf;
+use std::time::Duration;
 use testkit::TestRedis;
+use upstash::native::NativeTransport;
 
 /// Redis and `redis-rest` (in this process), torn down on Drop.
 #[derive(Debug)]
@@ -24,6 +26,15 @@ impl RestStack {
             token,
             _running: running,
         })
+    }
+
+    /// An Upstash client of this redis-rest, for checks that go past the Worker.
+    pub fn store(&self) -> upstash::Client<NativeTransport> {
+        upstash::Client::new(
+            &self.url,
+            &self.token,
+            NativeTransport::new(Duration::from_secs(5)),
+        )
     }
 }
 

@@ -248,11 +248,7 @@ impl ChatStack {
 
     /// A client for the stack's Redis, through redis-rest, to check what was stored.
     pub fn store(&self) -> upstash::Client<NativeTransport> {
-        upstash::Client::new(
-            &self.rest.url,
-            &self.rest.token,
-            NativeTransport::new(Duration::from_secs(5)),
-        )
+        self.rest.store()
     }
 
     /// Every message stored for `room`, ascending by seq (the Redis order).
@@ -279,6 +275,24 @@ impl ChatStack {
             .await?
             .into_iter()
             .map(|m| m.text)
+            .collect())
+    }
+
+    /// The dedupe ids Redis holds for `room` (one per stored message).
+    pub async fn stored_ids(&self, room: &str) -> Result<Vec<String>> {
+        let members = self
+            .store()
+            .command(
+                &upstash::Command::new("ZRANGE")
+                    .arg(room::store::ids_key(room))
+                    .arg(0)
+                    .arg(-1),
+            )
+            .await?
+            .into_bytes_list()?;
+        Ok(members
+            .into_iter()
+            .map(|m| String::from_utf8_lossy(&m).into_owned())
             .collect())
     }
 }
