@@ -305,10 +305,7 @@ impl OutboxEntry {
             },
             _ => return None,
         };
-        let first_sent_at = match json.optional_member("first_sent_at")? {
-            Some(at) => Some(at.as_i64()?),
-            None => None,
-        };
+        let first_sent_at = json.optional_member("first_sent_at", Json::as_i64)?;
         Some(Self {
             client_id: json.str_member("client_id")?,
             text: json.str_member("text")?,

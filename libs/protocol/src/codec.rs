@@ -147,14 +147,9 @@ impl ServerFrame {
     }
 
     fn error_frame(json: &Json) -> Option<ServerFrame> {
-        let client_id = match json.optional_member("client_id")? {
-            Some(value) => Some(value.as_str()?.to_owned()),
-            None => None,
-        };
-        let retry_after_ms = match json.optional_member("retry_after_ms")? {
-            Some(value) => Some(u64::try_from(value.as_i64()?).ok()?),
-            None => None,
-        };
+        let client_id = json.optional_member("client_id", |v| v.as_str().map(str::to_owned))?;
+        let retry_after_ms =
+            json.optional_member("retry_after_ms", |v| u64::try_from(v.as_i64()?).ok())?;
         Some(ServerFrame::Error(ErrorFrame {
             code: ErrorCode::decode(json.get("code")?)?,
             message: json.str_member("message")?,

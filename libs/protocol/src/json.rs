@@ -79,12 +79,16 @@ impl Json {
         self.get(name)?.as_array()?.iter().map(item).collect()
     }
 
-    /// An optional member: absent and `null` both mean `Some(None)`, as with serde's
-    /// `default`.
-    pub fn optional_member(&self, name: &str) -> Option<Option<&Json>> {
+    /// An optional member read by `read`: absent and `null` both mean `Some(None)`, as with
+    /// serde's `default`; `None` if it is present and does not read.
+    pub fn optional_member<T>(
+        &self,
+        name: &str,
+        read: impl Fn(&Json) -> Option<T>,
+    ) -> Option<Option<T>> {
         match self.get(name) {
             None | Some(Json::Null) => Some(None),
-            Some(value) => Some(Some(value)),
+            Some(value) => read(value).map(Some),
         }
     }
 
