@@ -251,16 +251,17 @@ impl ChatStack {
         self.rest.store()
     }
 
+    /// Every member of the sorted set `key`, in score order.
+    async fn sorted_set(&self, key: &str) -> Result<Vec<Vec<u8>>> {
+        let all = upstash::Command::new("ZRANGE").arg(key).arg(0).arg(-1);
+        Ok(self.store().command(&all).await?.into_bytes_list()?)
+    }
+
     /// Every message stored for `room`, ascending by seq (the Redis order).
     pub async fn stored(&self, room: &str) -> Result<Vec<protocol::Message>> {
         // The key layout is the room crate's alone.
-        let key = room::store::key(room);
-        let members = self
-            .store()
-            .command(&upstash::Command::new("ZRANGE").arg(&key).arg(0).arg(-1))
+        self.sorted_set(&room::store::key(room))
             .await?
-            .into_bytes_list()?;
-        members
             .iter()
             .map(|m| serde_json::from_slice(m).context("stored member is not a message"))
             .collect()
@@ -280,17 +281,9 @@ impl ChatStack {
 
     /// The dedupe ids Redis holds for `room` (one per stored message).
     pub async fn stored_ids(&self, room: &str) -> Result<Vec<String>> {
-        let members = self
-            .store()
-            .command(
-                &upstash::Command::new("ZRANGE")
-                    .arg(room::store::ids_key(room))
-                    .arg(0)
-                    .arg(-1),
-            )
+        Ok(self
+            .sorted_set(&room::store::ids_key(room))
             .await?
-            .into_bytes_list()?;
-        Ok(members
             .into_iter()
             .map(|m| String::from_utf8_lossy(&m).into_owned())
             .collect())
