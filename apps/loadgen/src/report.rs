@@ -236,7 +236,7 @@ pub fn print_table(r: &Report) {
                     pct(l, |l| l.p99_ms),
                     opt(s.worst_room_p99_ms, n),
                     opt(s.worker_cpu_ms_per_message, n),
-                    opt(s.worker_idle_percent, n),
+                    n(s.worker_idle_percent),
                     opt(s.worker_cpu_ms_per_message_above_idle, n),
                     n(s.slowest_first_message_ms),
                 ];

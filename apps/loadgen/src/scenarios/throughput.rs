@@ -67,7 +67,7 @@ pub struct RoomsStep {
     pub worker_cpu_ms_per_message: Option<f64>,
     /// The Worker's CPU (% of a core) over [`IDLE_WINDOW`] with every client of the step
     /// connected and nobody sending: what the open sockets cost by themselves.
-    pub worker_idle_percent: Option<f64>,
+    pub worker_idle_percent: f64,
     /// The Worker's CPU per message above that idle cost: what one more message costs.
     pub worker_cpu_ms_per_message_above_idle: Option<f64>,
 }
@@ -214,7 +214,7 @@ pub async fn multi_room(
             within_100ms_p99: ok,
             cpu,
             worker_cpu_ms_per_message: cpu.and_then(|c| c.worker_ms_per_message(achieved_rate)),
-            worker_idle_percent: Some(idle.worker),
+            worker_idle_percent: idle.worker,
             worker_cpu_ms_per_message_above_idle: cpu.and_then(|c| {
                 crate::cpu::ms_per_message((c.worker - idle.worker).max(0.0), achieved_rate)
             }),
