@@ -5,6 +5,7 @@ use anyhow::{Context, Result, bail};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -18,22 +19,23 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 /// two calls in one test binary never return the same port. Passing listening sockets to the
 /// child processes instead is not supported by the services we start.
 pub fn free_port() -> Result<u16> {
-    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
-    let Some((low, high)) = non_ephemeral_range() else {
-        let listener = TcpListener::bind("127.0.0.1:0").context("binding 127.0.0.1:0")?;
-        return Ok(listener.local_addr()?.port());
-    };
-    let span = u32::from(high - low);
-    // The first call picks the start; a lost race only means two equally random starts.
-    if NEXT.load(Ordering::Relaxed) == u32::MAX {
+    /// The range below the ephemeral one and the next offset into it, from a random start.
+    static PORTS: OnceLock<Option<(u16, u16, AtomicU32)>> = OnceLock::new();
+    let ports = PORTS.get_or_init(|| {
+        let (low, high) = non_ephemeral_range()?;
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
-        let start = (std::process::id().wrapping_mul(7919) ^ nanos) % span;
-        let _ = NEXT.compare_exchange(u32::MAX, start, Ordering::Relaxed, Ordering::Relaxed);
-    }
+        let start = (std::process::id().wrapping_mul(7919) ^ nanos) % u32::from(high - low);
+        Some((low, high, AtomicU32::new(start)))
+    });
+    let Some((low, high, next)) = ports else {
+        let listener = TcpListener::bind("127.0.0.1:0").context("binding 127.0.0.1:0")?;
+        return Ok(listener.local_addr()?.port());
+    };
+    let span = high - low;
     for _ in 0..span {
-        let offset = NEXT.fetch_add(1, Ordering::Relaxed) % span;
+        let offset = next.fetch_add(1, Ordering::Relaxed) % u32::from(span);
         let port = low + offset as u16;
         if TcpListener::bind(("127.0.0.1", port)).is_ok() {
             return Ok(port);
