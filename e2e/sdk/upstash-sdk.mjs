@@ -69,6 +69,14 @@ check("multi(): a transaction", async () => {
   assert.deepEqual(await tx.exec(), ["OK", 15, 15]);
 });
 
+// Upstash sends a status nested in an array base64-encoded ("T0s="), and the SDK decodes every
+// string item of an array; a verbatim "OK" there would decode to "8" and then parse as 8.
+check("eval: a status inside an array reads OK", async () => {
+  const script = "return {redis.call('SET',KEYS[1],'v')}";
+  assert.deepEqual(await redis.eval(script, [`${p}:ev`], []), ["OK"]);
+  assert.equal(await redis.get(`${p}:ev`), "v");
+});
+
 check("errors surface as exceptions with Redis's message", async () => {
   await redis.set(`${p}:e`, "v");
   await assert.rejects(redis.zadd(`${p}:e`, { score: 1, member: "x" }), /WRONGTYPE/);

@@ -1,5 +1,6 @@
-//! Upstash's official TypeScript SDK works against redis-rest: strings, sorted sets, pipelines
-//! and transactions with the SDK's default base64 encoding.
+//! Upstash's official TypeScript SDK works against redis-rest: strings, sorted sets, pipelines,
+//! transactions and a script's array reply holding a status, with the SDK's default base64
+//! encoding.
 
 use anyhow::{Context, Result};
 use e2e::{RestStack, node, node_modules};
@@ -29,7 +30,7 @@ async fn upstash_typescript_sdk_works_against_redis_rest() -> Result<()> {
         output.status
     );
     anyhow::ensure!(
-        stdout.contains("sdk: 5 passed, 0 failed"),
+        stdout.contains("sdk: 6 passed, 0 failed"),
         "unexpected output:\n{stdout}"
     );
     Ok(())

@@ -11,8 +11,10 @@ use serde_json::{Value as Json, json};
 pub enum Encoding {
     /// Plain JSON strings (invalid UTF-8 is replaced, as Upstash does without base64).
     Plain,
-    /// Every string base64-encoded, except the status reply `OK`, which Upstash's SDKs expect
-    /// verbatim.
+    /// Every string base64-encoded, except a command's own status reply `OK`, which Upstash
+    /// sends verbatim. An `OK` nested in an array is encoded like any other string: Upstash's
+    /// TypeScript SDK base64-decodes every string item of an array, so a verbatim `OK` there
+    /// would read as `8`.
     Base64,
 }
 
@@ -20,6 +22,9 @@ pub enum Encoding {
 pub fn entry(value: &Value, encoding: Encoding) -> Json {
     match value {
         Value::ServerError(err) => json!({ "error": error_text(err) }),
+        // Upstash's SDKs keep a top-level "OK" as it is and decode every other top-level string,
+        // so the command's own status is the one string left unencoded.
+        Value::Okay => json!({ "result": "OK" }),
         other => json!({ "result": result(other, encoding) }),
     }
 }
@@ -36,7 +41,9 @@ fn result(value: &Value, encoding: Encoding) -> Json {
     match value {
         Value::Nil => Json::Null,
         Value::Int(n) => json!(n),
-        Value::Okay => Json::String("OK".to_owned()),
+        // Only nested statuses get here (`entry` answers a top-level one); they are strings like
+        // any other.
+        Value::Okay => string(b"OK", encoding),
         Value::BulkString(bytes) => string(bytes, encoding),
         Value::SimpleString(s) => string(s.as_bytes(), encoding),
         Value::VerbatimString { text, .. } => string(text.as_bytes(), encoding),
@@ -89,15 +96,28 @@ mod tests {
         );
         assert_eq!(
             entry(&value, Encoding::Base64),
-            json!({"result": ["aGVsbG8=", 3, null, "OK", "UE9ORw=="]})
+            json!({"result": ["aGVsbG8=", 3, null, "T0s=", "UE9ORw=="]})
         );
     }
 
     #[test]
-    fn status_ok_is_never_encoded() {
+    fn a_top_level_status_ok_is_never_encoded() {
         assert_eq!(
             entry(&Value::Okay, Encoding::Base64),
             json!({"result": "OK"})
+        );
+    }
+
+    #[test]
+    fn a_nested_status_ok_is_encoded_at_any_depth() {
+        let value = Value::Array(vec![Value::Okay, Value::Array(vec![Value::Okay])]);
+        assert_eq!(
+            entry(&value, Encoding::Base64),
+            json!({"result": ["T0s=", ["T0s="]]})
+        );
+        assert_eq!(
+            entry(&value, Encoding::Plain),
+            json!({"result": ["OK", ["OK"]]})
         );
     }
 }

@@ -378,6 +378,57 @@ async fn base64_encoding_encodes_every_string_but_ok() -> Result<()> {
     Ok(())
 }
 
+// Upstash leaves only a command's own `OK` status readable under base64. Upstash's TypeScript
+// SDK keeps a top-level "OK" verbatim but base64-decodes every string item of an array, so a
+// status nested in an array must arrive encoded ("T0s="); sent verbatim it decodes to "8".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn base64_encodes_a_status_nested_in_an_array() -> Result<()> {
+    let server = Server::start().await?;
+    let key = unique("nested");
+    let b64 = |req: Req| req.header("upstash-encoding", "base64");
+    let nested = "return {redis.call('SET',KEYS[1],'v')}";
+    let deeper = "return {{redis.call('SET',KEYS[1],'v')}, redis.call('PING')}";
+    assert_eq!(
+        server
+            .send(b64(Req::post(
+                "/",
+                json!(["EVAL", nested, 1, key]).to_string()
+            )))
+            .await?,
+        (200, json!({"result": ["T0s="]}))
+    );
+    assert_eq!(
+        server
+            .send(b64(Req::post(
+                "/",
+                json!(["EVAL", deeper, 1, key]).to_string()
+            )))
+            .await?,
+        (200, json!({"result": [["T0s="], "UE9ORw=="]}))
+    );
+    // In a pipeline and a transaction each command's own status stays verbatim, as at top level,
+    // while a status inside a command's array is encoded.
+    let body = json!([["SET", key, "v"], ["EVAL", nested, 1, key]]);
+    assert_eq!(
+        server
+            .send(b64(Req::post("/pipeline", body.to_string())))
+            .await?,
+        (200, json!([{"result": "OK"}, {"result": ["T0s="]}]))
+    );
+    assert_eq!(
+        server
+            .send(b64(Req::post("/multi-exec", body.to_string())))
+            .await?,
+        (200, json!([{"result": "OK"}, {"result": ["T0s="]}]))
+    );
+    // Without base64 the status is plain text wherever it sits.
+    assert_eq!(
+        server.command(json!(["EVAL", nested, 1, key])).await?,
+        (200, json!({"result": ["OK"]}))
+    );
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn other_methods_are_405() -> Result<()> {
     let server = Server::start().await?;
