@@ -51,6 +51,7 @@ WRANGLER_SEND_METRICS=false CLOUDFLARE_CF_FETCH_ENABLED=false \
   --var "UPSTASH_REDIS_REST_URL:http://127.0.0.1:$rest_port" &
 pids+=($!)
 
+# Liveness: it asks Redis nothing, so waiting here costs no store commands.
 for _ in $(seq 1 300); do
   curl -fs "http://127.0.0.1:$worker_port/api/health" >/dev/null 2>&1 && break
   sleep 1
@@ -60,7 +61,8 @@ cat <<MSG
 
 edge-chat is running:
   Chat             http://127.0.0.1:$worker_port   (WebSocket: ws://127.0.0.1:$worker_port/api/rooms/lobby/ws)
-  Health           http://127.0.0.1:$worker_port/api/health
+  Health           http://127.0.0.1:$worker_port/api/health         (the Worker runs)
+  Store health     http://127.0.0.1:$worker_port/api/health/store   (Redis answers; kept 10 s)
   Upstash REST     http://127.0.0.1:$rest_port     (token in .dev.vars)
   Redis            redis://127.0.0.1:$redis_port   (data in $state/)
 Ctrl-C stops everything.

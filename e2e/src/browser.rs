@@ -130,7 +130,12 @@ impl Drop for Browser {
 
 /// The page's console messages, through chromedriver's log endpoint.
 pub async fn console_log(page: &Client) -> Result<Vec<String>> {
-    let log = page.issue_cmd(BrowserLog).await?;
+    let log = page
+        .issue_cmd(ChromedriverPost {
+            path: "se/log",
+            body: json!({"type": "browser"}),
+        })
+        .await?;
     Ok(log
         .as_array()
         .map(|entries| {
@@ -148,27 +153,41 @@ pub async fn console_log(page: &Client) -> Result<Vec<String>> {
         .unwrap_or_default())
 }
 
-/// chromedriver's `POST /session/{id}/se/log` for the `browser` log.
-#[derive(Debug)]
-struct BrowserLog;
+/// Runs the DevTools command `cmd` with `params` on `page`'s tab (throttling, scripts installed
+/// before the page's own), through chromedriver's `goog/cdp/execute`.
+pub async fn cdp(page: &Client, cmd: &'static str, params: serde_json::Value) -> Result<()> {
+    page.issue_cmd(ChromedriverPost {
+        path: "goog/cdp/execute",
+        body: json!({"cmd": cmd, "params": params}),
+    })
+    .await
+    .with_context(|| format!("DevTools command {cmd}"))?;
+    Ok(())
+}
 
-impl fantoccini::wd::WebDriverCompatibleCommand for BrowserLog {
+/// A chromedriver extension that WebDriver does not have: `POST /session/{id}/{path}` with a
+/// JSON body.
+#[derive(Debug)]
+struct ChromedriverPost {
+    path: &'static str,
+    body: serde_json::Value,
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for ChromedriverPost {
     fn endpoint(
         &self,
         base_url: &url::Url,
         session_id: Option<&str>,
     ) -> std::result::Result<url::Url, url::ParseError> {
         base_url.join(&format!(
-            "session/{}/se/log",
-            session_id.unwrap_or_default()
+            "session/{}/{}",
+            session_id.unwrap_or_default(),
+            self.path
         ))
     }
 
     fn method_and_body(&self, _request_url: &url::Url) -> (hyper::Method, Option<String>) {
-        (
-            hyper::Method::POST,
-            Some(r#"{"type":"browser"}"#.to_owned()),
-        )
+        (hyper::Method::POST, Some(self.body.to_string()))
     }
 }
 

@@ -3,7 +3,7 @@
 
 mod browser;
 
-pub use browser::{Browser, Recorder, console_log, eventually, screenshot};
+pub use browser::{Browser, Recorder, cdp, console_log, eventually, screenshot};
 pub use stack::{
     Chat, ChatStack, HoldProxy, Incoming, RestStack, WorkerOptions, WsText, node, node_modules,
     secret, user_id,

@@ -45,7 +45,7 @@ impl DurableObject for ChatRoom {
         }
         Self {
             state,
-            store: Store::from_env(&env),
+            store: Store::from_env(&env, &config),
             history_limit: config.history_limit,
             misconfigured,
             core: RefCell::new(RoomCore::new(config)),
@@ -214,11 +214,21 @@ impl ChatRoom {
                     }
                 }
                 Output::WakeAt(at) => {
-                    // Durable Object alarms wake the object even from hibernation; an offset
-                    // of 0 fires as soon as the runtime can.
-                    let offset = (at - now()).max(0);
-                    if let Err(err) = self.state.storage().set_alarm(offset).await {
-                        worker::console_warn!("setting the alarm failed: {err}");
+                    // Durable Object alarms wake the object even from hibernation. There is one
+                    // alarm per object, and a sooner one already set must stay
+                    // (`room::alarm_to_set`). If it cannot be read, setting is the safer mistake:
+                    // woken early, the room asks again; never woken, it would strand its notices.
+                    let storage = self.state.storage();
+                    let current = storage.get_alarm().await.unwrap_or_else(|err| {
+                        worker::console_warn!("reading the alarm failed: {err}");
+                        None
+                    });
+                    if let Some(at) = room::alarm_to_set(current, at) {
+                        // An offset of 0 fires as soon as the runtime can.
+                        let offset = (at - now()).max(0);
+                        if let Err(err) = storage.set_alarm(offset).await {
+                            worker::console_warn!("setting the alarm failed: {err}");
+                        }
                     }
                 }
                 Output::Persist(batch) => {

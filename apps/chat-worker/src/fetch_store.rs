@@ -2,7 +2,7 @@
 
 use protocol::{HistoryPage, Message};
 use room::store::WriteOutcome;
-use room::{Batch, StoreFailure, store};
+use room::{Batch, RoomConfig, StoreFailure, store};
 use std::time::Duration;
 use upstash::{Client, HttpRequest, HttpResponse, Transport};
 use worker::Env;
@@ -10,10 +10,6 @@ use worker::js_sys;
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::web_sys;
-
-/// How long one request to the store may take before it counts as unavailable, unless the
-/// Worker variable `STORE_TIMEOUT_MS` says otherwise (tests shorten it).
-const STORE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Sends Upstash requests with the Workers runtime's `fetch`, giving up after `timeout`.
 ///
@@ -111,30 +107,33 @@ pub struct Store {
 
 impl Store {
     /// Reads `UPSTASH_REDIS_REST_URL` (a variable) and `UPSTASH_REDIS_REST_TOKEN` (a secret;
-    /// a variable is accepted too, for local `--var` use).
-    pub fn from_env(env: &Env) -> Self {
+    /// a variable is accepted too, for local `--var` use). The timeout comes from the parsed
+    /// configuration (`STORE_TIMEOUT_MS`), so an invalid value stops the chat like any other.
+    pub fn from_env(env: &Env, config: &RoomConfig) -> Self {
         let url = env.var("UPSTASH_REDIS_REST_URL").map(|v| v.to_string());
         let token = env
             .secret("UPSTASH_REDIS_REST_TOKEN")
             .or_else(|_| env.var("UPSTASH_REDIS_REST_TOKEN"))
             .map(|v| v.to_string());
-        let timeout = env
-            .var("STORE_TIMEOUT_MS")
-            .ok()
-            .and_then(|v| v.to_string().trim().parse::<u64>().ok())
-            .filter(|ms| *ms > 0)
-            .map_or(STORE_TIMEOUT, Duration::from_millis);
-        let transport = FetchTransport { timeout };
+        let transport = FetchTransport {
+            timeout: Duration::from_millis(config.store_timeout_ms),
+        };
         let client = match (url, token) {
             (Ok(url), Ok(token)) if !url.is_empty() && !token.is_empty() => {
                 Ok(Client::new(&url, &token, transport))
             }
-            (Err(_), _) | (Ok(_), Ok(_)) => {
-                Err("UPSTASH_REDIS_REST_URL is not configured".to_owned())
+            // The URL is there, so the token is what is missing (unset or empty).
+            (Ok(url), _) if !url.is_empty() => {
+                Err("the UPSTASH_REDIS_REST_TOKEN secret is not configured".to_owned())
             }
-            (_, Err(_)) => Err("the UPSTASH_REDIS_REST_TOKEN secret is not configured".to_owned()),
+            _ => Err("UPSTASH_REDIS_REST_URL is not configured".to_owned()),
         };
         Self { client }
+    }
+
+    /// Whether the URL and token are set, or which one is missing; asks the store nothing.
+    pub fn configured(&self) -> Result<(), &str> {
+        self.client.as_ref().map(|_| ()).map_err(String::as_str)
     }
 
     fn client(&self) -> Result<&Client<FetchTransport>, StoreFailure> {

@@ -1,6 +1,7 @@
 //! The edge-chat Worker: routes `/api/*` requests, checks them at the edge (configuration, room
-//! name, upgrade, Origin, per-address rates), answers health and history directly from Redis,
-//! and hands each room's WebSockets to its [`ChatRoom`] Durable Object.
+//! name, upgrade, Origin, per-address rates), answers health from the isolate, the store's
+//! health (cached) and history directly from Redis, and hands each room's WebSockets to its
+//! [`ChatRoom`] Durable Object.
 
 mod chat_room;
 mod fetch_store;
@@ -8,13 +9,13 @@ mod fetch_store;
 pub use chat_room::ChatRoom;
 
 use fetch_store::Store;
-use protocol::http::{Route, messages_query, origin_allowed, route};
-use room::{KeyedLimiter, RateLimit, StoreFailure};
+use protocol::http::{Route, address_key, messages_query, origin_allowed, route};
+use room::{HEALTH_CACHE_MS, HealthCache, HealthCheck, KeyedLimiter, RateLimit, StoreFailure};
 use serde_json::json;
 use std::cell::RefCell;
 use worker::{Context, Env, Request, Response, Result, event};
 
-/// Addresses each limiter remembers before it forgets the idle ones.
+/// Addresses each limiter remembers; past that, the least recently seen is forgotten.
 const LIMITER_KEYS: usize = 10_000;
 
 thread_local! {
@@ -24,6 +25,9 @@ thread_local! {
     // with the configured rates.
     static SOCKETS: RefCell<Option<KeyedLimiter>> = const { RefCell::new(None) };
     static HISTORY: RefCell<Option<KeyedLimiter>> = const { RefCell::new(None) };
+    // The store's last answer to a health check: each check is a billed Upstash command, so a
+    // loop of them costs at most one per isolate per HEALTH_CACHE_MS.
+    static STORE_HEALTH: RefCell<HealthCache> = RefCell::new(HealthCache::new(HEALTH_CACHE_MS));
 }
 
 #[event(fetch)]
@@ -41,7 +45,15 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         }
     };
     match route {
-        Route::Health => health(&env).await,
+        Route::Health => health(&Store::from_env(&env, &config)),
+        Route::StoreHealth => {
+            // Shares the history pages' bucket: both are HTTP requests that may cost a command.
+            let limit = (&HISTORY, config.http_history_rate);
+            if let Some(refusal) = limited(limit, &req, "store requests")? {
+                return Ok(refusal);
+            }
+            store_health(&Store::from_env(&env, &config)).await
+        }
         Route::RoomSocket(room) => {
             let limit = (&SOCKETS, config.socket_rate);
             if let Some(refusal) = limited(limit, &req, "new connections")? {
@@ -54,7 +66,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
             if let Some(refusal) = limited(limit, &req, "history requests")? {
                 return Ok(refusal);
             }
-            room_messages(&env, room, url.query()).await
+            room_messages(&Store::from_env(&env, &config), room, url.query()).await
         }
         Route::BadRoom(invalid) => json_error(400, &invalid.0),
         Route::ApiNotFound => json_error(404, "no such API endpoint"),
@@ -70,14 +82,13 @@ type Limit = (
 
 /// A 429 when the request's address is over the limiter's rate.
 fn limited((limiter, rate): Limit, req: &Request, what: &str) -> Result<Option<Response>> {
-    let ip = req
-        .headers()
-        .get("CF-Connecting-IP")?
-        .unwrap_or_else(|| "unknown".to_owned());
+    // IPv6 counts by its /64 and a request without the header shares one key with every other
+    // such request (`address_key` says why), the same keys the rooms cap connections by.
+    let key = address_key(req.headers().get("CF-Connecting-IP")?.as_deref());
     let taken = limiter.with(|cell| {
         cell.borrow_mut()
             .get_or_insert_with(|| KeyedLimiter::new(rate, LIMITER_KEYS))
-            .take(&ip, chat_room::now())
+            .take(&key, chat_room::now())
     });
     match taken {
         Ok(()) => Ok(None),
@@ -92,17 +103,41 @@ fn limited((limiter, rate): Limit, req: &Request, what: &str) -> Result<Option<R
     }
 }
 
-/// 200 when Redis answers through the REST API, 503 otherwise (the detail goes to the log).
-async fn health(env: &Env) -> Result<Response> {
-    match Store::from_env(env).ping().await {
+/// Liveness: 200 when the Worker runs with a valid configuration (the variables were checked
+/// before routing; here, that the store's URL and token are set). It asks the store nothing, so
+/// it costs no quota however often anyone calls it.
+fn health(store: &Store) -> Result<Response> {
+    match store.configured() {
         Ok(()) => Response::from_json(&json!({"status": "ok"})),
-        Err(err) => {
-            worker::console_warn!("health: {err}");
-            Ok(
-                Response::from_json(&json!({"status": "unavailable", "error": public(&err)}))?
-                    .with_status(503),
-            )
+        Err(reason) => {
+            worker::console_error!("refusing to run: {reason}");
+            json_error(500, &format!("the chat is misconfigured: {reason}"))
         }
+    }
+}
+
+/// The store's health: 200 when Redis answers a PING through the REST API, 503 otherwise (the
+/// detail goes to the log). The answer is reused for [`HEALTH_CACHE_MS`] per isolate.
+async fn store_health(store: &Store) -> Result<Response> {
+    let check = STORE_HEALTH.with(|cache| cache.borrow_mut().check(chat_room::now()));
+    let result = match check {
+        HealthCheck::Cached(result) => result,
+        HealthCheck::Ask => {
+            // No borrow of the cache across the await: other requests read it meanwhile.
+            let result = store.ping().await;
+            if let Err(err) = &result {
+                worker::console_warn!("store health: {err}");
+            }
+            STORE_HEALTH.with(|cache| cache.borrow_mut().record(chat_room::now(), result.clone()));
+            result
+        }
+    };
+    match result {
+        Ok(()) => Response::from_json(&json!({"status": "ok"})),
+        Err(err) => Ok(Response::from_json(
+            &json!({"status": "unavailable", "error": public(&err)}),
+        )?
+        .with_status(503)),
     }
 }
 
@@ -142,15 +177,12 @@ async fn room_socket(req: Request, env: &Env, room: &str) -> Result<Response> {
     stub.fetch_with_request(req).await
 }
 
-async fn room_messages(env: &Env, room: &str, query: Option<&str>) -> Result<Response> {
+async fn room_messages(store: &Store, room: &str, query: Option<&str>) -> Result<Response> {
     let query = match messages_query(query) {
         Ok(query) => query,
         Err(invalid) => return json_error(400, &invalid.0),
     };
-    match Store::from_env(env)
-        .history(room, query.before, query.limit)
-        .await
-    {
+    match store.history(room, query.before, query.limit).await {
         Ok(page) => Response::from_json(&page),
         Err(err) => {
             worker::console_warn!("room {room}: history over HTTP failed: {err}");

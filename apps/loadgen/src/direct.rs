@@ -49,7 +49,8 @@ fn listening_ports(table: &str, inodes: &HashSet<u64>) -> Vec<u16> {
         .collect()
 }
 
-/// Whether `port` answers `GET /api/health` as the Worker does when its store is up.
+/// Whether `port` answers `GET /api/health` (liveness, which asks the store nothing) as the
+/// Worker does.
 async fn is_the_worker(port: u16) -> bool {
     let probe = async {
         let mut stream = TcpStream::connect(("127.0.0.1", port)).await?;

@@ -569,6 +569,7 @@ fn header(state: RwSignal<ChatState>, transport: Transport) -> El {
             ConnectionStatus::Connecting { .. } => "connecting",
             ConnectionStatus::Reconnecting { .. } => "reconnecting",
             ConnectionStatus::Offline => "offline",
+            ConnectionStatus::Outdated { .. } => "outdated",
         })
     };
     let status_text = move || {
@@ -585,6 +586,9 @@ fn header(state: RwSignal<ChatState>, transport: Transport) -> El {
                 }
             }
             ConnectionStatus::Offline => "Offline".to_owned(),
+            ConnectionStatus::Outdated { .. } => {
+                "This page is out of date: reload it to keep chatting".to_owned()
+            }
         })
     };
     let status = El::new("span")
@@ -601,6 +605,13 @@ fn header(state: RwSignal<ChatState>, transport: Transport) -> El {
         .bind_text(Box::new(status_text));
     // A full room's wait stands whoever asks, so the button would do nothing then.
     let retry = small_button("Retry now").on("click", Box::new(move |_| transport.retry_now()));
+    let reload = small_button("Reload").on(
+        "click",
+        Box::new(move |_| {
+            let _ = window().location().reload();
+        }),
+    );
+    let outdated = move || state.with(|s| s.outdated().is_some());
     let can_retry = move || {
         state.with(|s| {
             matches!(
@@ -637,7 +648,8 @@ fn header(state: RwSignal<ChatState>, transport: Transport) -> El {
             El::with_class("div", "connection")
                 .push(notify_toggle(state))
                 .push(status)
-                .shown_child(retry, Box::new(can_retry)),
+                .shown_child(retry, Box::new(can_retry))
+                .shown_child(reload, Box::new(outdated)),
         )
         .push(
             El::with_class("form", "goto")
@@ -757,6 +769,16 @@ fn composer(transport: Transport) -> El {
                 .text("Send"),
         )
         .push(problem)
+        .shown_child(
+            El::with_class("p", "storage-warning")
+                .attr("role", "alert")
+                .text("This browser's storage is full: unsent messages will not survive a reload."),
+            Box::new(move || {
+                transport
+                    .state
+                    .with(|s| s.outbox_unsaved && !s.outbox.is_empty())
+            }),
+        )
 }
 
 /// Turns desktop notifications on and off. The browser is asked for permission only here, on a

@@ -57,21 +57,65 @@ pub fn secret() -> Result<String, NoSecureRandom> {
     Ok(secret)
 }
 
+fn outbox_key(room: &str) -> String {
+    format!("edge-chat.outbox.{room}")
+}
+
 /// The outbox of `room` as it was left, with messages past their confirmation window marked
 /// failed.
 pub fn outbox(room: &str) -> Outbox {
-    get(&format!("edge-chat.outbox.{room}"))
+    get(&outbox_key(room))
         .map(|json| Outbox::from_json(&json, crate::now()))
         .unwrap_or_default()
 }
 
-pub fn save_outbox(room: &str, outbox: &Outbox) {
-    let key = format!("edge-chat.outbox.{room}");
-    if outbox.is_empty() {
-        if let Some(storage) = local_storage() {
-            let _ = storage.remove_item(&key);
-        }
+/// Saves `outbox` as the one outbox of `room` that every tab shares: what other tabs stored is
+/// merged in first ([`Outbox::merge_stored`]), so this erases only what this tab confirmed or
+/// discarded. `false` when the browser refused to store it (storage full or disabled).
+pub fn save_outbox(room: &str, outbox: &mut Outbox, now: i64) -> bool {
+    let Some(storage) = local_storage() else {
+        return false;
+    };
+    let key = outbox_key(room);
+    outbox.merge_stored(storage.get_item(&key).ok().flatten().as_deref(), now);
+    let written = if outbox.is_empty() {
+        storage.remove_item(&key)
     } else {
-        set(&key, &outbox.to_json());
+        storage.set_item(&key, &outbox.to_json())
+    };
+    let saved = written.is_ok();
+    if saved {
+        outbox.saved();
+    }
+    saved
+}
+
+/// Whether a `storage` event (another tab wrote localStorage) concerns `room`'s outbox; its new
+/// value is then the outbox to merge.
+pub fn is_outbox_of(room: &str, key: Option<&str>) -> bool {
+    key == Some(outbox_key(room).as_str())
+}
+
+/// Reloads the page, unless it already reloaded for a server speaking protocol versions
+/// `oldest..=newest` (kept in sessionStorage, which a reload keeps and each tab has its own of).
+/// Reloading fetches the web client deployed with the server; if even that one is refused, a
+/// second reload would be a loop, so the page stays and says it is out of date.
+pub fn reload_once_for((oldest, newest): (u32, u32)) {
+    let Some(window) = web_sys::window() else {
+        return;
+    };
+    let Some(session) = window.session_storage().ok().flatten() else {
+        return;
+    };
+    let versions = format!("{oldest}-{newest}");
+    if session.get_item(RELOADED_FOR_KEY).ok().flatten().as_deref() == Some(versions.as_str()) {
+        return;
+    }
+    // Without the mark the next page could not tell it already reloaded: no reload then.
+    if session.set_item(RELOADED_FOR_KEY, &versions).is_ok() {
+        let _ = window.location().reload();
     }
 }
+
+/// Where [`reload_once_for`] keeps the versions it reloaded for.
+const RELOADED_FOR_KEY: &str = "edge-chat.reloaded-for";

@@ -15,7 +15,7 @@ use std::cell::RefCell;
 use std::time::Duration;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
-use web_sys::{CloseEvent, MessageEvent, WebSocket};
+use web_sys::{CloseEvent, MessageEvent, StorageEvent, WebSocket};
 
 /// Handlers of one socket, dropped (and so detached) when the socket is replaced.
 struct SocketHandlers {
@@ -98,6 +98,21 @@ impl Transport {
         });
         // Leaving the page closes the socket with a close frame, so the room tells the others
         // at once instead of when the connection times out.
+        // Another tab of this browser saved the room's outbox: take in what it wrote there and
+        // let go of what it confirmed or discarded (not saved again here: only changes are).
+        let shared = transport;
+        let _ = window_event_listener_untyped("storage", move |event| {
+            let Some(event) = event.dyn_ref::<StorageEvent>() else {
+                return;
+            };
+            let room = shared.state.with_untracked(|s| s.room.clone());
+            if storage::is_outbox_of(&room, event.key().as_deref()) {
+                let stored = event.new_value();
+                shared.state.update(|s| {
+                    s.outbox.merge_stored(stored.as_deref(), now());
+                });
+            }
+        });
         let leaving = transport;
         let _ = window_event_listener_untyped("pagehide", move |_| leaving.drop_socket());
         let visible = transport;
@@ -170,6 +185,12 @@ impl Transport {
                     .update(|s| (s.received(&text, now()), s.attention.take_alerts()))
                     .unwrap_or_default();
                 this.send_all(&frames);
+                if let Some(versions) = this.state.with_untracked(ChatState::outdated) {
+                    // The server was deployed with a protocol this page does not speak: the
+                    // page reloads to get the client that does, once per server version, so a
+                    // mismatch that a reload cannot fix shows the banner instead of a loop.
+                    storage::reload_once_for(versions);
+                }
                 let room = this.state.with_untracked(|s| s.room.clone());
                 for alert in alerts {
                     notify::show(&room, &alert);
@@ -254,6 +275,10 @@ impl Transport {
     }
 
     fn socket_closed(&self) {
+        if self.state.with_untracked(ChatState::outdated).is_some() {
+            // The server would answer a new connection the same way.
+            return;
+        }
         let delay = self
             .update(|s| s.closed(now(), js_sys::Math::random()))
             .unwrap_or(1_000);
@@ -295,12 +320,17 @@ impl Transport {
             .unwrap_or(false)
     }
 
-    /// Changes the state and saves the outbox, so nothing typed is lost to a reload.
-    /// `None` only once the page's reactive owner is gone.
+    /// Changes the state and, when the outbox changed, saves it, so nothing typed is lost to a
+    /// reload. Saving only on change matters beyond the cost: every save merges with what other
+    /// tabs stored. `None` only once the page's reactive owner is gone.
     fn update<T>(&self, change: impl FnOnce(&mut ChatState) -> T) -> Option<T> {
         self.state.try_update(|s| {
+            let before = s.outbox.entries().to_vec();
             let result = change(s);
-            storage::save_outbox(&s.room, &s.outbox);
+            if s.outbox.entries() != before.as_slice() {
+                let saved = storage::save_outbox(&s.room, &mut s.outbox, now());
+                s.outbox_unsaved = !saved;
+            }
             result
         })
     }

@@ -143,14 +143,21 @@ async fn the_name_picker_refuses_a_blank_name() {
 }
 
 #[wasm_bindgen_test]
-fn the_outbox_survives_in_local_storage() {
+fn the_outbox_survives_in_local_storage_and_no_tab_erases_another_tabs() {
     let mut outbox = client::Outbox::default();
     outbox.add("kept-msg-001".into(), "typed while offline".into(), 1);
-    web::storage::save_outbox("dom-test", &outbox);
+    assert!(web::storage::save_outbox("dom-test", &mut outbox, 1));
     let restored = web::storage::outbox("dom-test");
     assert_eq!(restored.entries().len(), 1);
     assert_eq!(restored.entries()[0].text, "typed while offline");
-    web::storage::save_outbox("dom-test", &client::Outbox::default());
+    // Another tab with nothing of its own saves: it takes the message in instead of erasing it.
+    let mut other_tab = client::Outbox::default();
+    assert!(web::storage::save_outbox("dom-test", &mut other_tab, 2));
+    assert_eq!(other_tab.entries().len(), 1);
+    assert_eq!(web::storage::outbox("dom-test").entries().len(), 1);
+    // Confirmed in the first tab: gone from storage.
+    assert!(outbox.confirm("kept-msg-001"));
+    assert!(web::storage::save_outbox("dom-test", &mut outbox, 3));
     assert!(web::storage::outbox("dom-test").is_empty());
 }
 
@@ -177,7 +184,9 @@ fn the_outbox_loaded_after_the_confirm_window_shows_the_message_failed() {
             reason: client::NOT_CONFIRMED_REASON.to_owned()
         }
     );
-    web::storage::save_outbox("dom-test-old", &client::Outbox::default());
+    local_storage()
+        .remove_item("edge-chat.outbox.dom-test-old")
+        .expect("removed");
 }
 
 #[wasm_bindgen_test]

@@ -17,7 +17,7 @@
 //! message in the list, then again after 5000 more messages have arrived.
 
 use anyhow::{Context, Result, bail};
-use e2e::{Browser, Chat, ChatStack, WorkerOptions, eventually};
+use e2e::{Browser, Chat, ChatStack, WorkerOptions, cdp, eventually};
 use fantoccini::Client;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -33,38 +33,6 @@ const LOADS: usize = 5;
 const MESSAGE: &str = "Hello from the benchmark";
 /// How often the page is polled where a time is read when a poll sees something.
 const POLL: Duration = Duration::from_millis(20);
-
-/// One DevTools command sent through chromedriver.
-#[derive(Debug)]
-struct Cdp {
-    cmd: &'static str,
-    params: Value,
-}
-
-impl fantoccini::wd::WebDriverCompatibleCommand for Cdp {
-    fn endpoint(
-        &self,
-        base_url: &url::Url,
-        session_id: Option<&str>,
-    ) -> Result<url::Url, url::ParseError> {
-        base_url.join(&format!(
-            "session/{}/goog/cdp/execute",
-            session_id.unwrap_or_default()
-        ))
-    }
-
-    fn method_and_body(&self, _request_url: &url::Url) -> (hyper::Method, Option<String>) {
-        let body = json!({"cmd": self.cmd, "params": self.params});
-        (hyper::Method::POST, Some(body.to_string()))
-    }
-}
-
-async fn cdp(page: &Client, cmd: &'static str, params: Value) -> Result<()> {
-    page.issue_cmd(Cdp { cmd, params })
-        .await
-        .with_context(|| format!("DevTools command {cmd}"))?;
-    Ok(())
-}
 
 /// What one cold load showed, in ms from navigation start.
 #[derive(Debug, Clone, Copy)]

@@ -6,7 +6,7 @@ use crate::backoff::{Backoff, Beat, Heartbeat};
 use crate::messages::{MessageList, Row};
 use crate::outbox::Outbox;
 use crate::typing::Typing;
-use protocol::{ClientFrame, ErrorCode, Member, ServerFrame};
+use protocol::{ClientFrame, ErrorCode, Member, Secret, ServerFrame};
 
 /// While typing, the client repeats `typing: true` at most this often (the room's typing limit
 /// is 1 per second with a burst of 5).
@@ -27,6 +27,10 @@ pub enum ConnectionStatus {
     Reconnecting { attempt: u32, next_at: i64 },
     /// The browser says it is offline; reconnects when it comes back.
     Offline,
+    /// The server speaks protocol versions `oldest..=newest`, not this client's: no more
+    /// reconnecting; the page reloads to get the client that matches (once per version) or
+    /// asks the user to.
+    Outdated { oldest: u32, newest: u32 },
 }
 
 /// A message from the server not tied to one of the user's messages.
@@ -34,23 +38,6 @@ pub enum ConnectionStatus {
 pub struct Notice {
     pub code: ErrorCode,
     pub text: String,
-}
-
-/// The key to this browser's identity, sent in `hello`. The room derives the public `user_id`
-/// from it; anyone who has it can speak as this user, so `Debug` (logs, panics) never shows it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(secret: String) -> Self {
-        Self(secret)
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(…)")
-    }
 }
 
 /// Everything the chat view shows for one room.
@@ -70,6 +57,9 @@ pub struct ChatState {
     pub heartbeat: Heartbeat,
     /// The unread count and notifications while the tab is hidden.
     pub attention: Attention,
+    /// The outbox could not be saved (the browser's storage is full or refused): what is in it
+    /// lasts only as long as the page, and the person is told so.
+    pub outbox_unsaved: bool,
     secret: Secret,
     joined: bool,
     typing_sent_at: Option<i64>,
@@ -99,6 +89,7 @@ impl ChatState {
             backoff: Backoff::default(),
             heartbeat: Heartbeat::default(),
             attention: Attention::default(),
+            outbox_unsaved: false,
             secret,
             joined: false,
             typing_sent_at: None,
@@ -141,7 +132,8 @@ impl ChatState {
         vec![
             ClientFrame::Hello {
                 name: self.me.name.clone(),
-                secret: self.secret.0.clone(),
+                protocol: protocol::PROTOCOL_VERSION,
+                secret: self.secret.clone(),
                 since: self.messages.newest_seq(),
             }
             .to_json(),
@@ -260,6 +252,18 @@ impl ChatState {
                 }
                 Vec::new()
             }
+            ServerFrame::UnsupportedProtocol { oldest, newest, .. } => {
+                self.status = ConnectionStatus::Outdated { oldest, newest };
+                Vec::new()
+            }
+        }
+    }
+
+    /// Whether the server said it does not speak this client's protocol: the versions it does.
+    pub fn outdated(&self) -> Option<(u32, u32)> {
+        match self.status {
+            ConnectionStatus::Outdated { oldest, newest } => Some((oldest, newest)),
+            _ => None,
         }
     }
 
@@ -278,6 +282,10 @@ impl ChatState {
             // clients it turned away together do not all come back at the same instant.
             delay = delay.saturating_add(wait);
             self.room_full_until = Some(now.saturating_add(delay as i64));
+        }
+        if self.outdated().is_some() {
+            // Reconnecting cannot help: the server would answer the same.
+            return u64::MAX;
         }
         if self.status != ConnectionStatus::Offline {
             self.status = ConnectionStatus::Reconnecting {

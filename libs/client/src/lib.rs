@@ -11,11 +11,12 @@ mod typing;
 
 pub use attention::{Alert, Attention};
 pub use backoff::{Backoff, Beat, Heartbeat};
-pub use chat::{ChatState, ConnectionStatus, Notice, ROOM_FULL_DEFAULT_WAIT_MS, Secret};
+pub use chat::{ChatState, ConnectionStatus, Notice, ROOM_FULL_DEFAULT_WAIT_MS};
 pub use messages::{MessageList, Row};
 pub use outbox::{
     CONFIRM_WINDOW_MS, NOT_CONFIRMED_REASON, Outbox, OutboxEntry, OutboxState, STORE_REFUSED_REASON,
 };
+pub use protocol::Secret;
 pub use typing::Typing;
 
 /// An id of `len` characters of `A-Za-z0-9_-` from random bytes the caller supplies (the

@@ -4,6 +4,7 @@
 
 use protocol::json::{Json, ObjectWriter};
 use protocol::{ClientFrame, ErrorCode};
+use std::collections::BTreeSet;
 
 /// After this many attempts answered with an error, automatic retries stop and the user
 /// decides (retry or discard).
@@ -26,6 +27,23 @@ pub const NOT_CONFIRMED_REASON: &str =
 /// Why a message the store refused for good (`store_refused`) stopped. The server's own text
 /// is meant for operators, so the user sees this instead.
 pub const STORE_REFUSED_REASON: &str = "the server could not store this message";
+
+/// How fast the outbox sends by itself: a burst of this many, then [`SEND_PER_SECOND`]. It is
+/// the room's default send limit, so a backlog (100 messages written offline) goes out at the
+/// pace the room accepts instead of all at once; a room configured stricter answers
+/// `rate_limited`, which pauses the outbox without using up a message's attempts.
+pub const SEND_BURST: i64 = 10;
+/// See [`SEND_BURST`].
+pub const SEND_PER_SECOND: i64 = 5;
+
+/// How long a message another tab wrote waits before this tab sends it too. The tab that wrote
+/// it normally has it confirmed well within this, and then it leaves every tab's outbox unsent;
+/// if that tab was closed or is offline, this one sends it. Sending it from both is harmless
+/// (same identity, same `client_id`: the room stores it once), only wasteful.
+pub const OTHER_TAB_GRACE_MS: i64 = 5_000;
+
+/// The reason shown on a message another tab wrote while this tab waits for that one.
+pub const OTHER_TAB_REASON: &str = "written in another tab; sending from there";
 
 /// Where an unconfirmed message stands.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -74,9 +92,47 @@ impl OutboxEntry {
 }
 
 /// Unconfirmed messages in the order they were written.
+///
+/// Every tab of a room shares one stored outbox (localStorage): each tab keeps its own copy,
+/// merges the stored one into it before it writes ([`Outbox::merge_stored`]) and when another
+/// tab wrote, so no tab erases what another wrote, and a message written in a tab that closed
+/// is sent by a tab still open.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Outbox {
     entries: Vec<OutboxEntry>,
+    /// The `client_id`s this outbox has seen in storage (read there, or written there by this
+    /// tab). One it holds that storage lost was removed by another tab (confirmed or
+    /// discarded); one storage holds that it lacks was removed here, unless it is not known,
+    /// then another tab wrote it.
+    known: BTreeSet<String>,
+    pace: Pace,
+}
+
+/// The outbox's own send limit ([`SEND_BURST`], [`SEND_PER_SECOND`]), in thousandths of a
+/// send so that it stays exact, and a pause after the room said `rate_limited`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Pace {
+    /// Sends taken and not yet refilled, ×1000 (0: a full burst is available).
+    spent_milli: i64,
+    updated_at: i64,
+    paused_until: i64,
+}
+
+impl Pace {
+    /// How many sends may go at `now`.
+    fn available(&mut self, now: i64) -> usize {
+        let elapsed = (now - self.updated_at).max(0);
+        self.spent_milli = (self.spent_milli - elapsed * SEND_PER_SECOND).max(0);
+        self.updated_at = self.updated_at.max(now);
+        if now < self.paused_until {
+            return 0;
+        }
+        usize::try_from((SEND_BURST * 1000 - self.spent_milli) / 1000).unwrap_or(0)
+    }
+
+    fn take(&mut self) {
+        self.spent_milli += 1000;
+    }
 }
 
 impl Outbox {
@@ -107,13 +163,18 @@ impl Outbox {
         self.entries.len() != before
     }
 
-    /// The `send` frames due now (queued, or waiting and due), marking them sent. Only call
-    /// while the connection is live. Entries past their confirmation window fail first, so
-    /// nothing is ever resent after it.
+    /// The `send` frames due now (queued, or waiting and due), oldest first and no faster than
+    /// [`SEND_BURST`] and [`SEND_PER_SECOND`] allow, marking them sent. Only call while the
+    /// connection is live. Entries past their confirmation window fail first, so nothing is
+    /// ever resent after it.
     pub fn due(&mut self, now: i64) -> Vec<ClientFrame> {
         self.expire(now);
         let mut frames = Vec::new();
+        let mut available = self.pace.available(now);
         for entry in &mut self.entries {
+            if available == 0 {
+                break;
+            }
             let due = match &entry.state {
                 OutboxState::Queued => true,
                 OutboxState::Waiting { retry_at, .. } => *retry_at <= now,
@@ -123,6 +184,8 @@ impl Outbox {
                 entry.state = OutboxState::Sent;
                 entry.attempts += 1;
                 entry.first_sent_at.get_or_insert(now);
+                available -= 1;
+                self.pace.take();
                 frames.push(ClientFrame::Send {
                     client_id: entry.client_id.clone(),
                     text: entry.text.clone(),
@@ -132,7 +195,7 @@ impl Outbox {
         frames
     }
 
-    /// The earliest time a waiting entry becomes due.
+    /// The earliest time a waiting entry becomes due (it may wait longer for the pace).
     pub fn next_retry(&self) -> Option<i64> {
         self.entries
             .iter()
@@ -183,11 +246,19 @@ impl Outbox {
         let Some(entry) = self.entries.iter_mut().find(|e| e.client_id == client_id) else {
             return;
         };
+        let wait = retry_after_ms.unwrap_or(1_000).max(100) as i64;
         entry.state = match code {
-            ErrorCode::StoreUnavailable | ErrorCode::RateLimited
-                if entry.attempts < MAX_AUTOMATIC_ATTEMPTS =>
-            {
-                let wait = retry_after_ms.unwrap_or(1_000).max(100) as i64;
+            // Too fast is the pace's fault, not the message's: it costs no attempt, and nothing
+            // more is sent until the room has a token again.
+            ErrorCode::RateLimited => {
+                entry.attempts = entry.attempts.saturating_sub(1);
+                self.pace.paused_until = self.pace.paused_until.max(now + wait);
+                OutboxState::Waiting {
+                    retry_at: now + wait,
+                    reason: message.to_owned(),
+                }
+            }
+            ErrorCode::StoreUnavailable if entry.attempts < MAX_AUTOMATIC_ATTEMPTS => {
                 OutboxState::Waiting {
                     retry_at: now + wait,
                     reason: message.to_owned(),
@@ -242,19 +313,84 @@ impl Outbox {
 
     /// The outbox read back from localStorage at `now`. What was in flight when the page went
     /// away is queued again, unless its confirmation window has passed (the page may have been
-    /// closed for days); anything unreadable is an empty outbox rather than an error.
+    /// closed for days). Entries are read one by one: one this version cannot read (written by
+    /// a newer one, before a rollback) is skipped, not the whole outbox; a text that is not an
+    /// outbox at all is an empty one rather than an error.
     pub fn from_json(json: &str, now: i64) -> Self {
         let mut outbox = Self::decode(json).unwrap_or_default();
         outbox.disconnected();
         outbox.expire(now);
+        outbox.known = outbox.ids().map(str::to_owned).collect();
         outbox
     }
 
-    /// The stored outbox exactly as saved, or `None` if any of it does not read.
+    /// The stored outbox as saved, without the entries that do not read; `None` if it is not
+    /// an object with an `entries` array.
     fn decode(json: &str) -> Option<Self> {
         let json = Json::parse(json).ok()?;
-        let entries = json.list_member("entries", OutboxEntry::decode)?;
-        Some(Self { entries })
+        let entries = json
+            .get("entries")?
+            .as_array()?
+            .iter()
+            .filter_map(OutboxEntry::decode)
+            .collect();
+        Some(Self {
+            entries,
+            ..Self::default()
+        })
+    }
+
+    fn ids(&self) -> impl Iterator<Item = &str> {
+        self.entries.iter().map(|e| e.client_id.as_str())
+    }
+
+    /// Brings what another tab may have written to storage (`stored`, the outbox saved for the
+    /// room, `None` when there is none) into this outbox at `now`:
+    /// - an entry this outbox saw in storage before and storage no longer has was confirmed or
+    ///   discarded in another tab: it leaves this outbox too;
+    /// - an entry storage has that this outbox never saw was written in another tab: it joins,
+    ///   waiting [`OTHER_TAB_GRACE_MS`] (that tab normally has it confirmed first), or failed as
+    ///   it was;
+    /// - an entry this outbox removed (known, not held) stays removed; what is held keeps this
+    ///   tab's own state.
+    ///
+    /// Call it before every save, so the save writes the union and erases only what this tab
+    /// removed, and whenever another tab saved. Returns whether this outbox changed.
+    pub fn merge_stored(&mut self, stored: Option<&str>, now: i64) -> bool {
+        let stored = stored.and_then(Self::decode).unwrap_or_default();
+        let stored_ids: BTreeSet<String> = stored.ids().map(str::to_owned).collect();
+        let before = self.entries.len();
+        let known = &self.known;
+        self.entries
+            .retain(|e| stored_ids.contains(&e.client_id) || !known.contains(&e.client_id));
+        let mut changed = self.entries.len() != before;
+        let held: BTreeSet<String> = self.ids().map(str::to_owned).collect();
+        for mut entry in stored.entries {
+            if held.contains(&entry.client_id) || self.known.contains(&entry.client_id) {
+                continue;
+            }
+            if !matches!(entry.state, OutboxState::Failed { .. }) {
+                entry.state = OutboxState::Waiting {
+                    retry_at: now + OTHER_TAB_GRACE_MS,
+                    reason: OTHER_TAB_REASON.to_owned(),
+                };
+            }
+            self.entries.push(entry);
+            changed = true;
+        }
+        if changed {
+            // Every tab keeps the order the messages were written in (the sort is stable).
+            self.entries.sort_by_key(|e| e.created_ts);
+        }
+        // Everything in storage has now been seen here; what this tab added and has not saved
+        // yet is not known until [`Outbox::saved`].
+        self.known = stored_ids;
+        changed
+    }
+
+    /// This outbox was written to storage as it is: storage holds exactly its entries now.
+    pub fn saved(&mut self) {
+        self.known = self.ids().map(str::to_owned).collect();
     }
 }
 
@@ -469,6 +605,7 @@ mod tests {
     fn the_stored_format_is_unchanged() {
         let outbox = Outbox {
             entries: stored_entries(),
+            ..Outbox::default()
         };
         assert_eq!(outbox.to_json(), STORED);
         assert_eq!(Outbox::decode(STORED), Some(outbox));
@@ -476,17 +613,181 @@ mod tests {
 
     #[test]
     fn anything_unreadable_is_an_empty_outbox() {
-        for bad in [
-            "",
-            "garbage",
-            "{}",
-            r#"{"entries":{}}"#,
-            r#"{"entries":[{"client_id":"m1-aaaaaa"}]}"#,
-            r#"{"entries":[{"client_id":"m1-aaaaaa","text":"x","created_ts":1,"state":{"state":"lost"},"attempts":0}]}"#,
-            r#"{"entries":[{"client_id":"m1-aaaaaa","text":"x","created_ts":1,"state":{"state":"queued"},"attempts":-1}]}"#,
-        ] {
+        for bad in ["", "garbage", "{}", r#"{"entries":{}}"#, r#"[]"#] {
             assert!(Outbox::from_json(bad, 0).is_empty(), "{bad}");
         }
+    }
+
+    /// One entry this version cannot read (a newer version's, after a rollback) costs that entry,
+    /// not the others.
+    #[test]
+    fn an_unreadable_entry_does_not_drop_the_others() {
+        let good = |id: &str| {
+            format!(
+                r#"{{"client_id":"{id}","text":"x","created_ts":1,"state":{{"state":"queued"}},"attempts":0}}"#
+            )
+        };
+        for bad in [
+            r#"{"client_id":"m1-aaaaaa"}"#,
+            r#"{"client_id":"m1-aaaaaa","text":"x","created_ts":1,"state":{"state":"lost"},"attempts":0}"#,
+            r#"{"client_id":"m1-aaaaaa","text":"x","created_ts":1,"state":{"state":"queued"},"attempts":-1}"#,
+            r#"{"client_id":"m1-aaaaaa","text":"x","created_ts":1.5,"state":{"state":"queued"},"attempts":0}"#,
+            r#""not an entry""#,
+        ] {
+            let json = format!(
+                r#"{{"entries":[{},{bad},{}]}}"#,
+                good("m0-aaaaaa"),
+                good("m2-aaaaaa")
+            );
+            let outbox = Outbox::from_json(&json, 0);
+            let ids: Vec<&str> = outbox.ids().collect();
+            assert_eq!(ids, ["m0-aaaaaa", "m2-aaaaaa"], "{bad}");
+        }
+    }
+
+    /// Two tabs of one room, one stored outbox: each saves through `merge_stored`, as the web
+    /// client does, and hears of the other's saves the same way.
+    fn save(tab: &mut Outbox, storage: &mut Option<String>, now: i64) {
+        tab.merge_stored(storage.as_deref(), now);
+        *storage = (!tab.is_empty()).then(|| tab.to_json());
+        tab.saved();
+    }
+
+    #[test]
+    fn a_message_written_in_a_tab_that_closed_is_sent_by_another() {
+        let mut storage = None;
+        let mut a = Outbox::default();
+        let mut b = Outbox::default();
+        // Both tabs offline; A writes a message and closes.
+        a.add("m1-aaaaaa".into(), "from A".into(), 100);
+        save(&mut a, &mut storage, 100);
+        assert!(b.merge_stored(storage.as_deref(), 101), "B hears of it");
+        drop(a);
+        // B's own saves (its ticks, its own messages) keep A's message.
+        b.add("m2-aaaaaa".into(), "from B".into(), 200);
+        save(&mut b, &mut storage, 200);
+        let kept = Outbox::from_json(storage.as_deref().unwrap_or_default(), 201);
+        assert_eq!(kept.ids().collect::<Vec<_>>(), ["m1-aaaaaa", "m2-aaaaaa"]);
+        // Online: B sends its own at once and A's after the grace, once each.
+        assert_eq!(client_ids(&b.due(300)), ["m2-aaaaaa"]);
+        assert_eq!(b.entries()[0].reason(), Some(OTHER_TAB_REASON));
+        assert!(b.due(101 + OTHER_TAB_GRACE_MS - 1).is_empty());
+        assert_eq!(client_ids(&b.due(101 + OTHER_TAB_GRACE_MS)), ["m1-aaaaaa"]);
+        b.confirm("m1-aaaaaa");
+        b.confirm("m2-aaaaaa");
+        save(&mut b, &mut storage, 6_000);
+        assert_eq!(storage, None, "confirmed everywhere, so stored nowhere");
+    }
+
+    #[test]
+    fn what_one_tab_confirms_or_discards_leaves_the_other() {
+        let mut storage = None;
+        let mut a = Outbox::default();
+        let mut b = Outbox::default();
+        a.add("m1-aaaaaa".into(), "one".into(), 1);
+        a.add("m2-aaaaaa".into(), "two".into(), 2);
+        save(&mut a, &mut storage, 2);
+        b.merge_stored(storage.as_deref(), 3);
+        assert_eq!(b.entries().len(), 2);
+        a.confirm("m1-aaaaaa");
+        a.discard("m2-aaaaaa");
+        save(&mut a, &mut storage, 4);
+        assert!(b.merge_stored(storage.as_deref(), 5));
+        assert!(b.is_empty());
+        // A removed them: a later save of B's does not bring them back.
+        b.add("m3-aaaaaa".into(), "three".into(), 6);
+        save(&mut b, &mut storage, 6);
+        a.merge_stored(storage.as_deref(), 7);
+        assert_eq!(a.ids().collect::<Vec<_>>(), ["m3-aaaaaa"]);
+    }
+
+    #[test]
+    fn a_tab_keeps_its_own_state_and_what_it_could_not_save() {
+        let mut a = Outbox::default();
+        a.add("m1-aaaaaa".into(), "one".into(), 1);
+        assert_eq!(client_ids(&a.due(1)), ["m1-aaaaaa"]);
+        // The save failed (storage full): nothing is known to be stored, so an empty storage
+        // says nothing about the message, which stays.
+        assert!(!a.merge_stored(None, 2));
+        assert_eq!(a.entries()[0].state, OutboxState::Sent);
+        // Stored by another tab in another state: this tab's own state stands.
+        let mut other = a.clone();
+        other.disconnected();
+        assert!(!a.merge_stored(Some(&other.to_json()), 3));
+        assert_eq!(a.entries()[0].state, OutboxState::Sent);
+    }
+
+    /// The user wrote 100 messages offline; the room takes a burst of 10, then 5 a second, and
+    /// answers the rest `rate_limited`. Every one is sent and none fails.
+    #[test]
+    fn a_long_backlog_goes_out_at_the_rooms_pace_and_none_fails() {
+        let room_limit = (10_000_i64, 5_i64); // burst ×1000, per second
+        let mut room_spent = 0_i64;
+        let mut room_at = 0_i64;
+        let mut outbox = Outbox::default();
+        for i in 0..100 {
+            outbox.add(format!("m{i:03}-aaaaaa"), format!("#{i}"), 0);
+        }
+        let mut stored = Vec::new();
+        let mut now = 1_000;
+        let mut refusals = 0;
+        while !outbox.is_empty() && now < 120_000 {
+            for frame in outbox.due(now) {
+                let Some(client_id) = frame.client_id().map(str::to_owned) else {
+                    continue;
+                };
+                room_spent = (room_spent - (now - room_at) * room_limit.1).max(0);
+                room_at = now;
+                if room_spent + 1000 <= room_limit.0 {
+                    room_spent += 1000;
+                    stored.push(client_id.clone());
+                    outbox.confirm(&client_id);
+                } else {
+                    refusals += 1;
+                    let wait = (room_spent + 1000 - room_limit.0) / room_limit.1;
+                    let wait = u64::try_from(wait).unwrap_or(1);
+                    outbox.refused(&client_id, ErrorCode::RateLimited, "slow", Some(wait), now);
+                }
+            }
+            // The web client's tick.
+            now += 1_000;
+        }
+        assert!(outbox.is_empty(), "left: {:?}", outbox.entries());
+        assert_eq!(stored.len(), 100);
+        let unique: BTreeSet<&String> = stored.iter().collect();
+        assert_eq!(unique.len(), 100);
+        assert_eq!(refusals, 0, "the outbox keeps to the room's default pace");
+        assert!(now <= 21_000, "done after {now} ms");
+    }
+
+    /// A room stricter than the default pace refuses sends: they wait, pause the rest, and
+    /// never run out of attempts.
+    #[test]
+    fn rate_limited_sends_wait_without_using_up_attempts() {
+        let mut outbox = Outbox::default();
+        outbox.add("m1-aaaaaa".into(), "one".into(), 0);
+        outbox.add("m2-aaaaaa".into(), "two".into(), 0);
+        let mut now = 0;
+        for _ in 0..3 * MAX_AUTOMATIC_ATTEMPTS {
+            let sent = client_ids(&outbox.due(now));
+            assert!(sent.len() <= 2);
+            for id in sent {
+                outbox.refused(&id, ErrorCode::RateLimited, "slow", Some(500), now);
+            }
+            assert!(
+                outbox.due(now + 499).is_empty(),
+                "paused until the room has a token"
+            );
+            now += 500;
+        }
+        assert!(
+            outbox
+                .entries()
+                .iter()
+                .all(|e| matches!(e.state, OutboxState::Waiting { .. }) && e.attempts == 0),
+            "{:?}",
+            outbox.entries()
+        );
     }
 
     fn is_failed_with(entry: &OutboxEntry, expected: &str) -> bool {

@@ -31,12 +31,7 @@ fn member(user_id: &str, name: &str) -> Member {
 
 /// A fresh client for alice in the lobby, with an empty outbox.
 fn alice() -> ChatState {
-    ChatState::new(
-        "lobby",
-        "alice",
-        Secret::new(SECRET.into()),
-        Default::default(),
-    )
+    ChatState::new("lobby", "alice", Secret::new(SECRET), Default::default())
 }
 
 fn error(code: ErrorCode, client_id: Option<&str>, retry_after_ms: Option<u64>) -> String {
@@ -92,6 +87,7 @@ fn hello_carries_the_secret_and_asks_for_what_was_missed() {
     assert_eq!(
         parse(&hello),
         [ClientFrame::Hello {
+            protocol: protocol::PROTOCOL_VERSION,
             name: "alice".into(),
             secret: SECRET.into(),
             since: None
@@ -604,4 +600,32 @@ fn a_message_never_sent_goes_out_however_long_it_waited() {
         sent_ids(&chat.received(&welcome(vec![], true), landed)),
         ["plane-msg-1"]
     );
+}
+
+/// The Worker was deployed with a protocol this client does not speak: the client stops
+/// reconnecting (the answer would be the same) and says it is out of date; what it had
+/// unsent stays in the outbox for the reloaded page.
+#[test]
+fn a_server_that_does_not_speak_our_version_stops_the_reconnects() {
+    let mut chat = alice();
+    chat.compose("kept for the new page", "c-keep-01".into(), 0)
+        .unwrap_or_default();
+    chat.opened(1);
+    let refusal = ServerFrame::UnsupportedProtocol {
+        oldest: 3,
+        newest: 4,
+        message: "reload".into(),
+    };
+    assert!(chat.received(&refusal.to_json(), 2).is_empty());
+    assert_eq!(chat.outdated(), Some((3, 4)));
+    chat.closed(3, 0.5);
+    assert_eq!(
+        chat.status,
+        ConnectionStatus::Outdated {
+            oldest: 3,
+            newest: 4
+        }
+    );
+    assert_eq!(chat.outbox.entries().len(), 1);
+    assert!(!chat.is_live());
 }

@@ -131,6 +131,7 @@ impl ServerFrame {
                 .str_member("user_id")
                 .map(|user_id| ServerFrame::Left { user_id }),
             "error" => Self::error_frame(&json),
+            "unsupported_protocol" => Self::unsupported_protocol(&json),
             _ => return Err(DecodeError::Shape("unknown type")),
         };
         frame.ok_or_else(fields)
@@ -144,6 +145,15 @@ impl ServerFrame {
             has_more: json.bool_member("has_more")?,
             reset: json.bool_member("reset")?,
         }))
+    }
+
+    fn unsupported_protocol(json: &Json) -> Option<ServerFrame> {
+        let version = |name| u32::try_from(json.int_member(name)?).ok();
+        Some(ServerFrame::UnsupportedProtocol {
+            oldest: version("oldest")?,
+            newest: version("newest")?,
+            message: json.str_member("message")?,
+        })
     }
 
     fn error_frame(json: &Json) -> Option<ServerFrame> {
@@ -166,14 +176,16 @@ impl ClientFrame {
         let mut object = ObjectWriter::new(&mut out);
         match self {
             ClientFrame::Hello {
+                protocol,
                 name,
                 secret,
                 since,
             } => {
                 object
                     .str("type", "hello")
+                    .int("protocol", i64::from(*protocol))
                     .str("name", name)
-                    .str("secret", secret);
+                    .str("secret", secret.as_str());
                 if let Some(since) = since {
                     object.int("since", *since);
                 }

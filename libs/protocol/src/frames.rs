@@ -32,16 +32,59 @@ pub struct Member {
     pub name: String,
 }
 
+/// The key to a browser's identity, sent in `hello`: the room derives the public `user_id`
+/// from it. Anyone who has it can speak as that user, so its `Debug` (logs, panics, the room's
+/// held frames) never shows it. On the wire it is a plain string.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(secret: impl Into<String>) -> Self {
+        Self(secret.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(secret: &str) -> Self {
+        Self::new(secret)
+    }
+}
+
+impl From<String> for Secret {
+    fn from(secret: String) -> Self {
+        Self(secret)
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(…)")
+    }
+}
+
+/// A `hello` without a `protocol` member comes from a client older than the member: version 1.
+fn first_protocol() -> u32 {
+    1
+}
+
 /// Client → server.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ClientFrame {
-    /// Must be the first frame. `secret` is the client's private key to its identity (random,
-    /// kept in the browser); the room derives the public `user_id` from it and never stores or
-    /// echoes it. `since` is the newest `seq` the client already holds.
+    /// Must be the first frame. `protocol` is the version the client speaks
+    /// ([`crate::PROTOCOL_VERSION`]; 1 when absent). `secret` is the client's private key to
+    /// its identity (random, kept in the browser); the room derives the public `user_id` from
+    /// it and never stores or echoes it. `since` is the newest `seq` the client already holds.
     Hello {
+        #[serde(default = "first_protocol")]
+        protocol: u32,
         name: String,
-        secret: String,
+        secret: Secret,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         since: Option<i64>,
     },
@@ -150,6 +193,16 @@ pub enum ServerFrame {
         user_id: String,
     },
     Error(ErrorFrame),
+    /// The answer to a `hello` in a protocol version this server does not speak (a page left
+    /// open across a deploy, or a rollback): the server speaks `oldest..=newest`. The socket
+    /// closes after it with [`crate::CLOSE_UNSUPPORTED_PROTOCOL`]; the client reloads to get
+    /// the assets that match the server. Its type and members never change, so every client
+    /// from protocol 2 on understands it.
+    UnsupportedProtocol {
+        oldest: u32,
+        newest: u32,
+        message: String,
+    },
 }
 
 impl ServerFrame {
@@ -192,6 +245,21 @@ impl ClientFrame {
     /// Parses a text frame, with a message fit to send back in a `bad_request` error.
     pub fn parse(text: &str) -> Result<Self, String> {
         serde_json::from_str(text).map_err(|e| format!("invalid frame: {e}"))
+    }
+
+    /// For a text that is a JSON object of type `hello` but not one this server reads: the
+    /// `protocol` it names (`None` when it names none, as version 1 and the hellos before
+    /// identities were derived did not). `None` outside the outer option for anything else.
+    /// The room tells such a client its version is not spoken here rather than `bad_request`,
+    /// which an old client would not act on.
+    pub fn unreadable_hello(text: &str) -> Option<Option<u64>> {
+        if Self::parse(text).is_ok() {
+            return None;
+        }
+        let value: serde_json::Value = serde_json::from_str(text).ok()?;
+        let object = value.as_object()?;
+        (object.get("type")?.as_str()? == "hello")
+            .then(|| object.get("protocol").and_then(serde_json::Value::as_u64))
     }
 }
 

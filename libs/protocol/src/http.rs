@@ -4,12 +4,17 @@
 
 use crate::validate::validate_room;
 use crate::{HISTORY_MAX_LIMIT, Invalid, WELCOME_MESSAGES};
+use std::net::{IpAddr, Ipv6Addr};
 
 /// What a request path asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route<'a> {
-    /// `GET /api/health`.
+    /// `GET /api/health`: liveness, answered from the isolate alone (the configuration is
+    /// valid), so that it costs no store command whoever calls it.
     Health,
+    /// `GET /api/health/store`: whether the store answers, checked at most once per isolate per
+    /// few seconds and rate-limited per address, since each check is a billed command.
+    StoreHealth,
     /// `GET /api/rooms/{room}/ws`.
     RoomSocket(&'a str),
     /// `GET /api/rooms/{room}/messages`.
@@ -31,8 +36,10 @@ pub fn route(path: &str) -> Route<'_> {
             Route::Other
         };
     };
-    if api == "health" {
-        return Route::Health;
+    match api {
+        "health" => return Route::Health,
+        "health/store" => return Route::StoreHealth,
+        _ => {}
     }
     let Some(rest) = api.strip_prefix("rooms/") else {
         return Route::ApiNotFound;
@@ -108,6 +115,32 @@ pub fn origin_allowed(origin: Option<&str>, host: &str, allowed: &str) -> bool {
         .any(|a| a == "*" || (!a.is_empty() && a.eq_ignore_ascii_case(origin)))
 }
 
+/// The key under which per-address limits count a client, from its `CF-Connecting-IP` header:
+/// an IPv4 address whole, an IPv6 address by its /64 (written `2001:db8:1:2::/64`), since one
+/// home line or server is handed a whole /64 and could otherwise rotate through it to dodge
+/// every limit. An IPv4-mapped IPv6 address (`::ffff:198.51.100.7`) is that IPv4 address. A
+/// missing header, or one that is not an address, is [`UNKNOWN_ADDRESS`]: all such clients share
+/// one key, so leaving the header out (or filling it with junk) cannot switch a limit off or mint
+/// fresh keys. Cloudflare always sets the header, so in production only local tools lack it.
+pub fn address_key(header: Option<&str>) -> String {
+    let Some(ip) = header.and_then(|h| h.trim().parse::<IpAddr>().ok()) else {
+        return UNKNOWN_ADDRESS.to_owned();
+    };
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let prefix = Ipv6Addr::from(v6.to_bits() & !u128::from(u64::MAX));
+                format!("{prefix}/64")
+            }
+        },
+    }
+}
+
+/// The one key every client without a readable address shares (see [`address_key`]).
+pub const UNKNOWN_ADDRESS: &str = "unknown";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,6 +148,9 @@ mod tests {
     #[test]
     fn routes() {
         assert_eq!(route("/api/health"), Route::Health);
+        assert_eq!(route("/api/health/store"), Route::StoreHealth);
+        assert_eq!(route("/api/health/"), Route::ApiNotFound);
+        assert_eq!(route("/api/health/store/x"), Route::ApiNotFound);
         assert_eq!(route("/api/rooms/lobby/ws"), Route::RoomSocket("lobby"));
         assert_eq!(
             route("/api/rooms/a_b-1/messages"),
@@ -185,5 +221,48 @@ mod tests {
         ));
         assert!(origin_allowed(Some("https://anything.example"), "h", "*"));
         assert!(!origin_allowed(Some("null"), "chat.example.com", ""));
+    }
+
+    #[test]
+    fn address_keys() {
+        let check = |header: Option<&str>, expected: &str| {
+            assert_eq!(address_key(header), expected, "{header:?}");
+        };
+        // IPv4 addresses are whole.
+        check(Some("198.51.100.7"), "198.51.100.7");
+        check(Some(" 198.51.100.7 "), "198.51.100.7");
+        check(Some("198.51.100.8"), "198.51.100.8");
+        // IPv6 addresses count by their /64, however they are written.
+        check(Some("2001:db8:1:2::1"), "2001:db8:1:2::/64");
+        check(
+            Some("2001:db8:1:2:ffff:ffff:ffff:fffe"),
+            "2001:db8:1:2::/64",
+        );
+        check(
+            Some("2001:0DB8:0001:0002:0000:0000:0000:0003"),
+            "2001:db8:1:2::/64",
+        );
+        check(Some("2001:db8:1:3::1"), "2001:db8:1:3::/64");
+        check(Some("2001:db8::"), "2001:db8::/64");
+        check(Some("::1"), "::/64");
+        check(Some("fe80::1:2:3:4"), "fe80::/64");
+        // An IPv4-mapped address is the IPv4 address it carries.
+        check(Some("::ffff:198.51.100.7"), "198.51.100.7");
+        check(Some("::ffff:c633:6407"), "198.51.100.7");
+        // Anything else is the one shared unknown address.
+        for junk in [
+            None,
+            Some(""),
+            Some("unknown"),
+            Some("not an address"),
+            Some("198.51.100.7:443"),
+            Some("[2001:db8::1]"),
+            Some("fe80::1%eth0"),
+            Some("2001:db8::/64"),
+            Some("198.51.100.7, 203.0.113.9"),
+            Some("256.1.1.1"),
+        ] {
+            check(junk, UNKNOWN_ADDRESS);
+        }
     }
 }

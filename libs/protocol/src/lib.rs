@@ -1,4 +1,4 @@
-//! edge-chat's wire protocol, version 1: every frame between browser and room, the limits, and
+//! edge-chat's wire protocol ([`PROTOCOL_VERSION`]): every frame between browser and room, the limits, and
 //! the validation both sides apply. This crate is the compatibility boundary: the golden tests in
 //! `tests/golden.rs` pin the JSON of every frame, so a change to the wire format fails a test.
 
@@ -10,13 +10,24 @@ mod validate;
 
 pub use codec::DecodeError;
 pub use frames::{
-    ClientFrame, ErrorCode, ErrorFrame, HistoryPage, Member, Message, ServerFrame, TypingNotice,
-    Welcome,
+    ClientFrame, ErrorCode, ErrorFrame, HistoryPage, Member, Message, Secret, ServerFrame,
+    TypingNotice, Welcome,
 };
 pub use validate::{
     Invalid, validate_client_id, validate_name, validate_room, validate_secret, validate_text,
     validate_user_id,
 };
+
+/// The protocol version this crate speaks, sent in `hello`. 1: the hello named no version.
+/// 2: the hello says `protocol`, and the server answers a version it does not speak with
+/// `unsupported_protocol`.
+pub const PROTOCOL_VERSION: u32 = 2;
+/// The oldest version a server built from this crate still accepts. Raise it only when the
+/// oldest clients can no longer be served; they are then told to reload, not left hanging.
+pub const OLDEST_PROTOCOL: u32 = 1;
+/// WebSocket close code after `unsupported_protocol` (a private code: 4000–4999; 426 is HTTP's
+/// "Upgrade Required").
+pub const CLOSE_UNSUPPORTED_PROTOCOL: u16 = 4426;
 
 /// The WebSocket path of a room: `/api/rooms/{room}/ws`.
 pub fn ws_path(room: &str) -> String {

@@ -48,19 +48,21 @@ fn check_server(frame: ServerFrame, json: &str) {
 fn client_frames() {
     check_client(
         ClientFrame::Hello {
+            protocol: 2,
             name: "alice".into(),
             secret: "s123456789012345678901".into(),
             since: Some(1732700000123),
         },
-        r#"{"type":"hello","name":"alice","secret":"s123456789012345678901","since":1732700000123}"#,
+        r#"{"type":"hello","protocol":2,"name":"alice","secret":"s123456789012345678901","since":1732700000123}"#,
     );
     check_client(
         ClientFrame::Hello {
+            protocol: 2,
             name: "alice".into(),
             secret: "s123456789012345678901".into(),
             since: None,
         },
-        r#"{"type":"hello","name":"alice","secret":"s123456789012345678901"}"#,
+        r#"{"type":"hello","protocol":2,"name":"alice","secret":"s123456789012345678901"}"#,
     );
     check_client(
         ClientFrame::Send {
@@ -85,13 +87,79 @@ fn client_frames() {
 #[test]
 fn hello_since_may_be_null() {
     assert_eq!(
-        ClientFrame::parse(r#"{"type":"hello","name":"a","secret":"s1234567","since":null}"#),
+        ClientFrame::parse(
+            r#"{"type":"hello","protocol":2,"name":"a","secret":"s1234567","since":null}"#
+        ),
         Ok(ClientFrame::Hello {
+            protocol: 2,
             name: "a".into(),
             secret: "s1234567".into(),
             since: None
         })
     );
+}
+
+/// Pages opened before the hello named its version still speak protocol 1, and are served.
+#[test]
+fn a_hello_without_a_version_is_protocol_1() {
+    assert_eq!(
+        ClientFrame::parse(r#"{"type":"hello","name":"a","secret":"s123456789012345678901"}"#),
+        Ok(ClientFrame::Hello {
+            protocol: 1,
+            name: "a".into(),
+            secret: "s123456789012345678901".into(),
+            since: None
+        })
+    );
+    assert_eq!(protocol::OLDEST_PROTOCOL, 1);
+    assert_eq!(protocol::PROTOCOL_VERSION, 2);
+}
+
+/// Which unreadable texts are hellos of another protocol version, and the version they name.
+#[test]
+fn unreadable_hellos_are_told_apart_from_other_bad_frames() {
+    for (text, expected) in [
+        // The hello before identities were derived (a user id, no secret, no version).
+        (
+            r#"{"type":"hello","name":"a","user_id":"u1234567"}"#,
+            Some(None),
+        ),
+        // A future hello with a member this version does not know.
+        (
+            r#"{"type":"hello","protocol":3,"name":"a","secret":"s123456789012345678901","avatar":"x"}"#,
+            Some(Some(3)),
+        ),
+        // A hello of this version missing its secret: a bad frame, and the room says so.
+        (r#"{"type":"hello","protocol":2,"name":"a"}"#, Some(Some(2))),
+        (
+            r#"{"type":"hello","protocol":"two","name":"a"}"#,
+            Some(None),
+        ),
+        // Readable hellos, other frames and junk are not.
+        (
+            r#"{"type":"hello","protocol":9,"name":"a","secret":"s123456789012345678901"}"#,
+            None,
+        ),
+        (r#"{"type":"send","text":"x"}"#, None),
+        ("{not json", None),
+        (r#"["hello"]"#, None),
+    ] {
+        assert_eq!(ClientFrame::unreadable_hello(text), expected, "{text}");
+    }
+}
+
+/// The secret is the user's identity: logs and panics that print a frame never show it.
+#[test]
+fn debug_output_never_shows_the_secret() {
+    let hello = ClientFrame::Hello {
+        protocol: 2,
+        name: "alice".into(),
+        secret: "s123456789012345678901".into(),
+        since: None,
+    };
+    let printed = format!("{hello:?} {hello:#?}");
+    assert!(!printed.contains("s123456789012345678901"), "{printed}");
+    assert!(printed.contains("alice"), "{printed}");
 }
 
 #[test]
@@ -109,6 +177,7 @@ fn malformed_client_frames_are_errors() {
         // Protocol v1 before identities were derived: a client may not name its own user_id.
         r#"{"type":"hello","name":"a","user_id":"u1234567"}"#,
         r#"{"type":"hello","name":"a","secret":"s123456789012345678901","user_id":"u1234567"}"#,
+        r#"{"type":"hello","protocol":-1,"name":"a","secret":"s123456789012345678901"}"#,
         r#"["send"]"#,
     ] {
         assert!(ClientFrame::parse(bad).is_err(), "{bad}");
@@ -202,6 +271,15 @@ fn server_frames() {
     check_server(
         ServerFrame::error(ErrorCode::NotJoined, "send hello first"),
         r#"{"type":"error","code":"not_joined","message":"send hello first"}"#,
+    );
+    // Frozen for good: every client from protocol 2 on must read it, whatever else changes.
+    check_server(
+        ServerFrame::UnsupportedProtocol {
+            oldest: 2,
+            newest: 3,
+            message: "this page is out of date; reload it".into(),
+        },
+        r#"{"type":"unsupported_protocol","oldest":2,"newest":3,"message":"this page is out of date; reload it"}"#,
     );
 }
 
@@ -370,18 +448,26 @@ mod both_codecs_agree {
                         retry_after_ms,
                     })
                 }),
+            (any::<u32>(), any::<u32>(), text()).prop_map(|(oldest, newest, message)| {
+                ServerFrame::UnsupportedProtocol {
+                    oldest,
+                    newest,
+                    message,
+                }
+            }),
         ]
     }
 
     fn client_frame() -> impl Strategy<Value = ClientFrame> {
         prop_oneof![
-            (text(), text(), prop::option::of(any::<i64>())).prop_map(|(name, secret, since)| {
-                ClientFrame::Hello {
+            (any::<u32>(), text(), text(), prop::option::of(any::<i64>())).prop_map(
+                |(protocol, name, secret, since)| ClientFrame::Hello {
+                    protocol,
                     name,
-                    secret,
+                    secret: secret.into(),
                     since,
                 }
-            }),
+            ),
             (text(), text()).prop_map(|(client_id, text)| ClientFrame::Send { client_id, text }),
             any::<bool>().prop_map(|active| ClientFrame::Typing { active }),
             (any::<i64>(), any::<u32>())

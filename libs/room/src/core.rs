@@ -16,6 +16,10 @@ pub type ConnId = u64;
 /// WebSocket close code "Try Again Later": the room is full or too busy to take the frame.
 pub const CLOSE_TRY_AGAIN_LATER: u16 = 1013;
 
+/// The protocol versions this room serves; a hello of any other gets `unsupported_protocol`.
+const SPOKEN: std::ops::RangeInclusive<u64> =
+    protocol::OLDEST_PROTOCOL as u64..=protocol::PROTOCOL_VERSION as u64;
+
 /// Why the store could not do what was asked. The text is the adapter's description, for the
 /// log only: clients get a fixed message per kind, so no detail of the deployment leaks.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -247,18 +251,24 @@ impl RoomCore {
     // ---- connections -------------------------------------------------------------------------
 
     /// A new WebSocket to `room` was accepted from `ip`. Returns its id; its state is in a
-    /// `SaveConnection` output. When the room, or `ip` within it, already has as many
-    /// connections as allowed, the connection gets `room_full` and a close instead.
+    /// `SaveConnection` output. When the room, or `ip`'s address key within it
+    /// ([`protocol::http::address_key`]), already has as many connections as allowed, the
+    /// connection gets `room_full` and a close instead.
     pub fn handle_open(&mut self, now: i64, room: &str, ip: Option<&str>) -> ConnId {
+        use protocol::http::address_key;
         self.room.get_or_insert_with(|| room.to_owned());
         let id = self.next_conn;
         self.next_conn += 1;
-        let from_ip = ip.map_or(0, |ip| {
-            self.connections
-                .values()
-                .filter(|c| c.ip.as_deref() == Some(ip))
-                .count()
-        });
+        // Counted by address key, not by the literal header: the addresses of one IPv6 /64 are
+        // one address, and connections without a readable address share one key, so leaving the
+        // header out does not switch the cap off. Keys are derived from the stored addresses
+        // each time, so connections saved before keys existed count the same way.
+        let key = address_key(ip);
+        let from_ip = self
+            .connections
+            .values()
+            .filter(|c| address_key(c.ip.as_deref()) == key)
+            .count();
         let refusal = if self.connections.len() >= self.config.max_connections {
             Some(format!(
                 "this room is full ({} connections); try again later",
@@ -361,7 +371,19 @@ impl RoomCore {
         }
         match ClientFrame::parse(text) {
             Ok(frame) => self.handle_frame(now, conn, frame),
-            Err(message) => self.error_to(conn, ErrorCode::BadRequest, message, None, None),
+            Err(message) => {
+                // A hello this version cannot read, naming no version it speaks, comes from a
+                // client of another version (a page left open across a deploy): it is told so,
+                // which every client since protocol 2 acts on, instead of `bad_request`.
+                let other_version = ClientFrame::unreadable_hello(text)
+                    .is_some_and(|named| named.is_none_or(|v| !SPOKEN.contains(&v)))
+                    && !self.is_joined(conn);
+                if other_version {
+                    self.unsupported_protocol(conn);
+                } else {
+                    self.error_to(conn, ErrorCode::BadRequest, message, None, None);
+                }
+            }
         }
         self.flush(now);
     }
@@ -379,11 +401,33 @@ impl RoomCore {
         }
     }
 
-    fn handle_frame(&mut self, now: i64, conn: ConnId, frame: ClientFrame) {
-        let joined = self
-            .connections
+    fn is_joined(&self, conn: ConnId) -> bool {
+        self.connections
             .get(&conn)
-            .is_some_and(|c| c.member.is_some());
+            .is_some_and(|c| c.member.is_some())
+    }
+
+    /// Tells `conn` that its protocol version is not spoken here, and closes it: the client
+    /// reloads to get the version that matches this server.
+    fn unsupported_protocol(&mut self, conn: ConnId) {
+        self.outputs.push_back(Output::Deliver {
+            to: vec![conn],
+            frame: ServerFrame::UnsupportedProtocol {
+                oldest: protocol::OLDEST_PROTOCOL,
+                newest: protocol::PROTOCOL_VERSION,
+                message: "this page is out of date: reload it to keep chatting".into(),
+            },
+        });
+        self.outputs.push_back(Output::Close {
+            to: conn,
+            code: protocol::CLOSE_UNSUPPORTED_PROTOCOL,
+            reason: "unsupported protocol version".into(),
+        });
+        self.handle_close(conn);
+    }
+
+    fn handle_frame(&mut self, now: i64, conn: ConnId, frame: ClientFrame) {
+        let joined = self.is_joined(conn);
         match (&frame, joined) {
             (ClientFrame::Hello { .. }, true) => self.error_to(
                 conn,
@@ -413,6 +457,7 @@ impl RoomCore {
 
     fn hello(&mut self, conn: ConnId, frame: ClientFrame) {
         let ClientFrame::Hello {
+            protocol: version,
             name,
             secret,
             since,
@@ -420,11 +465,14 @@ impl RoomCore {
         else {
             return;
         };
+        if !SPOKEN.contains(&u64::from(*version)) {
+            return self.unsupported_protocol(conn);
+        }
         let name = match protocol::validate_name(name) {
             Ok(name) => name.to_owned(),
             Err(e) => return self.error_to(conn, ErrorCode::InvalidName, e.0, None, None),
         };
-        if let Err(e) = protocol::validate_secret(secret) {
+        if let Err(e) = protocol::validate_secret(secret.as_str()) {
             return self.error_to(conn, ErrorCode::BadRequest, e.0, None, None);
         }
         if self.tail_state != TailState::Loaded {
@@ -433,7 +481,7 @@ impl RoomCore {
         // The public id is derived, never chosen: nobody can appear as someone else without
         // their secret, and the secret itself is neither stored nor echoed.
         let member = Member {
-            user_id: identity::user_id(secret),
+            user_id: identity::user_id(secret.as_str()),
             name,
         };
         let before = self.roster_entry(&member.user_id);

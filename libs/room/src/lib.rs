@@ -17,7 +17,9 @@
 //!   "failed" write did store (a timeout after Redis applied it); the mark that says so is kept
 //!   durably, so this holds across hibernation too.
 
+mod alarm;
 mod core;
+mod health;
 pub mod identity;
 mod limits;
 pub mod store;
@@ -25,4 +27,6 @@ pub mod store;
 pub use crate::core::{
     Batch, CLOSE_TRY_AGAIN_LATER, ConnId, Connection, Output, RoomCore, StoreFailure,
 };
+pub use alarm::alarm_to_set;
+pub use health::{HEALTH_CACHE_MS, HealthCache, HealthCheck};
 pub use limits::{ConfigError, KeyedLimiter, RateLimit, RoomConfig, TokenBucket};

@@ -2,7 +2,7 @@
 //! rate-limit sends, typing and history per connection and requests per address.
 
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// A token bucket's shape: up to `burst` frames at once, refilled at `per_second`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -70,6 +70,9 @@ pub struct RoomConfig {
     pub store_retry_ms: u64,
     /// The largest `retry_after_ms` for store failures.
     pub store_retry_max_ms: u64,
+    /// How long one request to the store may take before it counts as unavailable
+    /// (`STORE_TIMEOUT_MS`; tests shorten it).
+    pub store_timeout_ms: u64,
 }
 
 impl Default for RoomConfig {
@@ -101,6 +104,7 @@ impl Default for RoomConfig {
             max_deferred: 1_000,
             store_retry_ms: 1_000,
             store_retry_max_ms: 8_000,
+            store_timeout_ms: 10_000,
         }
     }
 }
@@ -117,7 +121,8 @@ pub struct ConfigError {
 
 impl RoomConfig {
     /// The defaults, overridden by the Worker variables `get` finds: `HISTORY_LIMIT`,
-    /// `MAX_CONNECTIONS`, `MAX_CONNECTIONS_PER_IP` (integers ≥ 1), the bursts `SEND_BURST`,
+    /// `MAX_CONNECTIONS`, `MAX_CONNECTIONS_PER_IP`, `TYPING_BATCH_MEMBERS`, `STORE_TIMEOUT_MS`
+    /// (integers ≥ 1), the bursts `SEND_BURST`,
     /// `TYPING_BURST`, `HISTORY_BURST`, `SOCKET_BURST`, `HTTP_HISTORY_BURST` (numbers ≥ 1) and
     /// their rates `…_PER_SECOND` (numbers > 0). An empty variable counts as unset.
     pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
@@ -125,16 +130,7 @@ impl RoomConfig {
         let read = |name: &'static str| get(name).filter(|v| !v.trim().is_empty());
         let count = |name: &'static str, slot: &mut usize| -> Result<(), ConfigError> {
             if let Some(value) = read(name) {
-                *slot = value
-                    .trim()
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|n| *n >= 1)
-                    .ok_or(ConfigError {
-                        name,
-                        expected: "an integer ≥ 1",
-                        value,
-                    })?;
+                *slot = at_least_one(name, value)?;
             }
             Ok(())
         };
@@ -161,6 +157,9 @@ impl RoomConfig {
         count("MAX_CONNECTIONS", &mut config.max_connections)?;
         count("MAX_CONNECTIONS_PER_IP", &mut config.max_connections_per_ip)?;
         count("TYPING_BATCH_MEMBERS", &mut config.typing_batch_members)?;
+        if let Some(value) = read("STORE_TIMEOUT_MS") {
+            config.store_timeout_ms = at_least_one("STORE_TIMEOUT_MS", value)?;
+        }
         // Each limit is two variables: a burst (≥ 1) and a rate per second (> 0).
         let limit = |burst: &'static str,
                      per_second: &'static str,
@@ -185,6 +184,24 @@ impl RoomConfig {
         limit("HTTP_HISTORY_BURST", "HTTP_HISTORY_PER_SECOND", http)?;
         Ok(config)
     }
+}
+
+/// An integer ≥ 1 from the variable `name`, whatever its type: `0`, `-5`, `2.5` and `1e4` are
+/// refused, not rounded or read as "unset".
+fn at_least_one<T>(name: &'static str, value: String) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd + From<u8>,
+{
+    value
+        .trim()
+        .parse::<T>()
+        .ok()
+        .filter(|n| *n >= T::from(1))
+        .ok_or(ConfigError {
+            name,
+            expected: "an integer ≥ 1",
+            value,
+        })
 }
 
 /// A token bucket's state, kept in the connection's attachment so it survives hibernation.
@@ -227,14 +244,21 @@ impl TokenBucket {
     }
 }
 
-/// Token buckets per key (a client address), for limits kept in memory at the edge. Bounded:
-/// when it tracks `max_keys` keys it forgets those whose buckets are full again, then, if still
-/// full, all of them (a flood of addresses must not grow it without end).
+/// Token buckets per key (a client address, see `protocol::http::address_key`), for limits kept
+/// in memory at the edge. Bounded: when it tracks `max_keys` keys, a new key evicts the least
+/// recently used one. A flood of fresh addresses therefore only pushes out addresses that have
+/// gone quiet; one that keeps sending stays remembered, drained bucket and all (clearing
+/// everything once full, as it once did, let anyone reset everyone's limits).
 #[derive(Debug, Clone)]
 pub struct KeyedLimiter {
     limit: RateLimit,
     max_keys: usize,
-    buckets: HashMap<String, TokenBucket>,
+    /// Each key's bucket and the tick of its last use.
+    buckets: HashMap<String, (TokenBucket, u64)>,
+    /// The keys by the tick of their last use, oldest first: the next to evict is the first.
+    by_use: BTreeMap<u64, String>,
+    /// Counts every `take`, so ticks are unique and ordered (the clock may stand still).
+    tick: u64,
 }
 
 impl KeyedLimiter {
@@ -243,23 +267,34 @@ impl KeyedLimiter {
             limit,
             max_keys: max_keys.max(1),
             buckets: HashMap::new(),
+            by_use: BTreeMap::new(),
+            tick: 0,
         }
     }
 
-    /// Takes a token for `key`, or says in how many milliseconds one will be there.
+    /// Takes a token for `key`, or says in how many milliseconds one will be there. O(log n):
+    /// one hash lookup and at most two index updates.
     pub fn take(&mut self, key: &str, now: i64) -> Result<(), u64> {
-        if !self.buckets.contains_key(key) && self.buckets.len() >= self.max_keys {
-            let limit = self.limit;
-            self.buckets.retain(|_, bucket| !bucket.is_full(limit, now));
-            if self.buckets.len() >= self.max_keys {
-                self.buckets.clear();
-            }
-        }
+        self.tick += 1;
+        let tick = self.tick;
         let limit = self.limit;
-        self.buckets
-            .entry(key.to_owned())
-            .or_insert_with(|| TokenBucket::full(limit, now))
-            .take(limit, now)
+        if let Some((bucket, last_used)) = self.buckets.get_mut(key) {
+            self.by_use.remove(last_used);
+            *last_used = tick;
+            self.by_use.insert(tick, key.to_owned());
+            return bucket.take(limit, now);
+        }
+        while self.buckets.len() >= self.max_keys {
+            let Some((_, oldest)) = self.by_use.pop_first() else {
+                break;
+            };
+            self.buckets.remove(&oldest);
+        }
+        let mut bucket = TokenBucket::full(limit, now);
+        let taken = bucket.take(limit, now);
+        self.buckets.insert(key.to_owned(), (bucket, tick));
+        self.by_use.insert(tick, key.to_owned());
+        taken
     }
 
     /// How many keys it tracks.
@@ -291,6 +326,7 @@ mod tests {
             ("MAX_CONNECTIONS", "20"),
             ("SEND_PER_SECOND", "0.5"),
             ("TYPING_BURST", ""),
+            ("STORE_TIMEOUT_MS", "400"),
         ]);
         let expected = RoomConfig {
             history_limit: 500,
@@ -299,6 +335,7 @@ mod tests {
                 burst: 10.0,
                 per_second: 0.5,
             },
+            store_timeout_ms: 400,
             ..RoomConfig::default()
         };
         assert_eq!(config, Ok(expected));
@@ -315,6 +352,10 @@ mod tests {
             ("SOCKET_BURST", "0", "a number ≥ 1"),
             ("HTTP_HISTORY_PER_SECOND", "-1", "a number > 0"),
             ("TYPING_PER_SECOND", "NaN", "a number > 0"),
+            ("STORE_TIMEOUT_MS", "0", "an integer ≥ 1"),
+            ("STORE_TIMEOUT_MS", "-5", "an integer ≥ 1"),
+            ("STORE_TIMEOUT_MS", "2.5", "an integer ≥ 1"),
+            ("STORE_TIMEOUT_MS", "10s", "an integer ≥ 1"),
         ] {
             assert_eq!(
                 vars(&[(name, value)]),
@@ -338,7 +379,7 @@ mod tests {
     }
 
     #[test]
-    fn keyed_limiter_limits_each_key_and_stays_bounded() {
+    fn keyed_limiter_limits_each_key_and_forgets_the_least_recently_used() {
         let limit = RateLimit {
             burst: 2.0,
             per_second: 1.0,
@@ -353,16 +394,41 @@ mod tests {
             "another address has its own bucket"
         );
         assert_eq!(limiter.take("c", 0), Ok(()));
-        // A fourth key when "a", "b" and "c" are all still draining: everything is forgotten
-        // rather than growing.
+        // "a" knocks again, so "b" is now the least recently used: a fourth key evicts it alone.
+        assert_eq!(limiter.take("a", 0), Err(1000));
         assert_eq!(limiter.take("d", 0), Ok(()));
-        assert_eq!(limiter.len(), 1);
-        // Later, buckets that refilled are the ones dropped.
+        assert_eq!(limiter.len(), 3);
+        assert_eq!(limiter.take("a", 0), Err(1000), "a was remembered");
+        // "c" was the oldest when "e" came, so it starts again with a full bucket.
         assert_eq!(limiter.take("e", 0), Ok(()));
-        assert_eq!(limiter.take("e", 0), Ok(()));
-        assert_eq!(limiter.take("f", 0), Ok(()));
-        assert_eq!(limiter.take("g", 10_000), Ok(()));
-        assert_eq!(limiter.len(), 1, "d, e and f had refilled");
+        assert_eq!(limiter.take("c", 0), Ok(()));
+        assert_eq!(limiter.take("c", 0), Ok(()));
+        assert_eq!(limiter.len(), 3);
+    }
+
+    #[test]
+    fn fresh_keys_never_refill_a_drained_key_that_keeps_being_used() {
+        // Refills one token in 1000 s: nothing the test does in its few seconds refills "victim".
+        let limit = RateLimit {
+            burst: 2.0,
+            per_second: 0.001,
+        };
+        let mut limiter = KeyedLimiter::new(limit, 4);
+        assert_eq!(limiter.take("victim", 0), Ok(()));
+        assert_eq!(limiter.take("victim", 0), Ok(()));
+        // An attacker cycles through far more fresh addresses than the limiter remembers, while
+        // the drained address keeps knocking: it stays drained, and the limiter stays bounded.
+        for i in 0..1_000 {
+            let now = i;
+            assert_eq!(limiter.take(&format!("attacker-{i}"), now), Ok(()));
+            if i % 2 == 1 {
+                assert!(
+                    limiter.take("victim", now).is_err(),
+                    "victim's bucket came back after {i} fresh keys"
+                );
+            }
+            assert!(limiter.len() <= 4);
+        }
     }
 
     #[test]

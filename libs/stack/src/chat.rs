@@ -1,5 +1,5 @@
-//! A chat client for tests and benchmarks: a real WebSocket speaking protocol v1, with waits that fail after a
-//! timeout instead of hanging.
+//! A chat client for tests and benchmarks: a real WebSocket speaking the current protocol, with
+//! waits that fail after a timeout instead of hanging.
 
 use anyhow::{Context, Result, bail};
 use futures_util::{SinkExt, StreamExt};
@@ -49,6 +49,20 @@ impl Chat {
         if let Some(origin) = origin {
             request.headers_mut().insert("origin", origin.parse()?);
         }
+        Self::open(url, request).await
+    }
+
+    /// Opens a WebSocket to `url` as a client at `ip`: the `CF-Connecting-IP` header the edge
+    /// would set, which `wrangler dev` passes through, so one machine can play many addresses.
+    pub async fn connect_from(url: &str, ip: &str) -> Result<Self> {
+        let mut request = url.into_client_request()?;
+        request
+            .headers_mut()
+            .insert("cf-connecting-ip", ip.parse()?);
+        Self::open(url, request).await
+    }
+
+    async fn open(url: &str, request: tungstenite::handshake::client::Request) -> Result<Self> {
         let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(request))
             .await
             .context("connect timed out")?
@@ -67,10 +81,25 @@ impl Chat {
         label: &str,
         since: Option<i64>,
     ) -> Result<(Self, Welcome)> {
-        let mut chat = Self::connect(url, None).await?;
+        Self::connect(url, None)
+            .await?
+            .hello(name, label, since)
+            .await
+    }
+
+    /// Says hello on a connection opened with [`Chat::connect`] or [`Chat::connect_from`], with
+    /// the secret of `label`; returns the client and its welcome.
+    pub async fn hello(
+        self,
+        name: &str,
+        label: &str,
+        since: Option<i64>,
+    ) -> Result<(Self, Welcome)> {
+        let mut chat = self;
         chat.send(&ClientFrame::Hello {
+            protocol: protocol::PROTOCOL_VERSION,
             name: name.into(),
-            secret: secret(label),
+            secret: secret(label).into(),
             since,
         })
         .await?;

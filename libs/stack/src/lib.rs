@@ -1,7 +1,7 @@
 //! The local stack that the integration tests and the benchmark both start: Redis, redis-rest
 //! (in process), and the Worker with its Durable Objects under Miniflare (`wrangler dev`), each on
 //! a free port and stopped on Drop; a proxy that can hold a store write on the wire; and a
-//! protocol v1 WebSocket client. No browser here: the load generator does not build one.
+//! WebSocket client of the current protocol. No browser here: the load generator does not build one.
 
 mod chat;
 mod proxy;

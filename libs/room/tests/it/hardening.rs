@@ -205,6 +205,51 @@ fn a_full_room_refuses_clearly_and_per_address_caps_hold() {
 }
 
 #[test]
+fn addresses_of_one_ipv6_64_share_the_per_address_cap() {
+    let mut h = Harness::with_config(RoomConfig {
+        max_connections_per_ip: 2,
+        ..unlimited()
+    });
+    // A home line or a server gets a whole /64, so rotating through its addresses is one
+    // address to the room, however the address is written.
+    let a1 = h.connect_from(Some("2001:db8:1:2::1"));
+    let a2 = h.connect_from(Some("2001:db8:1:2:ffff:ffff:ffff:fffe"));
+    let a3 = h.connect_from(Some("2001:0DB8:0001:0002:0000:0000:0000:0003"));
+    assert!(h.take(a1).is_empty() && h.take(a2).is_empty());
+    assert_eq!(h.error_codes(a3), [ErrorCode::RoomFull], "the same /64");
+    // The next /64 is someone else.
+    let b1 = h.connect_from(Some("2001:db8:1:3::1"));
+    assert!(h.take(b1).is_empty(), "another /64");
+
+    // An IPv4 address is the same address when it arrives IPv4-mapped.
+    let c1 = h.connect_from(Some("198.51.100.7"));
+    let c2 = h.connect_from(Some("::ffff:198.51.100.7"));
+    let c3 = h.connect_from(Some("198.51.100.7"));
+    assert!(h.take(c1).is_empty() && h.take(c2).is_empty());
+    assert_eq!(h.error_codes(c3), [ErrorCode::RoomFull], "IPv4-mapped");
+    // IPv4 addresses are whole: the neighbour is someone else.
+    let d1 = h.connect_from(Some("198.51.100.8"));
+    assert!(h.take(d1).is_empty(), "another IPv4 address");
+}
+
+#[test]
+fn connections_without_an_address_share_one_cap() {
+    let mut h = Harness::with_config(RoomConfig {
+        max_connections_per_ip: 2,
+        ..unlimited()
+    });
+    // Without `CF-Connecting-IP` (or with one nobody can read) every connection counts as the
+    // same address: a missing header must not switch the cap off.
+    let n1 = h.connect_from(None);
+    let n2 = h.connect_from(Some("not an address"));
+    let n3 = h.connect_from(None);
+    assert!(h.take(n1).is_empty() && h.take(n2).is_empty());
+    assert_eq!(h.error_codes(n3), [ErrorCode::RoomFull]);
+    let a1 = h.connect_from(Some("203.0.113.9"));
+    assert!(h.take(a1).is_empty(), "a known address has its own cap");
+}
+
+#[test]
 fn frames_held_while_the_tail_loads_are_bounded() {
     let mut h = Harness::with_config(RoomConfig {
         max_deferred: 2,
@@ -216,8 +261,9 @@ fn frames_held_while_the_tail_loads_are_bounded() {
         h.frame(
             *conn,
             &ClientFrame::Hello {
+                protocol: protocol::PROTOCOL_VERSION,
                 name: format!("user{i}"),
-                secret: format!("secret-of-user-number-{i:04}"),
+                secret: format!("secret-of-user-number-{i:04}").into(),
                 since: None,
             },
         );

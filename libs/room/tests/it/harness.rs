@@ -11,7 +11,8 @@ pub const ROOM: &str = "lobby";
 pub const ALICE: &str = "alice-secret-000000000001";
 pub const BOB: &str = "bob-secret-00000000000001";
 
-/// A config without rate limits getting in the way of bulk sends.
+/// A config without rate limits getting in the way of bulk sends, and without a cap per address:
+/// the harness's clients connect without one, which the room counts as one shared address.
 pub fn unlimited() -> RoomConfig {
     let lots = room::RateLimit {
         burst: 1e9,
@@ -21,6 +22,7 @@ pub fn unlimited() -> RoomConfig {
         send_limit: lots,
         typing_limit: lots,
         history_rate: lots,
+        max_connections_per_ip: usize::MAX,
         ..RoomConfig::default()
     }
 }
@@ -121,6 +123,7 @@ impl Harness {
         self.frame(
             conn,
             &ClientFrame::Hello {
+                protocol: protocol::PROTOCOL_VERSION,
                 name: name.into(),
                 secret: secret.into(),
                 since,

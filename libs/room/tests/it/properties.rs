@@ -101,8 +101,9 @@ impl Client {
         h.frame(
             conn,
             &ClientFrame::Hello {
+                protocol: protocol::PROTOCOL_VERSION,
                 name: name.into(),
-                secret: self.secret.clone(),
+                secret: self.secret.clone().into(),
                 since,
             },
         );

@@ -611,6 +611,7 @@ fn the_store_down_at_wake_fails_hello_and_sends_clearly() {
     h.frame(
         conn,
         &ClientFrame::Hello {
+            protocol: protocol::PROTOCOL_VERSION,
             name: "alice".into(),
             secret: ALICE.into(),
             since: None,
@@ -645,4 +646,74 @@ fn the_store_keeps_at_most_history_limit_messages() {
         20,
         "the tail is clamped to what the store keeps"
     );
+}
+
+/// A page left open across a deploy speaks a protocol version the room no longer does (or one
+/// that does not exist yet, after a rollback): it is told which versions the room speaks and
+/// closed, so it reloads instead of retrying a hello that can never work. Version 1 (no
+/// `protocol` member) is still served.
+#[test]
+fn a_hello_in_a_version_the_room_does_not_speak_is_told_to_reload() {
+    let mut h = Harness::new();
+    let unsupported = ServerFrame::UnsupportedProtocol {
+        oldest: protocol::OLDEST_PROTOCOL,
+        newest: protocol::PROTOCOL_VERSION,
+        message: "this page is out of date: reload it to keep chatting".into(),
+    };
+    for hello in [
+        // Before identities were derived: a chosen user id, no secret.
+        r#"{"type":"hello","name":"alice","user_id":"u1234567"}"#.to_owned(),
+        // A version from the future, readable or not.
+        format!(r#"{{"type":"hello","protocol":3,"name":"alice","secret":"{ALICE}"}}"#),
+        format!(r#"{{"type":"hello","protocol":3,"name":"alice","secret":"{ALICE}","x":1}}"#),
+        format!(r#"{{"type":"hello","protocol":0,"name":"alice","secret":"{ALICE}"}}"#),
+    ] {
+        let conn = h.connect();
+        h.text(conn, &hello);
+        assert_eq!(h.take(conn), std::slice::from_ref(&unsupported), "{hello}");
+        assert_eq!(
+            h.closed.get(&conn).map(|c| c.0),
+            Some(protocol::CLOSE_UNSUPPORTED_PROTOCOL),
+            "{hello}"
+        );
+    }
+    assert_eq!(h.room.connection_count(), 0);
+
+    // A malformed hello of a version the room speaks is a bad frame, not an old client.
+    let conn = h.connect();
+    h.text(conn, r#"{"type":"hello","protocol":2,"name":"alice"}"#);
+    assert_eq!(h.error_codes(conn), [ErrorCode::BadRequest]);
+    assert_eq!(h.closed.get(&conn), None);
+
+    // Version 1 and the current one are served.
+    for hello in [
+        format!(r#"{{"type":"hello","name":"bob","secret":"{BOB}"}}"#),
+        format!(
+            r#"{{"type":"hello","protocol":{},"name":"alice","secret":"{ALICE}"}}"#,
+            protocol::PROTOCOL_VERSION
+        ),
+    ] {
+        let conn = h.connect();
+        h.text(conn, &hello);
+        assert!(
+            matches!(h.take(conn).first(), Some(ServerFrame::Welcome(_))),
+            "{hello}"
+        );
+    }
+}
+
+/// The secret is the user's identity: the room's own `Debug` (hellos held while the tail
+/// loads included) never prints it.
+#[test]
+fn the_rooms_debug_output_never_shows_a_secret() {
+    let mut h = Harness::new();
+    h.hold_io = true;
+    let conn = h.connect();
+    h.text(
+        conn,
+        &format!(r#"{{"type":"hello","protocol":2,"name":"alice","secret":"{ALICE}"}}"#),
+    );
+    let printed = format!("{:?}", h.room);
+    assert!(printed.contains("alice"), "the hello is held: {printed}");
+    assert!(!printed.contains(ALICE), "{printed}");
 }
