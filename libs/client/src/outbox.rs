@@ -4,7 +4,6 @@
 
 use protocol::json::{Json, ObjectWriter};
 use protocol::{ClientFrame, ErrorCode};
-use std::collections::BTreeSet;
 
 /// After this many attempts answered with an error, automatic retries stop and the user
 /// decides (retry or discard).
@@ -103,8 +102,9 @@ pub struct Outbox {
     /// The `client_id`s this outbox has seen in storage (read there, or written there by this
     /// tab). One it holds that storage lost was removed by another tab (confirmed or
     /// discarded); one storage holds that it lacks was removed here, unless it is not known,
-    /// then another tab wrote it.
-    known: BTreeSet<String>,
+    /// then another tab wrote it. A plain list: outboxes are short, and a set type would cost
+    /// the web client kilobytes of wasm.
+    known: Vec<String>,
     pace: Pace,
 }
 
@@ -358,15 +358,15 @@ impl Outbox {
     /// removed, and whenever another tab saved. Returns whether this outbox changed.
     pub fn merge_stored(&mut self, stored: Option<&str>, now: i64) -> bool {
         let stored = stored.and_then(Self::decode).unwrap_or_default();
-        let stored_ids: BTreeSet<String> = stored.ids().map(str::to_owned).collect();
+        let stored_ids: Vec<String> = stored.ids().map(str::to_owned).collect();
         let before = self.entries.len();
         let known = &self.known;
         self.entries
             .retain(|e| stored_ids.contains(&e.client_id) || !known.contains(&e.client_id));
         let mut changed = self.entries.len() != before;
-        let held: BTreeSet<String> = self.ids().map(str::to_owned).collect();
         for mut entry in stored.entries {
-            if held.contains(&entry.client_id) || self.known.contains(&entry.client_id) {
+            let held = self.entries.iter().any(|e| e.client_id == entry.client_id);
+            if held || self.known.contains(&entry.client_id) {
                 continue;
             }
             if !matches!(entry.state, OutboxState::Failed { .. }) {
@@ -375,12 +375,14 @@ impl Outbox {
                     reason: OTHER_TAB_REASON.to_owned(),
                 };
             }
-            self.entries.push(entry);
+            // Every tab keeps the messages in the order they were written: by creation time,
+            // after those of the same time (an insertion, not a sort, which would cost the web
+            // client kilobytes of wasm for a list this short).
+            let at = self
+                .entries
+                .partition_point(|e| e.created_ts <= entry.created_ts);
+            self.entries.insert(at, entry);
             changed = true;
-        }
-        if changed {
-            // Every tab keeps the order the messages were written in (the sort is stable).
-            self.entries.sort_by_key(|e| e.created_ts);
         }
         // Everything in storage has now been seen here; what this tab added and has not saved
         // yet is not known until [`Outbox::saved`].
@@ -754,7 +756,7 @@ mod tests {
         }
         assert!(outbox.is_empty(), "left: {:?}", outbox.entries());
         assert_eq!(stored.len(), 100);
-        let unique: BTreeSet<&String> = stored.iter().collect();
+        let unique: std::collections::BTreeSet<&String> = stored.iter().collect();
         assert_eq!(unique.len(), 100);
         assert_eq!(refusals, 0, "the outbox keeps to the room's default pace");
         assert!(now <= 21_000, "done after {now} ms");
