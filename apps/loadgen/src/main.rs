@@ -39,6 +39,10 @@ struct Args {
     /// work (local stack only; the restart test still goes through the proxy).
     #[arg(long)]
     direct: bool,
+    /// Put Redis this many milliseconds away each way: a proxy between the Worker and
+    /// redis-rest delays every byte, as a database in another region does (local stack only).
+    #[arg(long, default_value_t = 0)]
+    store_delay_ms: u64,
     /// Run only these parts (comma-separated); all of them when not given.
     #[arg(long, value_enum, value_delimiter = ',')]
     only: Vec<Part>,
@@ -68,6 +72,7 @@ impl Profile {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Part {
     FanOut,
+    Busy,
     BigRoom,
     Breakdown,
     Throughput,
@@ -97,7 +102,12 @@ async fn main() -> Result<()> {
             stack: None,
         },
         None => {
-            let stack = ChatStack::start(WorkerOptions::unlimited()).await?;
+            let mut options = WorkerOptions::unlimited();
+            if args.store_delay_ms > 0 {
+                options =
+                    options.with_store_delay(std::time::Duration::from_millis(args.store_delay_ms));
+            }
+            let stack = ChatStack::start(options).await?;
             let port = if args.direct {
                 quiet = Some(Quiet::start(&stack).await?);
                 direct::user_worker_port(stack.port).await?
@@ -127,6 +137,7 @@ async fn main() -> Result<()> {
         .clone()
         .unwrap_or_else(|| "local: redis-server + redis-rest + wrangler dev (workerd)".into());
     let mut report = report::Report::new(args.profile, target_name, limits, path);
+    report.store_delay_ms = args.store_delay_ms;
 
     let (latency_rooms, rate, seconds) = if full {
         (vec![10, 50, 200], 20, 10)
@@ -140,6 +151,16 @@ async fn main() -> Result<()> {
             fan.push(scenarios::fan_out(&target, clients, rate, seconds).await?);
         }
         report.fan_out = Some(fan);
+    }
+
+    if run(Part::Busy) {
+        let seconds = if full { 20 } else { 10 };
+        let mut busy = Vec::new();
+        for clients in [10, 50] {
+            eprintln!("busy room: {clients} members each sending 1 msg/s for {seconds} s");
+            busy.push(scenarios::busy_room(&target, clients, seconds).await?);
+        }
+        report.busy_room = Some(busy);
     }
 
     if run(Part::BigRoom) {
@@ -248,7 +269,7 @@ mod tests {
             "--profile",
             "full",
             "--only",
-            "fan-out,big-room,breakdown,throughput,rooms,components,connections,recovery,sizes",
+            "fan-out,busy,big-room,breakdown,throughput,rooms,components,connections,recovery,sizes",
         ])
         .unwrap();
         assert_eq!(args.profile, Profile::Full);
@@ -256,6 +277,7 @@ mod tests {
             args.only,
             [
                 Part::FanOut,
+                Part::Busy,
                 Part::BigRoom,
                 Part::Breakdown,
                 Part::Throughput,

@@ -19,8 +19,13 @@ pub struct Report {
     pub target: String,
     pub limits: &'static str,
     pub path: &'static str,
+    /// Milliseconds each way between the Worker and redis-rest (0: loopback).
+    pub store_delay_ms: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fan_out: Option<Vec<FanOut>>,
+    /// Every member sends 1 message a second (the traffic of a busy room).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub busy_room: Option<Vec<FanOut>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub big_room: Option<BigRoom>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -48,7 +53,9 @@ impl Report {
             target,
             limits,
             path,
+            store_delay_ms: 0,
             fan_out: None,
+            busy_room: None,
             big_room: None,
             breakdown: None,
             throughput: None,
@@ -114,6 +121,40 @@ fn print_rows<const N: usize>(
     }
 }
 
+/// A table of fan-out runs under `title`.
+fn print_fan_out(title: &str, runs: &[FanOut]) {
+    println!("\n{title}");
+    let columns = [
+        ("clients", 8),
+        ("rate", 6),
+        ("samples", 8),
+        ("p50", 8),
+        ("p90", 8),
+        ("p99", 8),
+        ("max", 8),
+        ("Worker ms/msg", 13),
+        ("1st msg", 8),
+    ];
+    print_rows(
+        &columns,
+        runs.iter().map(|f| {
+            let l = f.latency.as_ref();
+            let cells = [
+                int(f.clients),
+                int(f.rate_per_s),
+                opt(l, |l| int(l.samples)),
+                pct(l, |l| l.p50_ms),
+                pct(l, |l| l.p90_ms),
+                pct(l, |l| l.p99_ms),
+                pct(l, |l| l.max_ms),
+                opt(f.worker_cpu_ms_per_message, n),
+                n(f.first_message_in_fresh_room_ms),
+            ];
+            (cells, cpu_columns(Some(&f.cpu)))
+        }),
+    );
+}
+
 pub fn print_table(r: &Report) {
     println!(
         "edge-chat benchmark ({}) — {}; clients connect {}",
@@ -121,36 +162,22 @@ pub fn print_table(r: &Report) {
         r.limits,
         r.path
     );
+    if r.store_delay_ms > 0 {
+        println!(
+            "Redis is {} ms away each way (a proxy delays every byte)",
+            r.store_delay_ms
+        );
+    }
     if let Some(fan_out) = &r.fan_out {
-        println!("\nfan-out latency (send → each other client), ms");
-        let columns = [
-            ("clients", 8),
-            ("rate", 6),
-            ("samples", 8),
-            ("p50", 8),
-            ("p90", 8),
-            ("p99", 8),
-            ("max", 8),
-            ("Worker ms/msg", 13),
-            ("1st msg", 8),
-        ];
-        print_rows(
-            &columns,
-            fan_out.iter().map(|f| {
-                let l = f.latency.as_ref();
-                let cells = [
-                    int(f.clients),
-                    int(f.rate_per_s),
-                    opt(l, |l| int(l.samples)),
-                    pct(l, |l| l.p50_ms),
-                    pct(l, |l| l.p90_ms),
-                    pct(l, |l| l.p99_ms),
-                    pct(l, |l| l.max_ms),
-                    opt(f.worker_cpu_ms_per_message, n),
-                    n(f.first_message_in_fresh_room_ms),
-                ];
-                (cells, cpu_columns(Some(&f.cpu)))
-            }),
+        print_fan_out(
+            "fan-out latency (one sender → each other client), ms",
+            fan_out,
+        );
+    }
+    if let Some(busy) = &r.busy_room {
+        print_fan_out(
+            "busy room: every member sends 1 msg/s (send → each other member), ms",
+            busy,
         );
     }
     if let Some(b) = &r.big_room {
@@ -469,6 +496,7 @@ mod tests {
                 "limits",
                 "path",
                 "profile",
+                "store_delay_ms",
                 "target"
             ]
         );

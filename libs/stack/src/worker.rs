@@ -23,6 +23,9 @@ pub struct WorkerOptions {
     pub vars: Vec<(String, String)>,
     /// Put a [`HoldProxy`] between the Worker and redis-rest (`ChatStack::proxy`).
     pub proxy: bool,
+    /// With the proxy: how long each byte takes each way between the Worker and redis-rest
+    /// (Redis in another region; zero on loopback).
+    pub store_delay: Duration,
 }
 
 impl WorkerOptions {
@@ -50,6 +53,13 @@ impl WorkerOptions {
     }
 
     /// Route the Worker's store requests through a [`HoldProxy`].
+    /// Redis `delay` away each way (a round trip costs twice that), through the proxy.
+    pub fn with_store_delay(mut self, delay: Duration) -> Self {
+        self.proxy = true;
+        self.store_delay = delay;
+        self
+    }
+
     pub fn with_proxy(mut self) -> Self {
         self.proxy = true;
         self
@@ -85,7 +95,7 @@ impl ChatStack {
         let proxy = match options.proxy {
             true => {
                 let upstream = rest.url.trim_start_matches("http://").to_owned();
-                Some(HoldProxy::start(&upstream).await?)
+                Some(HoldProxy::start_with_delay(&upstream, options.store_delay).await?)
             }
             false => None,
         };

@@ -281,3 +281,119 @@ pub async fn big_room(target: &Target, members: usize, rate: u32, seconds: u32) 
         workerd_rss_growth_mib: round((rss_after as f64 - rss_before as f64) / 1024.0),
     })
 }
+
+/// A busy room: each of `clients` members sends one message a second for `seconds`, their
+/// sends spread evenly over the second, and every member reads every other member's messages:
+/// the traffic of a room where everyone talks, which a single sender flatters. Latency is from
+/// each send to each other member's receipt.
+pub async fn busy_room(target: &Target, clients: usize, seconds: u32) -> Result<FanOut> {
+    let room = format!("busy-{clients}-{}", testkit::unique("r"));
+    let mut chats = join_many(target, &room, clients, "bz").await?;
+    let tag = testkit::unique("z");
+    // The room's first message pays one-off costs: timed on its own, before the run.
+    let warm_start = Instant::now();
+    let warm_text = format!("warm-up {tag}");
+    if let Some(first) = chats.first_mut() {
+        first.say(&format!("warm-{tag}"), &warm_text).await?;
+    }
+    for chat in &mut chats {
+        chat.next_where(|f| {
+            f.stored_messages()
+                .iter()
+                .any(|m| m.text == warm_text)
+                .then_some(())
+        })
+        .await?;
+    }
+    let first_message_ms = warm_start.elapsed().as_secs_f64() * 1000.0;
+    let cpu_before = cpu::Snapshot::take();
+    let start = Instant::now();
+    let start_unix = unix_now();
+    let expected = (clients - 1) * seconds as usize;
+    let members: Vec<_> = chats
+        .into_iter()
+        .enumerate()
+        .map(|(i, chat)| {
+            let phase = Duration::from_secs_f64(i as f64 / clients as f64);
+            let tag = tag.clone();
+            tokio::spawn(member(chat, i, phase, seconds, expected, start, tag))
+        })
+        .collect();
+    let mut deliveries = Vec::new();
+    let mut incomplete = 0;
+    let mut send_seconds: f64 = 0.0;
+    for member in members {
+        let (got, sent_for) = member.await??;
+        if got.len() < expected {
+            incomplete += 1;
+        }
+        send_seconds = send_seconds.max(sent_for);
+        deliveries.extend(got);
+    }
+    let cpu = cpu::Snapshot::take().since(&cpu_before);
+    Ok(FanOutRun {
+        clients,
+        rate: clients as u32,
+        seconds,
+        sent: clients * seconds as usize,
+        send_seconds,
+        start_unix,
+        deliveries,
+        receivers_missing_messages: incomplete,
+        cpu,
+        first_message_ms,
+        frames_before_first_message: 0,
+    }
+    .result())
+}
+
+/// One member of a busy room: sends once a second from `phase` on, `seconds` times, and reads
+/// until it has `expected` messages of the others (or a deadline). Returns each receipt's
+/// (send, arrival) in ms since `start`, and how long its sending took.
+async fn member(
+    mut chat: Chat,
+    index: usize,
+    phase: Duration,
+    seconds: u32,
+    expected: usize,
+    start: Instant,
+    tag: String,
+) -> Result<(Vec<(f64, f64)>, f64)> {
+    let mine = format!("bz{index}-");
+    let mut tick =
+        tokio::time::interval_at(tokio::time::Instant::now() + phase, Duration::from_secs(1));
+    let deadline = start + Duration::from_secs(u64::from(seconds) + 20);
+    let mut sent = 0;
+    let mut send_seconds = 0.0;
+    let mut got = Vec::with_capacity(expected);
+    while got.len() < expected || sent < seconds {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        tokio::select! {
+            _ = tick.tick(), if sent < seconds => {
+                let at = start.elapsed().as_secs_f64() * 1000.0;
+                chat.say(&format!("{mine}{sent:06}-{tag}"), &format!("bench {at:.3}")).await?;
+                sent += 1;
+                send_seconds = start.elapsed().as_secs_f64();
+            }
+            incoming = chat.next_within(left) => match incoming {
+                Ok(Incoming::Frame(frame)) => {
+                    let arrived = start.elapsed().as_secs_f64() * 1000.0;
+                    for message in frame.stored_messages() {
+                        if message.client_id.starts_with(&mine) {
+                            continue;
+                        }
+                        if let Some(sent_at) = sent_at(message) {
+                            got.push((sent_at, arrived));
+                        }
+                    }
+                }
+                Ok(Incoming::Closed(_)) | Err(_) => break,
+                Ok(_) => {}
+            },
+        }
+    }
+    Ok((got, send_seconds))
+}

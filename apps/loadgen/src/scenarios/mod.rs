@@ -11,7 +11,7 @@ mod recovery;
 mod throughput;
 
 pub use breakdown::{Breakdown, BreakdownOutcome, Quiet, WatchedRun, breakdown};
-pub use fan_out::{BigRoom, FanOut, big_room, fan_out};
+pub use fan_out::{BigRoom, FanOut, big_room, busy_room, fan_out};
 pub use probes::{Components, Connections, Sizes, components, connections, sizes};
 pub use recovery::{Recovery, recovery};
 pub use throughput::{MultiRoom, Throughput, multi_room, throughput};
