@@ -1,9 +1,13 @@
 //! The `ChatRoom` Durable Object: a thin adapter in the manner of quinn's driver. It decodes
-//! socket events, calls the [`RoomCore`], and carries out the core's outputs on sockets and on
-//! Redis. It holds no chat logic of its own.
+//! socket events, calls the [`RoomCore`], and carries out the core's outputs on sockets, on its
+//! write-ahead log in SQLite storage (`log.rs`) and on Redis, the log's mirror. It holds no chat
+//! logic of its own.
 
 use crate::fetch_store::Store;
-use room::{ConfigError, ConnId, Connection, Output, RoomConfig, RoomCore};
+use crate::log::{Log, Started};
+use room::mirror::{MIRROR_BATCH, MirrorSchedule, Start};
+use room::wal::WalLimits;
+use room::{ConfigError, ConnId, Connection, Output, RoomConfig, RoomCore, StoreFailure};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use worker::{
@@ -21,6 +25,9 @@ pub struct ChatRoom {
     /// Why the room cannot run, when a Worker variable is invalid: every request is refused
     /// with it rather than running on a guess.
     misconfigured: Option<ConfigError>,
+    /// The room's log, or why its storage cannot hold one.
+    log: std::result::Result<Log, String>,
+    mirror: RefCell<MirrorSchedule>,
     core: RefCell<RoomCore>,
     /// Open sockets by connection id, rebuilt from their attachments after hibernation.
     sockets: RefCell<HashMap<ConnId, WebSocket>>,
@@ -43,11 +50,19 @@ impl DurableObject for ChatRoom {
         if let Ok(pair) = WebSocketRequestResponsePair::new(protocol::PING, protocol::PONG) {
             state.set_websocket_auto_response(&pair);
         }
+        let limits = WalLimits {
+            backlog_max: config.mirror_backlog_max,
+            keep: config.tail_capacity,
+            ..WalLimits::default()
+        };
+        let log = Log::open(state.storage().sql(), limits);
         Self {
-            state,
             store: Store::from_env(&env, &config),
             history_limit: config.history_limit,
             misconfigured,
+            log,
+            mirror: RefCell::new(MirrorSchedule::default()),
+            state,
             core: RefCell::new(RoomCore::new(config)),
             sockets: RefCell::new(HashMap::new()),
             restored: Cell::new(false),
@@ -115,7 +130,9 @@ impl DurableObject for ChatRoom {
         Ok(())
     }
 
-    /// The alarm the core asked for (`Output::WakeAt`): a busy room's typing notices go out.
+    /// The alarm: asked for by the core (`Output::WakeAt`: a busy room's typing notices go out)
+    /// or by the mirror (a retry after a failure, or the safety net of a pass under way);
+    /// `drive` ends with a mirror pass either way.
     async fn alarm(&self) -> Result<Response> {
         self.restore();
         self.core.borrow_mut().handle_wake(now());
@@ -213,33 +230,18 @@ impl ChatRoom {
                         worker::console_warn!("saving {UNDELIVERED_KEY} failed: {err}");
                     }
                 }
-                Output::WakeAt(at) => {
-                    // Durable Object alarms wake the object even from hibernation. There is one
-                    // alarm per object, and a sooner one already set must stay
-                    // (`room::alarm_to_set`). If it cannot be read, setting is the safer mistake:
-                    // woken early, the room asks again; never woken, it would strand its notices.
-                    let storage = self.state.storage();
-                    let current = storage.get_alarm().await.unwrap_or_else(|err| {
-                        worker::console_warn!("reading the alarm failed: {err}");
-                        None
-                    });
-                    if let Some(at) = room::alarm_to_set(current, at) {
-                        // An offset of 0 fires as soon as the runtime can.
-                        let offset = (at - now()).max(0);
-                        if let Err(err) = storage.set_alarm(offset).await {
-                            worker::console_warn!("setting the alarm failed: {err}");
-                        }
-                    }
-                }
+                Output::WakeAt(at) => self.wake_at(at).await,
                 Output::Persist(batch) => {
-                    let result = self.store.write(&batch, self.history_limit).await;
+                    // Committed to the log in this turn, before anything is delivered; Redis
+                    // gets it from the mirror, after the frames are out.
+                    let result = self.log().and_then(|log| log.commit(&batch, now()));
                     match &result {
                         Err(failure) => {
-                            worker::console_warn!("room {}: write failed: {failure}", batch.room);
+                            worker::console_warn!("room {}: commit failed: {failure}", batch.room);
                         }
                         Ok(room::store::WriteOutcome::Fenced { highest }) => {
                             worker::console_warn!(
-                                "room {}: write fenced (store at {highest}, room at {}); reloading",
+                                "room {}: commit fenced (log at {highest}, room at {}); reloading",
                                 batch.room,
                                 batch.prev
                             );
@@ -252,7 +254,7 @@ impl ChatRoom {
                 }
                 Output::LoadTail { room, count } => {
                     self.restore_mark().await;
-                    let result = self.store.tail(&room, count).await;
+                    let result = self.tail(&room, count).await;
                     if let Err(failure) = &result {
                         worker::console_warn!("room {room}: loading the tail failed: {failure}");
                     }
@@ -264,7 +266,7 @@ impl ChatRoom {
                     before,
                     limit,
                 } => {
-                    let result = self.store.history(&room, before, limit).await;
+                    let result = self.history(&room, before, limit).await;
                     if let Err(failure) = &result {
                         worker::console_warn!("room {room}: loading history failed: {failure}");
                     }
@@ -272,8 +274,141 @@ impl ChatRoom {
                 }
             }
         }
+        self.mirror().await;
+    }
+
+    fn log(&self) -> std::result::Result<&Log, StoreFailure> {
+        self.log
+            .as_ref()
+            .map_err(|reason| StoreFailure::Refused(reason.clone()))
+    }
+
+    /// The newest `count` messages from the log. A room whose log was never started may have
+    /// lived in Redis before the log existed (or be new): its log starts from Redis's tail.
+    async fn tail(
+        &self,
+        room: &str,
+        count: usize,
+    ) -> std::result::Result<Vec<protocol::Message>, StoreFailure> {
+        if self.log()?.started()? == Started::No {
+            let messages = self.store.tail(room, count).await?;
+            let complete = messages.len() < count;
+            self.log()?.start(room, &messages, complete, now())?;
+            worker::console_log!(
+                "room {room}: log started from Redis with {} messages",
+                messages.len()
+            );
+        }
+        self.log()?.tail(count)
+    }
+
+    /// A history page: from the log where it holds it, completed from Redis below that.
+    async fn history(
+        &self,
+        room: &str,
+        before: i64,
+        limit: u32,
+    ) -> std::result::Result<protocol::HistoryPage, StoreFailure> {
+        let held = match self.log()?.history(before, limit)? {
+            Ok(page) => return Ok(page),
+            Err(held) => held,
+        };
+        // Everything older than the log's oldest message was mirrored before the log let it go.
+        let below = held.first().map_or(before, |m| m.seq);
+        let missing = limit - u32::try_from(held.len()).unwrap_or(limit);
+        let mut page = self.store.history(room, below, missing).await?;
+        page.messages.extend(held);
+        Ok(page)
+    }
+
+    /// Sets the object's one alarm for `at`, unless a sooner one is set (`room::alarm_to_set`).
+    /// If it cannot be read, setting is the safer mistake: woken early, the room and the mirror
+    /// ask again; never woken, they would strand their work.
+    async fn wake_at(&self, at: i64) {
+        let storage = self.state.storage();
+        let current = storage.get_alarm().await.unwrap_or_else(|err| {
+            worker::console_warn!("reading the alarm failed: {err}");
+            None
+        });
+        if let Some(at) = room::alarm_to_set(current, at) {
+            // An offset of 0 fires as soon as the runtime can.
+            let offset = (at - now()).max(0);
+            if let Err(err) = storage.set_alarm(offset).await {
+                worker::console_warn!("setting the alarm failed: {err}");
+            }
+        }
+    }
+
+    /// Mirrors what the log committed to Redis, in `seq` order and in batches, until it has
+    /// caught up or a write fails; then the alarm retries with backoff. One pass at a time;
+    /// events that arrive meanwhile commit, and the pass takes their messages too.
+    async fn mirror(&self) {
+        let Ok(log) = self.log() else { return };
+        let start = self.mirror.borrow_mut().start(now());
+        match start {
+            Start::Run => {}
+            Start::Busy => return,
+            Start::Wait(at) => return self.wake_at(at).await,
+        }
+        let caught_up = self.mirror_pass(log).await;
+        let retry = self.mirror.borrow_mut().finished(now(), caught_up);
+        if let Some(at) = retry {
+            self.wake_at(at).await;
+        }
+    }
+
+    async fn mirror_pass(&self, log: &Log) -> bool {
+        let mut armed = false;
+        loop {
+            let batch = match log.unmirrored(MIRROR_BATCH) {
+                Ok(batch) => batch,
+                Err(err) => {
+                    worker::console_error!("mirror: reading the log failed: {err}");
+                    return false;
+                }
+            };
+            let (Some(first), Some(last)) = (batch.first(), batch.last()) else {
+                return true;
+            };
+            let room = match log.room() {
+                Ok(Some(room)) => room,
+                _ => {
+                    worker::console_error!("mirror: the log has no room name");
+                    return false;
+                }
+            };
+            if !armed {
+                // Should the object go away mid-pass (a deploy, an eviction), the alarm
+                // finishes the work.
+                self.wake_at(now() + SAFETY_ALARM_MS).await;
+                armed = true;
+            }
+            match self.store.mirror(&room, &batch, self.history_limit).await {
+                Ok(_) => {
+                    if let Err(err) = log.mirrored(last.seq, now()) {
+                        worker::console_error!(
+                            "mirror: marking {} mirrored failed: {err}",
+                            last.seq
+                        );
+                        return false;
+                    }
+                }
+                Err(failure) => {
+                    let failures = self.mirror.borrow().failures() + 1;
+                    worker::console_warn!(
+                        "room {room}: mirroring seq {}..={} to Redis failed ({failures} in a row): {failure}",
+                        first.seq,
+                        last.seq
+                    );
+                    return false;
+                }
+            }
+        }
     }
 }
+
+/// How long after a mirror pass starts the alarm checks that it finished.
+const SAFETY_ALARM_MS: i64 = 30_000;
 
 /// The room's configuration: defaults, overridden by Worker variables where set (so a benchmark
 /// can lift the rate limits, or a small deployment keep less history), refused when invalid.

@@ -1,8 +1,7 @@
 //! The room's store over Upstash's REST API, with `worker::Fetch` as the transport.
 
 use protocol::{HistoryPage, Message};
-use room::store::WriteOutcome;
-use room::{Batch, RoomConfig, StoreFailure, store};
+use room::{RoomConfig, StoreFailure, store};
 use std::time::Duration;
 use upstash::{Client, HttpRequest, HttpResponse, Transport};
 use worker::Env;
@@ -147,19 +146,22 @@ impl Store {
         self.client()?.ping().await.map_err(failure)
     }
 
-    /// Stores a batch with the write script: deduped, fenced and trimmed atomically in Redis.
-    pub async fn write(
+    /// Mirrors committed `messages` (ascending) of `room` to Redis; idempotent (see
+    /// `room::mirror::MIRROR_SCRIPT`). Returns how many Redis did not have yet.
+    pub async fn mirror(
         &self,
-        batch: &Batch,
+        room: &str,
+        messages: &[Message],
         history_limit: usize,
-    ) -> Result<WriteOutcome, StoreFailure> {
+    ) -> Result<i64, StoreFailure> {
         let reply = self
             .client()?
-            .command(&store::write_command(batch, history_limit))
+            .command(&room::mirror::mirror_command(room, messages, history_limit))
             .await
             .map_err(failure)?;
-        store::parse_write_reply(reply, batch.messages.len())
-            .map_err(|e| StoreFailure::Refused(e.to_string()))
+        room::mirror::parse_mirror_reply(&reply).ok_or_else(|| {
+            StoreFailure::Refused(format!("unexpected reply to the mirror script: {reply:?}"))
+        })
     }
 
     /// The newest `count` messages, ascending.

@@ -5,6 +5,7 @@
 
 mod chat_room;
 mod fetch_store;
+mod log;
 
 pub use chat_room::ChatRoom;
 

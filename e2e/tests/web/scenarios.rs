@@ -146,7 +146,12 @@ async fn reconnection_delivers_messages_typed_during_the_outage_once() -> Result
         check::status_is(&alice, "live").await?;
         check::status_is(&bob, "live").await?;
         check::pending_are(&alice, &[]).await?;
-        let stored = stack.stored_texts("lobby").await?;
+        let stored: Vec<String> = stack
+            .until_stored("lobby", 4, check::WAIT)
+            .await?
+            .into_iter()
+            .map(|m| m.text)
+            .collect();
         ensure!(stored.len() == 4, "each message stored once: {stored:?}");
         let stored: Vec<&str> = stored.iter().map(String::as_str).collect();
         check::messages_end_with(&bob, &stored).await?;
@@ -164,27 +169,31 @@ async fn reconnection_delivers_messages_typed_during_the_outage_once() -> Result
     rec.finish(result).await
 }
 
+/// Redis away: messages still arrive (the room's log has them) until the backlog waiting for
+/// Redis is full; then they stay pending with the reason, until sent or discarded.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_outage_keeps_the_message_pending_with_a_reason_until_sent_or_discarded()
 -> Result<()> {
-    let mut stack = ChatStack::start(WorkerOptions::default()).await?;
+    let mut stack =
+        ChatStack::start(WorkerOptions::default().var("MIRROR_BACKLOG_MAX", "1")).await?;
     let mut browser = Browser::start()?;
     let mut rec = Recorder::new("store-outage");
     let alice = rec.add("alice", browser.session(1024, 768).await?);
     let result = async {
         action::join(&alice, &stack.base_url(), "alice").await?;
         stack.redis().stop()?;
+        action::say(&alice, "delivered while redis is down").await?;
+        check::messages_end_with(&alice, &["delivered while redis is down"]).await?;
         action::say(&alice, "sent while redis is down").await?;
         action::say(&alice, "discarded while redis is down").await?;
         check::text_in(&alice, "li.pending .reason", "unavailable").await?;
         action::click_on_pending(&alice, "discarded while redis is down", "Discard").await?;
         check::pending_are(&alice, &["sent while redis is down"]).await?;
         stack.redis().resume()?;
-        check::messages_end_with(&alice, &["sent while redis is down"]).await?;
+        let both = ["delivered while redis is down", "sent while redis is down"];
+        check::messages_end_with(&alice, &both).await?;
         check::pending_are(&alice, &[]).await?;
-        let stored = stack.stored_texts("lobby").await?;
-        ensure!(stored == ["sent while redis is down"], "stored {stored:?}");
-        Ok(())
+        check::stored_are(&stack, "lobby", &both).await
     }
     .await;
     rec.finish(result).await

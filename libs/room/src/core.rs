@@ -56,7 +56,7 @@ pub struct Connection {
     pub history_bucket: TokenBucket,
 }
 
-/// A batch of messages to store with one script ([`crate::store::write_command`]).
+/// A batch of messages to commit to the room's log in one write ([`crate::wal`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Batch {
     pub id: u64,

@@ -22,7 +22,9 @@ mod core;
 mod health;
 pub mod identity;
 mod limits;
+pub mod mirror;
 pub mod store;
+pub mod wal;
 
 pub use crate::core::{
     Batch, CLOSE_TRY_AGAIN_LATER, ConnId, Connection, Output, RoomCore, StoreFailure,

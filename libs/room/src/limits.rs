@@ -73,6 +73,9 @@ pub struct RoomConfig {
     /// How long one request to the store may take before it counts as unavailable
     /// (`STORE_TIMEOUT_MS`; tests shorten it).
     pub store_timeout_ms: u64,
+    /// Messages committed to the room's log but not yet mirrored to Redis, at most
+    /// (`MIRROR_BACKLOG_MAX`): past it, sends get `store_unavailable` until Redis catches up.
+    pub mirror_backlog_max: usize,
 }
 
 impl Default for RoomConfig {
@@ -105,6 +108,7 @@ impl Default for RoomConfig {
             store_retry_ms: 1_000,
             store_retry_max_ms: 8_000,
             store_timeout_ms: 10_000,
+            mirror_backlog_max: 10_000,
         }
     }
 }
@@ -157,6 +161,7 @@ impl RoomConfig {
         count("MAX_CONNECTIONS", &mut config.max_connections)?;
         count("MAX_CONNECTIONS_PER_IP", &mut config.max_connections_per_ip)?;
         count("TYPING_BATCH_MEMBERS", &mut config.typing_batch_members)?;
+        count("MIRROR_BACKLOG_MAX", &mut config.mirror_backlog_max)?;
         if let Some(value) = read("STORE_TIMEOUT_MS") {
             config.store_timeout_ms = at_least_one("STORE_TIMEOUT_MS", value)?;
         }

@@ -289,6 +289,29 @@ impl ChatStack {
 }
 
 impl ChatStack {
+    /// Every message Redis holds for `room` once it holds at least `count` (the mirror follows
+    /// the room's log a moment behind, longer while Redis is away); fails after `wait`.
+    pub async fn until_stored(
+        &self,
+        room: &str,
+        count: usize,
+        wait: Duration,
+    ) -> Result<Vec<protocol::Message>> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let stored = self.stored(room).await?;
+            if stored.len() >= count {
+                return Ok(stored);
+            }
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "{room}: Redis holds {} messages after {wait:?}, not {count}",
+                stored.len()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// The texts of every message stored for `room`, in Redis order.
     pub async fn stored_texts(&self, room: &str) -> Result<Vec<String>> {
         Ok(self

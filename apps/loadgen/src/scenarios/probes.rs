@@ -94,7 +94,8 @@ pub async fn components(target: &Target, samples: usize) -> Result<Components> {
                     ts: seq,
                 }],
             };
-            let command = room::store::write_command(&batch, 10_000);
+            // What the room's mirror sends per batch.
+            let command = room::mirror::mirror_command(&batch.room, &batch.messages, 10_000);
             let start = Instant::now();
             store.command(&command).await?;
             writes.push(start.elapsed().as_secs_f64() * 1000.0);

@@ -68,7 +68,10 @@ pub async fn recovery(stack: &mut ChatStack, clients: usize) -> Result<Recovery>
     let mut lost = 0;
     let mut duplicated = 0;
     let mut last_back = start;
-    let stored = stack.stored(&room).await?;
+    // Redis mirrors the room's log a moment behind: wait until it has all twenty.
+    let stored = stack
+        .until_stored(&room, 20, std::time::Duration::from_secs(30))
+        .await?;
     for task in tasks {
         let (all, back) = task.await??;
         last_back = last_back.max(back);

@@ -384,9 +384,9 @@ impl Harness {
     }
 }
 
-/// What `store::WRITE_SCRIPT` does, on the fake store: fencing against `prev`, dedupe by
-/// `user_id:client_id`, then both sets trimmed to the newest `limit`. `e2e` runs the real script
-/// against Redis with the same expectations.
+/// The room's store contract (`room::wal::decide` on the Durable Object's log), on the fake
+/// store: fencing against `prev`, dedupe by `user_id:client_id`, then both trimmed to the newest
+/// `limit`.
 pub fn apply_write(
     messages: &mut BTreeMap<i64, Message>,
     ids: &mut HashMap<String, i64>,

@@ -1,0 +1,247 @@
+//! The room's write-ahead log in the Durable Object's SQLite storage: runs the statements that
+//! `room::wal` builds and reads their rows. Every call is synchronous (the storage is local), so
+//! a commit's reads and its write happen in one turn with nothing in between, and the runtime's
+//! output gate holds the frames sent after it until the write is durable.
+
+use protocol::{HistoryPage, Message};
+use room::StoreFailure;
+use room::store::WriteOutcome;
+use room::wal::{self, Arg, Commit, Snapshot, Statement, WalLimits};
+use worker::{SqlCursor, SqlStorage, SqlStorageValue};
+
+/// The log of one room.
+#[derive(Debug)]
+pub struct Log {
+    sql: SqlStorage,
+    limits: WalLimits,
+}
+
+/// Whether the log has been started, and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Started {
+    /// Never: the room may have lived in Redis before the log existed.
+    No,
+    /// The log holds the room's whole history.
+    Complete,
+    /// Older messages than the log's are in Redis only.
+    Partial,
+}
+
+impl Log {
+    /// Opens the log, making its tables if need be. Fails where the object's storage is not
+    /// SQLite (a class not migrated with `new_sqlite_classes`).
+    pub fn open(sql: SqlStorage, limits: WalLimits) -> Result<Self, String> {
+        let log = Self { sql, limits };
+        for statement in wal::SCHEMA {
+            log.run(&Statement {
+                sql: statement.to_owned(),
+                args: Vec::new(),
+            })
+            .map_err(|e| format!("the room's SQLite storage cannot be used: {e}"))?;
+        }
+        Ok(log)
+    }
+
+    fn exec(&self, statement: &Statement) -> Result<SqlCursor, StoreFailure> {
+        let args = statement
+            .args
+            .iter()
+            .map(|arg| match arg {
+                Arg::Int(n) => SqlStorageValue::Integer(*n),
+                Arg::Text(text) => SqlStorageValue::String(text.clone()),
+            })
+            .collect::<Vec<_>>();
+        self.sql
+            .exec(&statement.sql, args)
+            .map_err(|e| StoreFailure::Unavailable(format!("SQLite: {e}")))
+    }
+
+    /// Runs a statement that returns no rows; how many rows it changed.
+    fn run(&self, statement: &Statement) -> Result<usize, StoreFailure> {
+        let cursor = self.exec(statement)?;
+        // Reading the cursor to its end makes sure the statement has run.
+        for row in cursor.raw() {
+            row.map_err(|e| StoreFailure::Unavailable(format!("SQLite: {e}")))?;
+        }
+        Ok(cursor.rows_written())
+    }
+
+    /// The rows of a query.
+    fn rows(&self, statement: &Statement) -> Result<Vec<Vec<SqlStorageValue>>, StoreFailure> {
+        self.exec(statement)?
+            .raw()
+            .map(|row| row.map_err(|e| StoreFailure::Unavailable(format!("SQLite: {e}"))))
+            .collect()
+    }
+
+    /// The first column of the first row, as an integer.
+    fn int(&self, statement: &Statement) -> Result<Option<i64>, StoreFailure> {
+        Ok(self
+            .rows(statement)?
+            .first()
+            .and_then(|row| row.first())
+            .and_then(int))
+    }
+
+    /// Commits a batch: fenced, deduped, bounded ([`wal::decide`]), then one `INSERT`.
+    pub fn commit(&self, batch: &room::Batch, now: i64) -> Result<WriteOutcome, StoreFailure> {
+        let [highest, existing, unmirrored, rows] = wal::snapshot_statements(batch);
+        let snapshot = Snapshot {
+            highest: self.int(&highest)?.unwrap_or(0),
+            existing: self
+                .rows(&existing)?
+                .into_iter()
+                .filter_map(|row| match row.as_slice() {
+                    [
+                        seq,
+                        SqlStorageValue::String(id),
+                        SqlStorageValue::String(json),
+                    ] => Some((id.clone(), (int(seq)?, json.clone()))),
+                    _ => None,
+                })
+                .collect(),
+            unmirrored: count(self.int(&unmirrored)?),
+            rows: count(self.int(&rows)?),
+        };
+        match wal::decide(batch, &snapshot, &self.limits) {
+            Commit::Write { messages, outcome } => {
+                self.run(&wal::insert_statement(&messages, now))?;
+                Ok(outcome)
+            }
+            Commit::Answer(answer) => answer,
+        }
+    }
+
+    /// Whether the log was started, and whether it then held the room's whole history.
+    pub fn started(&self) -> Result<Started, StoreFailure> {
+        Ok(match self.int(&wal::get_meta_statement(wal::STARTED))? {
+            None => Started::No,
+            Some(1) => Started::Complete,
+            Some(_) => Started::Partial,
+        })
+    }
+
+    /// Starts the log of `room` with what Redis held (`messages`, ascending, the newest
+    /// `keep`; `complete` when that was all of it), marked as mirrored already.
+    pub fn start(
+        &self,
+        room: &str,
+        messages: &[Message],
+        complete: bool,
+        now: i64,
+    ) -> Result<(), StoreFailure> {
+        for statement in wal::import_statements(messages, now) {
+            self.run(&statement)?;
+        }
+        self.run(&wal::set_meta_statement(
+            wal::ROOM,
+            Arg::Text(room.to_owned()),
+        ))?;
+        self.run(&wal::set_meta_statement(
+            wal::STARTED,
+            Arg::Int(i64::from(complete)),
+        ))?;
+        Ok(())
+    }
+
+    /// The room's name, once the log is started.
+    pub fn room(&self) -> Result<Option<String>, StoreFailure> {
+        Ok(self
+            .rows(&wal::get_meta_statement(wal::ROOM))?
+            .into_iter()
+            .next()
+            .and_then(|row| match row.into_iter().next() {
+                Some(SqlStorageValue::String(room)) => Some(room),
+                _ => None,
+            }))
+    }
+
+    /// The newest `count` messages, ascending.
+    pub fn tail(&self, count: usize) -> Result<Vec<Message>, StoreFailure> {
+        Ok(messages_newest_first(
+            self.rows(&wal::tail_statement(count))?,
+        ))
+    }
+
+    /// Up to `limit + 1` messages before `before`, ascending.
+    pub fn before(&self, before: i64, limit: u32) -> Result<Vec<Message>, StoreFailure> {
+        Ok(messages_newest_first(
+            self.rows(&wal::history_statement(before, limit))?,
+        ))
+    }
+
+    /// A history page from the log alone, when it can answer: it holds more than `limit`
+    /// messages before `before`, or the room's whole history. Otherwise the messages it holds
+    /// before `before` (fewer than `limit`, all newer than anything only Redis has), for the
+    /// caller to complete from Redis.
+    pub fn history(
+        &self,
+        before: i64,
+        limit: u32,
+    ) -> Result<Result<HistoryPage, Vec<Message>>, StoreFailure> {
+        let mut messages = self.before(before, limit)?;
+        let complete = self.started()? == Started::Complete;
+        if messages.len() > limit as usize {
+            messages.remove(0);
+            return Ok(Ok(HistoryPage {
+                messages,
+                has_more: true,
+            }));
+        }
+        if complete {
+            return Ok(Ok(HistoryPage {
+                messages,
+                has_more: false,
+            }));
+        }
+        Ok(Err(messages))
+    }
+
+    /// Up to `limit` committed messages not yet mirrored, ascending.
+    pub fn unmirrored(&self, limit: usize) -> Result<Vec<Message>, StoreFailure> {
+        Ok(self
+            .rows(&wal::unmirrored_statement(limit))?
+            .into_iter()
+            .filter_map(|row| match row.get(2) {
+                Some(SqlStorageValue::String(json)) => serde_json::from_str(json).ok(),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// The mirror wrote everything up to `seq`; rows the log no longer needs go.
+    pub fn mirrored(&self, seq: i64, now: i64) -> Result<(), StoreFailure> {
+        self.run(&wal::set_meta_statement(wal::MIRRORED, Arg::Int(seq)))?;
+        if self.run(&wal::trim_statement(now, &self.limits))? > 0 {
+            self.run(&wal::set_meta_statement(wal::STARTED, Arg::Int(0)))?;
+        }
+        Ok(())
+    }
+}
+
+/// An integer column (SQLite integers reach JavaScript as numbers).
+fn int(value: &SqlStorageValue) -> Option<i64> {
+    match value {
+        SqlStorageValue::Integer(n) => Some(*n),
+        SqlStorageValue::Float(f) if f.fract() == 0.0 => Some(*f as i64),
+        _ => None,
+    }
+}
+
+fn count(value: Option<i64>) -> usize {
+    value.and_then(|n| usize::try_from(n).ok()).unwrap_or(0)
+}
+
+/// Messages from rows whose first column is JSON, newest first, as ascending messages. A row
+/// that does not read is skipped (it cannot be one the log wrote, but it must not stop a room).
+fn messages_newest_first(rows: Vec<Vec<SqlStorageValue>>) -> Vec<Message> {
+    let mut messages: Vec<Message> = rows
+        .into_iter()
+        .filter_map(|row| match row.into_iter().next() {
+            Some(SqlStorageValue::String(json)) => serde_json::from_str(&json).ok(),
+            _ => None,
+        })
+        .collect();
+    messages.reverse();
+    messages
+}

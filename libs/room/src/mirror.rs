@@ -1,0 +1,187 @@
+//! The mirror: what the log ([`crate::wal`]) committed, written to Redis in `seq` order, in
+//! batches, off the delivery path, so external readers and older history pages find it there in
+//! the layout they always had (`chat:{room}:messages`, `chat:{room}:ids`, see [`crate::store`]).
+//!
+//! A batch is idempotent: the script skips every message whose dedupe id Redis already holds, so
+//! a batch replayed after a timeout (that Redis may have applied) or by a restarted room is a
+//! no-op. The mirror never reads a member back and never orders by what Redis holds, so a
+//! member it cannot read (a manual write, a schema change) cannot wedge it. Failures back off
+//! (1 s doubling to 30 s) and are retried by the Durable Object's alarm, so the mirror finishes
+//! after everyone has left and across evictions and restarts.
+
+use crate::store::{dedupe_id, ids_key, key};
+use protocol::Message;
+use upstash::{Command, Value};
+
+/// Messages per mirror write (bounds the request: 50 × ~16 KiB < 1 MiB).
+pub const MIRROR_BATCH: usize = 50;
+/// The wait after the first failed mirror write; doubled per failure in a row.
+pub const RETRY_FIRST_MS: i64 = 1_000;
+/// The longest wait between mirror attempts.
+pub const RETRY_MAX_MS: i64 = 30_000;
+
+/// Adds a batch to Redis unless there. `KEYS[1]` = messages, `KEYS[2]` = ids; `ARGV[1]` = how
+/// many to keep; then three arguments per message: `seq`, dedupe id, JSON. Returns how many it
+/// added. One `ZMSCORE` for the batch's ids, one `ZADD` per set, two trims.
+pub const MIRROR_SCRIPT: &str = r#"
+local keep = tonumber(ARGV[1])
+local ids = {}
+for i = 3, #ARGV, 3 do ids[#ids + 1] = ARGV[i] end
+if #ids == 0 then return 0 end
+local stored = redis.call('ZMSCORE', KEYS[2], unpack(ids))
+local messages, members = {}, {}
+for n = 1, #ids do
+  if not stored[n] then
+    messages[#messages + 1] = ARGV[3 * n - 1]
+    messages[#messages + 1] = ARGV[3 * n + 1]
+    members[#members + 1] = ARGV[3 * n - 1]
+    members[#members + 1] = ids[n]
+  end
+end
+if #messages > 0 then
+  redis.call('ZADD', KEYS[1], unpack(messages))
+  redis.call('ZADD', KEYS[2], unpack(members))
+  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(keep + 1))
+  redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -(keep + 1))
+end
+return #messages / 2
+"#;
+
+/// The `EVAL` that mirrors `messages` (ascending) of `room`, keeping `history_limit` in Redis.
+pub fn mirror_command(room: &str, messages: &[Message], history_limit: usize) -> Command {
+    let mut command = Command::new("EVAL")
+        .arg(MIRROR_SCRIPT)
+        .arg(2)
+        .arg(key(room))
+        .arg(ids_key(room))
+        .arg(history_limit.max(1));
+    for message in messages {
+        command = command
+            .arg(message.seq)
+            .arg(dedupe_id(&message.user_id, &message.client_id))
+            .arg(message.to_json());
+    }
+    command
+}
+
+/// How many messages the script added, from its reply.
+pub fn parse_mirror_reply(reply: &Value) -> Option<i64> {
+    match reply {
+        Value::Int(n) => Some(*n),
+        _ => None,
+    }
+}
+
+/// Whether a mirror pass starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// Run it now.
+    Run,
+    /// One is under way; it takes what was committed meanwhile.
+    Busy,
+    /// Backing off after a failure until this time: make sure the alarm is set for it (an
+    /// alarm may fire a little before its time, or have been lost with an instance).
+    Wait(i64),
+}
+
+/// When the mirror writes: at most one write at a time, and after a failure not before the
+/// backoff has passed. Time is an argument; the Durable Object runs the writes and the alarm.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MirrorSchedule {
+    running: bool,
+    failures: u32,
+    retry_at: Option<i64>,
+}
+
+impl MirrorSchedule {
+    /// Whether a mirror pass may start at `now`; if so it counts as running until
+    /// [`MirrorSchedule::finished`].
+    pub fn start(&mut self, now: i64) -> Start {
+        if self.running {
+            return Start::Busy;
+        }
+        if let Some(at) = self.retry_at.filter(|at| now < *at) {
+            return Start::Wait(at);
+        }
+        self.running = true;
+        Start::Run
+    }
+
+    /// The pass ended at `now`, having caught up (`ok`) or failed. After a failure, returns
+    /// when to try again (for the alarm).
+    pub fn finished(&mut self, now: i64, ok: bool) -> Option<i64> {
+        self.running = false;
+        if ok {
+            self.failures = 0;
+            self.retry_at = None;
+            return None;
+        }
+        let doublings = self.failures.min(16);
+        self.failures = self.failures.saturating_add(1);
+        let wait = RETRY_FIRST_MS
+            .saturating_mul(1_i64 << doublings)
+            .min(RETRY_MAX_MS);
+        let at = now + wait;
+        self.retry_at = Some(at);
+        Some(at)
+    }
+
+    /// Failed passes in a row (0 when the last one caught up).
+    pub fn failures(&self) -> u32 {
+        self.failures
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_pass_at_a_time_and_failures_back_off_up_to_half_a_minute() {
+        let mut schedule = MirrorSchedule::default();
+        assert_eq!(schedule.start(0), Start::Run);
+        assert_eq!(schedule.start(1), Start::Busy, "one pass at a time");
+        assert_eq!(schedule.finished(10, false), Some(1_010));
+        assert_eq!(
+            schedule.start(1_009),
+            Start::Wait(1_010),
+            "not before the backoff"
+        );
+        assert_eq!(schedule.start(1_010), Start::Run);
+        assert_eq!(schedule.finished(1_010, false), Some(3_010));
+        let mut now = 3_010;
+        for _ in 0..10 {
+            assert_eq!(schedule.start(now), Start::Run);
+            now = schedule.finished(now, false).unwrap_or(0);
+        }
+        assert_eq!(schedule.start(now), Start::Run);
+        assert_eq!(schedule.finished(now, false), Some(now + RETRY_MAX_MS));
+        assert_eq!(schedule.start(now + RETRY_MAX_MS), Start::Run);
+        assert_eq!(schedule.finished(now + RETRY_MAX_MS, true), None);
+        assert_eq!(schedule.failures(), 0);
+        assert_eq!(
+            schedule.start(now + RETRY_MAX_MS),
+            Start::Run,
+            "caught up: no wait"
+        );
+    }
+
+    #[test]
+    fn the_mirror_write_is_one_eval_with_three_args_per_message() {
+        let message = Message {
+            seq: 7,
+            client_id: "c1".into(),
+            user_id: "u1".into(),
+            name: "a".into(),
+            text: "hi".into(),
+            ts: 7,
+        };
+        let command = mirror_command("lobby", &[message], 100);
+        let parts = command.parts();
+        assert_eq!(parts.len(), 9);
+        assert_eq!(parts[0], "EVAL");
+        assert_eq!(parts[3], "chat:lobby:messages");
+        assert_eq!(parts[5], "100");
+        assert_eq!(parts[7], "u1:c1");
+    }
+}

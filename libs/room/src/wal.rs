@@ -1,0 +1,430 @@
+//! The room's write-ahead log: its messages, with their dedupe ids, in the Durable Object's own
+//! SQLite storage. A batch is committed there before anyone sees it; Redis is a mirror of it,
+//! written off the delivery path ([`crate::mirror`]).
+//!
+//! The log keeps the write contract the room core was built on when Redis was its store: a batch is refused whole (fenced) unless it follows exactly the highest `seq`
+//! committed, and a message whose (`user_id`, `client_id`) is committed is answered with the
+//! committed copy instead of being stored again. This module builds the SQL and decides; the
+//! Durable Object runs the statements (synchronously: SQLite storage is local) and nothing else.
+//!
+//! One table holds everything, so that a batch is one `INSERT` and commits whole or not at all:
+//! `messages (seq, id, at, json)`, `id` unique (`user_id:client_id`), `at` the commit time. A row
+//! leaves only when it is mirrored to Redis, older than the dedupe window, and not among the
+//! newest `keep` (the hot window that serves welcomes, resumes and recent history).
+
+use crate::store::{WriteOutcome, Written, dedupe_id};
+use crate::{Batch, StoreFailure};
+use protocol::Message;
+use std::collections::HashMap;
+
+/// The statements that make the log's tables; each is harmless when they exist.
+pub const SCHEMA: [&str; 2] = [
+    "CREATE TABLE IF NOT EXISTS messages (seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, \
+     at INTEGER NOT NULL, json TEXT NOT NULL)",
+    // Values are integers but for [`ROOM`], a text: no declared type, so neither is converted.
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value NOT NULL)",
+];
+
+/// The `meta` key of the room's name, which the mirror needs when an alarm wakes the object with
+/// nobody connected.
+pub const ROOM: &str = "room";
+/// The `meta` key of the highest `seq` the mirror has written to Redis.
+pub const MIRRORED: &str = "mirrored";
+/// The `meta` key set once the log has been started: from Redis's tail (a room that lived in
+/// Redis before the log existed) or empty. Its value is 1 when the log holds the room's whole
+/// history, 0 when older messages are only in Redis.
+pub const STARTED: &str = "started";
+
+/// How big the log may grow and how long it remembers ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WalLimits {
+    /// Messages committed but not yet mirrored to Redis, at most (`MIRROR_BACKLOG_MAX`). Past
+    /// it, sends are refused with `store_unavailable` (nothing is lost: the client retries)
+    /// until the mirror catches up.
+    pub backlog_max: usize,
+    /// How long a committed id is remembered, so a retry of it is answered rather than stored
+    /// again. It covers the client's confirmation window with room to spare.
+    pub dedupe_window_ms: i64,
+    /// Rows the log holds at most (ids within the window included). At the bound, sends are
+    /// refused with `store_unavailable` rather than an id forgotten early: exactly-once holds
+    /// over the whole window, and a flood slows to what the window can hold.
+    pub rows_max: usize,
+    /// The newest messages always kept (the hot window), mirrored or not.
+    pub keep: usize,
+}
+
+impl Default for WalLimits {
+    fn default() -> Self {
+        Self {
+            backlog_max: 10_000,
+            // Twice the client's one-hour confirmation window.
+            dedupe_window_ms: 2 * 60 * 60 * 1000,
+            rows_max: 200_000,
+            keep: 1_000,
+        }
+    }
+}
+
+/// What the log holds that a commit decision needs, read in the same synchronous turn as the
+/// write that follows, so nothing changes in between.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    /// The highest committed `seq` (0 when empty).
+    pub highest: i64,
+    /// Committed rows whose id one of the batch's messages has: id → (`seq`, JSON).
+    pub existing: HashMap<String, (i64, String)>,
+    /// Rows above the mirrored mark.
+    pub unmirrored: usize,
+    /// Rows in all.
+    pub rows: usize,
+}
+
+/// What to do with a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Commit {
+    /// Write these messages (one `INSERT`, [`insert_statement`]), then answer the room
+    /// `outcome`.
+    Write {
+        messages: Vec<Message>,
+        outcome: WriteOutcome,
+    },
+    /// Write nothing; answer the room this.
+    Answer(Result<WriteOutcome, StoreFailure>),
+}
+
+/// Decides what becomes of `batch` given what the log holds.
+pub fn decide(batch: &Batch, snapshot: &Snapshot, limits: &WalLimits) -> Commit {
+    let first = batch.messages.first().map_or(i64::MAX, |m| m.seq);
+    if snapshot.highest != batch.prev || first <= snapshot.highest {
+        return Commit::Answer(Ok(WriteOutcome::Fenced {
+            highest: snapshot.highest,
+        }));
+    }
+    let mut fresh: Vec<Message> = Vec::new();
+    let mut written = Vec::with_capacity(batch.messages.len());
+    for message in &batch.messages {
+        let id = dedupe_id(&message.user_id, &message.client_id);
+        if let Some((seq, json)) = snapshot.existing.get(&id) {
+            written.push(Written::Duplicate {
+                seq: *seq,
+                message: serde_json::from_str(json).ok(),
+            });
+        } else if let Some(earlier) = fresh
+            .iter()
+            .find(|m| m.user_id == message.user_id && m.client_id == message.client_id)
+        {
+            written.push(Written::Duplicate {
+                seq: earlier.seq,
+                message: Some(earlier.clone()),
+            });
+        } else {
+            fresh.push(message.clone());
+            written.push(Written::Stored);
+        }
+    }
+    if snapshot.unmirrored + fresh.len() > limits.backlog_max {
+        return Commit::Answer(Err(StoreFailure::Unavailable(format!(
+            "{} messages wait to be mirrored to Redis (at most {})",
+            snapshot.unmirrored, limits.backlog_max
+        ))));
+    }
+    if snapshot.rows + fresh.len() > limits.rows_max {
+        return Commit::Answer(Err(StoreFailure::Unavailable(format!(
+            "the log holds {} messages within the dedupe window (at most {})",
+            snapshot.rows, limits.rows_max
+        ))));
+    }
+    if fresh.is_empty() {
+        return Commit::Answer(Ok(WriteOutcome::Applied(written)));
+    }
+    Commit::Write {
+        messages: fresh,
+        outcome: WriteOutcome::Applied(written),
+    }
+}
+
+/// A SQL statement with its arguments, in the order of its `?`s.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Statement {
+    pub sql: String,
+    pub args: Vec<Arg>,
+}
+
+/// A SQL argument.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Arg {
+    Int(i64),
+    Text(String),
+}
+
+/// The queries that make a [`Snapshot`] for `batch`: the highest `seq`; the rows with the
+/// batch's ids (`seq`, `id`, `json`); the count above the mirrored mark; the count of all rows.
+pub fn snapshot_statements(batch: &Batch) -> [Statement; 4] {
+    let ids: Vec<Arg> = batch
+        .messages
+        .iter()
+        .map(|m| Arg::Text(dedupe_id(&m.user_id, &m.client_id)))
+        .collect();
+    let marks = vec!["?"; ids.len().max(1)].join(", ");
+    let ids = if ids.is_empty() {
+        vec![Arg::Text(String::new())]
+    } else {
+        ids
+    };
+    [
+        Statement {
+            sql: "SELECT COALESCE(MAX(seq), 0) FROM messages".into(),
+            args: Vec::new(),
+        },
+        Statement {
+            sql: format!("SELECT seq, id, json FROM messages WHERE id IN ({marks})"),
+            args: ids,
+        },
+        Statement {
+            sql: "SELECT COUNT(*) FROM messages WHERE seq > \
+                  COALESCE((SELECT value FROM meta WHERE key = ?), 0)"
+                .into(),
+            args: vec![Arg::Text(MIRRORED.into())],
+        },
+        Statement {
+            sql: "SELECT COUNT(*) FROM messages".into(),
+            args: Vec::new(),
+        },
+    ]
+}
+
+/// The one `INSERT` of a batch's new messages, committed `at`.
+pub fn insert_statement(messages: &[Message], at: i64) -> Statement {
+    let rows = vec!["(?, ?, ?, ?)"; messages.len()].join(", ");
+    let mut args = Vec::with_capacity(messages.len() * 4);
+    for message in messages {
+        args.push(Arg::Int(message.seq));
+        args.push(Arg::Text(dedupe_id(&message.user_id, &message.client_id)));
+        args.push(Arg::Int(at));
+        args.push(Arg::Text(message.to_json()));
+    }
+    Statement {
+        sql: format!("INSERT INTO messages (seq, id, at, json) VALUES {rows}"),
+        args,
+    }
+}
+
+/// The newest `count` messages, newest first (JSON).
+pub fn tail_statement(count: usize) -> Statement {
+    Statement {
+        sql: "SELECT json FROM messages ORDER BY seq DESC LIMIT ?".into(),
+        args: vec![Arg::Int(i64::try_from(count).unwrap_or(i64::MAX))],
+    }
+}
+
+/// Up to `limit + 1` messages before `before`, newest first (JSON): one more than a page, to
+/// learn whether older ones exist in the log.
+pub fn history_statement(before: i64, limit: u32) -> Statement {
+    Statement {
+        sql: "SELECT json FROM messages WHERE seq < ? ORDER BY seq DESC LIMIT ?".into(),
+        args: vec![Arg::Int(before), Arg::Int(i64::from(limit) + 1)],
+    }
+}
+
+/// Up to `limit` messages the mirror has not written yet, oldest first (`seq`, `id`, `json`).
+pub fn unmirrored_statement(limit: usize) -> Statement {
+    Statement {
+        sql: "SELECT seq, id, json FROM messages WHERE seq > \
+              COALESCE((SELECT value FROM meta WHERE key = ?), 0) ORDER BY seq LIMIT ?"
+            .into(),
+        args: vec![
+            Arg::Text(MIRRORED.into()),
+            Arg::Int(i64::try_from(limit).unwrap_or(i64::MAX)),
+        ],
+    }
+}
+
+/// Sets a `meta` value.
+pub fn set_meta_statement(key: &str, value: Arg) -> Statement {
+    Statement {
+        sql: "INSERT INTO meta (key, value) VALUES (?, ?) \
+              ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+            .into(),
+        args: vec![Arg::Text(key.into()), value],
+    }
+}
+
+/// Reads a `meta` value (no row when unset).
+pub fn get_meta_statement(key: &str) -> Statement {
+    Statement {
+        sql: "SELECT value FROM meta WHERE key = ?".into(),
+        args: vec![Arg::Text(key.into())],
+    }
+}
+
+/// Removes the rows the log no longer needs at `now`: mirrored, committed before the dedupe
+/// window, and older than the newest `keep`. Returns the statement; the log then no longer
+/// holds the room's whole history, which the caller records ([`STARTED`] = 0) when it removed
+/// any row.
+pub fn trim_statement(now: i64, limits: &WalLimits) -> Statement {
+    Statement {
+        sql:
+            "DELETE FROM messages WHERE seq <= COALESCE((SELECT value FROM meta WHERE key = ?), 0) \
+              AND at < ? AND seq < COALESCE((SELECT seq FROM messages ORDER BY seq DESC \
+              LIMIT 1 OFFSET ?), 0)"
+                .into(),
+        args: vec![
+            Arg::Text(MIRRORED.into()),
+            Arg::Int(now.saturating_sub(limits.dedupe_window_ms)),
+            Arg::Int(i64::try_from(limits.keep.saturating_sub(1)).unwrap_or(i64::MAX)),
+        ],
+    }
+}
+
+/// The rows of messages imported from Redis when the log starts in a room that lived there
+/// before: they are mirrored already (they came from there), committed at `at`.
+pub fn import_statements(messages: &[Message], at: i64) -> Vec<Statement> {
+    let mut statements = Vec::new();
+    // SQLite allows a bounded number of arguments per statement: 100 rows of 4 at a time.
+    for chunk in messages.chunks(100) {
+        let mut insert = insert_statement(chunk, at);
+        insert.sql = insert.sql.replacen("INSERT", "INSERT OR IGNORE", 1);
+        statements.push(insert);
+    }
+    let highest = messages.last().map_or(0, |m| m.seq);
+    statements.push(set_meta_statement(MIRRORED, Arg::Int(highest)));
+    statements
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    fn message(seq: i64, client_id: &str) -> Message {
+        Message {
+            seq,
+            client_id: client_id.into(),
+            user_id: "u1".into(),
+            name: "alice".into(),
+            text: format!("#{seq}"),
+            ts: seq,
+        }
+    }
+
+    fn batch(prev: i64, messages: Vec<Message>) -> Batch {
+        Batch {
+            id: 1,
+            room: "lobby".into(),
+            prev,
+            messages,
+        }
+    }
+
+    #[test]
+    fn a_batch_follows_the_highest_seq_or_is_fenced() {
+        let limits = WalLimits::default();
+        let snapshot = Snapshot {
+            highest: 10,
+            ..Snapshot::default()
+        };
+        for prev in [9, 11] {
+            assert_eq!(
+                decide(&batch(prev, vec![message(12, "c1")]), &snapshot, &limits),
+                Commit::Answer(Ok(WriteOutcome::Fenced { highest: 10 })),
+                "prev {prev}"
+            );
+        }
+        assert_eq!(
+            decide(&batch(10, vec![message(10, "c1")]), &snapshot, &limits),
+            Commit::Answer(Ok(WriteOutcome::Fenced { highest: 10 })),
+            "a seq not above the highest"
+        );
+        assert_eq!(
+            decide(&batch(10, vec![message(11, "c1")]), &snapshot, &limits),
+            Commit::Write {
+                messages: vec![message(11, "c1")],
+                outcome: WriteOutcome::Applied(vec![Written::Stored]),
+            }
+        );
+    }
+
+    #[test]
+    fn committed_ids_are_answered_with_the_committed_copy() {
+        let limits = WalLimits::default();
+        let old = message(5, "c1");
+        let snapshot = Snapshot {
+            highest: 10,
+            existing: HashMap::from([("u1:c1".to_owned(), (5, old.to_json()))]),
+            ..Snapshot::default()
+        };
+        let twice = batch(
+            10,
+            vec![message(11, "c1"), message(12, "c2"), message(13, "c2")],
+        );
+        assert_eq!(
+            decide(&twice, &snapshot, &limits),
+            Commit::Write {
+                messages: vec![message(12, "c2")],
+                outcome: WriteOutcome::Applied(vec![
+                    Written::Duplicate {
+                        seq: 5,
+                        message: Some(old)
+                    },
+                    Written::Stored,
+                    Written::Duplicate {
+                        seq: 12,
+                        message: Some(message(12, "c2"))
+                    },
+                ]),
+            }
+        );
+    }
+
+    #[test]
+    fn the_backlog_and_the_row_bound_refuse_sends_and_lose_nothing() {
+        let limits = WalLimits {
+            backlog_max: 3,
+            rows_max: 5,
+            ..WalLimits::default()
+        };
+        let two = batch(10, vec![message(11, "a1"), message(12, "a2")]);
+        let behind = Snapshot {
+            highest: 10,
+            unmirrored: 2,
+            ..Snapshot::default()
+        };
+        assert!(matches!(
+            decide(&two, &behind, &limits),
+            Commit::Answer(Err(StoreFailure::Unavailable(_)))
+        ));
+        let full = Snapshot {
+            highest: 10,
+            rows: 4,
+            ..Snapshot::default()
+        };
+        assert!(matches!(
+            decide(&two, &full, &limits),
+            Commit::Answer(Err(StoreFailure::Unavailable(_)))
+        ));
+        // Retries of committed messages are answered even at the bounds: they add no row.
+        let retry = batch(10, vec![message(11, "old")]);
+        let known = Snapshot {
+            highest: 10,
+            unmirrored: 3,
+            rows: 5,
+            existing: HashMap::from([("u1:old".to_owned(), (4, message(4, "old").to_json()))]),
+        };
+        assert!(matches!(
+            decide(&retry, &known, &limits),
+            Commit::Answer(Ok(WriteOutcome::Applied(_)))
+        ));
+    }
+
+    #[test]
+    fn a_batch_is_one_insert_with_four_arguments_a_row() {
+        let insert = insert_statement(&[message(11, "c1"), message(12, "c2")], 99);
+        assert_eq!(
+            insert.sql,
+            "INSERT INTO messages (seq, id, at, json) VALUES (?, ?, ?, ?), (?, ?, ?, ?)"
+        );
+        assert_eq!(insert.args.len(), 8);
+        assert_eq!(insert.args[1], Arg::Text("u1:c1".into()));
+        assert_eq!(insert.args[2], Arg::Int(99));
+    }
+}
