@@ -92,7 +92,8 @@ impl DurableObject for ChatRoom {
             .borrow_mut()
             .handle_open(now(), &room, ip.as_deref());
         self.sockets.borrow_mut().insert(id, server);
-        self.drive().await;
+        // No mirror pass here: the upgrade answers at once, and the next event mirrors.
+        self.drive_outputs().await;
         Response::from_websocket(client)
     }
 
@@ -185,9 +186,16 @@ impl ChatRoom {
         }
     }
 
+    /// Carries out the core's outputs until there are none, then mirrors what was committed to
+    /// Redis (after the frames are out, so nobody waits for it).
+    async fn drive(&self) {
+        self.drive_outputs().await;
+        self.mirror().await;
+    }
+
     /// Carries out the core's outputs until there are none. Borrows of the core never span an
     /// `.await`: other socket events run while Redis answers, and they drive too.
-    async fn drive(&self) {
+    async fn drive_outputs(&self) {
         loop {
             let output = self.core.borrow_mut().poll_output();
             let Some(output) = output else { break };
@@ -274,7 +282,6 @@ impl ChatRoom {
                 }
             }
         }
-        self.mirror().await;
     }
 
     fn log(&self) -> std::result::Result<&Log, StoreFailure> {
