@@ -284,6 +284,19 @@ async fn a_redis_outage_loses_and_duplicates_nothing() -> Result<()> {
         );
         assert_eq!(texts(&alice.messages(1).await?), [text]);
     }
+    // The room says how far behind Redis is.
+    let (status, health) = stack.get("/api/rooms/outage/health").await?;
+    assert_eq!(status, 503, "{health}");
+    assert_eq!(health["backlog"], json!(2), "{health}");
+    assert!(
+        health["lag_ms"].as_i64().is_some_and(|ms| ms >= 0),
+        "{health}"
+    );
+    assert!(
+        health["failures"].as_i64().is_some_and(|n| n >= 1),
+        "{health}"
+    );
+    assert!(health["committed_seq"].as_i64() > health["mirrored_seq"].as_i64());
     // Two messages wait for Redis: the next send is refused until the mirror catches up.
     alice.say("outage-msg-04", "after the cap").await?;
     let error = alice.next_where(error_of).await?;
@@ -307,6 +320,22 @@ async fn a_redis_outage_loses_and_duplicates_nothing() -> Result<()> {
         stack.stored_texts("outage").await?,
         ["before", "during 1", "during 2", "after the cap"]
     );
+    // The pass that caught up may still be finishing: the room's answer settles within moments.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let (status, health) = loop {
+        let (status, health) = stack.get("/api/rooms/outage/health").await?;
+        if status == 200 || tokio::time::Instant::now() > deadline {
+            break (status, health);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(status, 200, "{health}");
+    assert_eq!(
+        (&health["backlog"], &health["lag_ms"], &health["failures"]),
+        (&json!(0), &json!(0), &json!(0)),
+        "{health}"
+    );
+    assert_eq!(health["committed_seq"], health["mirrored_seq"]);
     assert_eq!(stack.stored_ids("outage").await?.len(), 4);
     Ok(())
 }

@@ -80,6 +80,7 @@ impl DurableObject for ChatRoom {
         let url = req.url()?;
         let room = match protocol::http::route(url.path()) {
             protocol::http::Route::RoomSocket(room) => room.to_owned(),
+            protocol::http::Route::RoomHealth(_) => return self.health(),
             _ => return Response::error("not a room socket", 400),
         };
         // The edge sets it; a client cannot (Cloudflare overwrites it), so it is the address to
@@ -284,6 +285,26 @@ impl ChatRoom {
         }
     }
 
+    /// The room's log and its mirror: 200 with the [`room::mirror::MirrorStatus`] when the
+    /// mirror has caught up or is working through a backlog, 503 with it while writes fail.
+    fn health(&self) -> Result<Response> {
+        let failures = self.mirror.borrow().failures();
+        let status = self.log().and_then(|log| log.status(now(), failures));
+        match status {
+            Ok(status) => {
+                let code = if status.failures > 0 { 503 } else { 200 };
+                Ok(Response::from_json(&status)?.with_status(code))
+            }
+            Err(err) => {
+                worker::console_warn!("room health: {err}");
+                Ok(Response::from_json(
+                    &serde_json::json!({"error": "the room's log cannot be read"}),
+                )?
+                .with_status(503))
+            }
+        }
+    }
+
     fn log(&self) -> std::result::Result<&Log, StoreFailure> {
         self.log
             .as_ref()
@@ -357,7 +378,11 @@ impl ChatRoom {
             Start::Busy => return,
             Start::Wait(at) => return self.wake_at(at).await,
         }
+        let failed_before = self.mirror.borrow().failures();
         let caught_up = self.mirror_pass(log).await;
+        if caught_up && failed_before > 0 {
+            worker::console_log!("mirror: Redis caught up after {failed_before} failed writes");
+        }
         let retry = self.mirror.borrow_mut().finished(now(), caught_up);
         if let Some(at) = retry {
             self.wake_at(at).await;
@@ -392,7 +417,7 @@ impl ChatRoom {
             }
             match self.store.mirror(&room, &batch, self.history_limit).await {
                 Ok(_) => {
-                    if let Err(err) = log.mirrored(last.seq, now()) {
+                    if let Err(err) = log.mirrored(last.seq, batch.len(), now()) {
                         worker::console_error!(
                             "mirror: marking {} mirrored failed: {err}",
                             last.seq

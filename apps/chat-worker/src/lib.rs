@@ -69,6 +69,15 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
             }
             room_messages(&Store::from_env(&env, &config), room, url.query()).await
         }
+        Route::RoomHealth(room) => {
+            // Wakes the room's Durable Object: limited like the history pages.
+            let limit = (&HISTORY, config.http_history_rate);
+            if let Some(refusal) = limited(limit, &req, "room health checks")? {
+                return Ok(refusal);
+            }
+            let stub = env.durable_object("ROOM")?.id_from_name(room)?.get_stub()?;
+            stub.fetch_with_request(req).await
+        }
         Route::BadRoom(invalid) => json_error(400, &invalid.0),
         Route::ApiNotFound => json_error(404, "no such API endpoint"),
         Route::Other => not_api(req, &env).await,

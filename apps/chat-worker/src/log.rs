@@ -5,8 +5,10 @@
 
 use protocol::{HistoryPage, Message};
 use room::StoreFailure;
+use room::mirror::MirrorStatus;
 use room::store::WriteOutcome;
 use room::wal::{self, Arg, Commit, Snapshot, Statement, WalLimits};
+use std::cell::Cell;
 use worker::{SqlCursor, SqlStorage, SqlStorageValue};
 
 /// The log of one room.
@@ -14,7 +16,23 @@ use worker::{SqlCursor, SqlStorage, SqlStorageValue};
 pub struct Log {
     sql: SqlStorage,
     limits: WalLimits,
+    /// The log's row counts, read once per instance and then kept as the log changes: counting
+    /// on every commit would read every row of the table, and rows read are billed.
+    counts: Cell<Option<Counts>>,
+    /// When the log last trimmed (ms since the epoch). Trimming scans the mirrored rows, so it
+    /// runs at most once per [`TRIM_EVERY_MS`].
+    trimmed_at: Cell<i64>,
 }
+
+/// Rows in the log, and of those the ones not yet mirrored.
+#[derive(Debug, Clone, Copy)]
+struct Counts {
+    rows: usize,
+    unmirrored: usize,
+}
+
+/// How often the log lets go of rows it no longer needs.
+const TRIM_EVERY_MS: i64 = 60_000;
 
 /// Whether the log has been started, and how.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,7 +49,12 @@ impl Log {
     /// Opens the log, making its tables if need be. Fails where the object's storage is not
     /// SQLite (a class not migrated with `new_sqlite_classes`).
     pub fn open(sql: SqlStorage, limits: WalLimits) -> Result<Self, String> {
-        let log = Self { sql, limits };
+        let log = Self {
+            sql,
+            limits,
+            counts: Cell::new(None),
+            trimmed_at: Cell::new(0),
+        };
         for statement in wal::SCHEMA {
             log.run(&Statement {
                 sql: statement.to_owned(),
@@ -83,9 +106,30 @@ impl Log {
             .and_then(int))
     }
 
+    /// The row counts, read from the tables the first time.
+    fn counts(&self) -> Result<Counts, StoreFailure> {
+        if let Some(counts) = self.counts.get() {
+            return Ok(counts);
+        }
+        let [_, _, unmirrored, rows] = wal::snapshot_statements(&empty_batch());
+        let counts = Counts {
+            rows: count(self.int(&rows)?),
+            unmirrored: count(self.int(&unmirrored)?),
+        };
+        self.counts.set(Some(counts));
+        Ok(counts)
+    }
+
+    /// Runs a statement that changes the log; if it fails, the counts are read again next
+    /// time rather than trusted.
+    fn change(&self, statement: &Statement) -> Result<usize, StoreFailure> {
+        self.run(statement).inspect_err(|_| self.counts.set(None))
+    }
+
     /// Commits a batch: fenced, deduped, bounded ([`wal::decide`]), then one `INSERT`.
     pub fn commit(&self, batch: &room::Batch, now: i64) -> Result<WriteOutcome, StoreFailure> {
-        let [highest, existing, unmirrored, rows] = wal::snapshot_statements(batch);
+        let [highest, existing, _, _] = wal::snapshot_statements(batch);
+        let counts = self.counts()?;
         let snapshot = Snapshot {
             highest: self.int(&highest)?.unwrap_or(0),
             existing: self
@@ -100,12 +144,16 @@ impl Log {
                     _ => None,
                 })
                 .collect(),
-            unmirrored: count(self.int(&unmirrored)?),
-            rows: count(self.int(&rows)?),
+            unmirrored: counts.unmirrored,
+            rows: counts.rows,
         };
         match wal::decide(batch, &snapshot, &self.limits) {
             Commit::Write { messages, outcome } => {
-                self.run(&wal::insert_statement(&messages, now))?;
+                self.change(&wal::insert_statement(&messages, now))?;
+                self.counts.set(Some(Counts {
+                    rows: counts.rows + messages.len(),
+                    unmirrored: counts.unmirrored + messages.len(),
+                }));
                 Ok(outcome)
             }
             Commit::Answer(answer) => answer,
@@ -131,8 +179,9 @@ impl Log {
         now: i64,
     ) -> Result<(), StoreFailure> {
         for statement in wal::import_statements(messages, now) {
-            self.run(&statement)?;
+            self.change(&statement)?;
         }
+        self.counts.set(None);
         self.run(&wal::set_meta_statement(
             wal::ROOM,
             Arg::Text(room.to_owned()),
@@ -209,13 +258,49 @@ impl Log {
             .collect())
     }
 
-    /// The mirror wrote everything up to `seq`; rows the log no longer needs go.
-    pub fn mirrored(&self, seq: i64, now: i64) -> Result<(), StoreFailure> {
-        self.run(&wal::set_meta_statement(wal::MIRRORED, Arg::Int(seq)))?;
-        if self.run(&wal::trim_statement(now, &self.limits))? > 0 {
-            self.run(&wal::set_meta_statement(wal::STARTED, Arg::Int(0)))?;
+    /// How far Redis is behind the log at `now`, with the mirror's failures in a row.
+    pub fn status(&self, now: i64, failures: u32) -> Result<MirrorStatus, StoreFailure> {
+        let started = self.started()? != Started::No;
+        let [highest, _, _, _] = wal::snapshot_statements(&empty_batch());
+        let oldest = self.int(&wal::oldest_unmirrored_statement())?;
+        Ok(MirrorStatus {
+            started,
+            committed_seq: self.int(&highest)?.unwrap_or(0),
+            mirrored_seq: self
+                .int(&wal::get_meta_statement(wal::MIRRORED))?
+                .unwrap_or(0),
+            backlog: self.counts()?.unmirrored,
+            lag_ms: oldest.map_or(0, |at| (now - at).max(0)),
+            failures,
+        })
+    }
+
+    /// The mirror wrote the next `written` rows, up to `seq`. At most once a minute, rows the
+    /// log no longer needs go.
+    pub fn mirrored(&self, seq: i64, written: usize, now: i64) -> Result<(), StoreFailure> {
+        self.change(&wal::set_meta_statement(wal::MIRRORED, Arg::Int(seq)))?;
+        let mut counts = self.counts()?;
+        counts.unmirrored = counts.unmirrored.saturating_sub(written);
+        if now - self.trimmed_at.get() >= TRIM_EVERY_MS && counts.rows > self.limits.keep {
+            self.trimmed_at.set(now);
+            let removed = self.change(&wal::trim_statement(now, &self.limits))?;
+            if removed > 0 {
+                counts.rows = counts.rows.saturating_sub(removed);
+                self.change(&wal::set_meta_statement(wal::STARTED, Arg::Int(0)))?;
+            }
         }
+        self.counts.set(Some(counts));
         Ok(())
+    }
+}
+
+/// A batch with no messages, for the statements that do not depend on one.
+fn empty_batch() -> room::Batch {
+    room::Batch {
+        id: 0,
+        room: String::new(),
+        prev: 0,
+        messages: Vec::new(),
     }
 }
 

@@ -19,6 +19,9 @@ pub enum Route<'a> {
     RoomSocket(&'a str),
     /// `GET /api/rooms/{room}/messages`.
     RoomMessages(&'a str),
+    /// `GET /api/rooms/{room}/health`: the room's log and its mirror to Redis (how far behind
+    /// Redis is), answered by the room's Durable Object.
+    RoomHealth(&'a str),
     /// `/api/rooms/{room}/…` with a room name that is not valid: 400.
     BadRoom(Invalid),
     /// Anything else under `/api/`: 404.
@@ -47,13 +50,14 @@ pub fn route(path: &str) -> Route<'_> {
     let Some((room, action)) = rest.split_once('/') else {
         return Route::ApiNotFound;
     };
-    if !matches!(action, "ws" | "messages") {
+    if !matches!(action, "ws" | "messages" | "health") {
         return Route::ApiNotFound;
     }
     match validate_room(room) {
         Err(invalid) => Route::BadRoom(invalid),
         Ok(room) if action == "ws" => Route::RoomSocket(room),
-        Ok(room) => Route::RoomMessages(room),
+        Ok(room) if action == "messages" => Route::RoomMessages(room),
+        Ok(room) => Route::RoomHealth(room),
     }
 }
 
@@ -156,7 +160,12 @@ mod tests {
             route("/api/rooms/a_b-1/messages"),
             Route::RoomMessages("a_b-1")
         );
+        assert_eq!(route("/api/rooms/lobby/health"), Route::RoomHealth("lobby"));
         assert!(matches!(route("/api/rooms/Lobby/ws"), Route::BadRoom(_)));
+        assert!(matches!(
+            route("/api/rooms/Lobby/health"),
+            Route::BadRoom(_)
+        ));
         assert!(matches!(route("/api/rooms//ws"), Route::BadRoom(_)));
         assert!(matches!(route("/api/rooms/a%20b/ws"), Route::BadRoom(_)));
         assert!(matches!(

@@ -11,6 +11,7 @@
 
 use crate::store::{dedupe_id, ids_key, key};
 use protocol::Message;
+use serde::Serialize;
 use upstash::{Command, Value};
 
 /// Messages per mirror write (bounds the request: 50 × ~16 KiB < 1 MiB).
@@ -70,6 +71,23 @@ pub fn parse_mirror_reply(reply: &Value) -> Option<i64> {
         Value::Int(n) => Some(*n),
         _ => None,
     }
+}
+
+/// How far Redis is behind a room's log: what `GET /api/rooms/{room}/health` answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MirrorStatus {
+    /// Whether the room's log has been started (a room never used has none).
+    pub started: bool,
+    /// The highest `seq` committed to the log.
+    pub committed_seq: i64,
+    /// The highest `seq` written to Redis.
+    pub mirrored_seq: i64,
+    /// Messages committed and not yet in Redis.
+    pub backlog: usize,
+    /// How long the oldest of those has waited, in ms (0 when none waits).
+    pub lag_ms: i64,
+    /// Mirror writes that failed in a row (0 when the last one caught up).
+    pub failures: u32,
 }
 
 /// Whether a mirror pass starts.

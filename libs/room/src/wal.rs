@@ -239,6 +239,16 @@ pub fn unmirrored_statement(limit: usize) -> Statement {
     }
 }
 
+/// The oldest commit time of the rows the mirror has not written yet (no row, or NULL, when none).
+pub fn oldest_unmirrored_statement() -> Statement {
+    Statement {
+        sql: "SELECT MIN(at) FROM messages WHERE seq > \
+              COALESCE((SELECT value FROM meta WHERE key = ?), 0)"
+            .into(),
+        args: vec![Arg::Text(MIRRORED.into())],
+    }
+}
+
 /// Sets a `meta` value.
 pub fn set_meta_statement(key: &str, value: Arg) -> Statement {
     Statement {
