@@ -542,7 +542,8 @@ async fn the_mirror_script_is_idempotent_and_ignores_junk_in_redis() -> Result<(
         ts: seq,
     };
     let mirror = |messages: Vec<Message>| {
-        let command = room::mirror::mirror_command("mirror", &messages, 4);
+        let rows: Vec<room::mirror::MirrorRow> = messages.iter().map(Into::into).collect();
+        let command = room::mirror::mirror_command("mirror", &rows, 4);
         let store = &store;
         async move {
             let reply = store.command(&command).await?;
@@ -987,7 +988,8 @@ async fn readable(stack: &ChatStack, room: &str) -> Result<Vec<Message>> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_room_from_redis_with_junk_on_top_upgrades_and_never_wedges() -> Result<()> {
     let stack = ChatStack::start(WorkerOptions::default()).await?;
-    let old: Vec<Message> = (1..=3)
+    // More than one INSERT's worth (25 rows), as most rooms that lived in Redis hold.
+    let old: Vec<Message> = (1..=40)
         .map(|n| Message {
             seq: 1_700_000_000_000 + n,
             client_id: format!("old-msg-{n:04}"),
@@ -1016,13 +1018,13 @@ async fn a_room_from_redis_with_junk_on_top_upgrades_and_never_wedges() -> Resul
     alice.say("new-msg-0001", "after the upgrade").await?;
     let got = alice.messages(1).await?;
     assert_eq!(texts(&got), ["after the upgrade"]);
-    assert!(got[0].seq > old[2].seq && got[0].seq < 9_000_000_000_000);
+    assert!(got[0].seq > old[39].seq && got[0].seq < 9_000_000_000_000);
     // Mirrored below the junk, which stays where it was.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         let texts_now = texts(&readable(&stack, "upgraded").await?);
-        if texts_now.len() == 4 {
-            assert_eq!(texts_now[3], "after the upgrade");
+        if texts_now.len() == 41 {
+            assert_eq!(texts_now[40], "after the upgrade");
             break;
         }
         anyhow::ensure!(
@@ -1111,5 +1113,27 @@ async fn a_minute_without_redis_is_invisible_to_ten_people() -> Result<()> {
     }
     assert_eq!(stack.stored("long-outage").await?, seen[0]);
     assert_eq!(stack.stored_ids("long-outage").await?.len(), 10 * rounds);
+    Ok(())
+}
+
+/// A burst faster than the room commits: the sends that wait form batches of up to 50, more
+/// rows than one SQLite statement may carry, and every message is delivered and stored once,
+/// in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_commits_in_large_batches_and_loses_nothing() -> Result<()> {
+    let stack = ChatStack::start(WorkerOptions::unlimited()).await?;
+    let url = stack.ws_url("burst");
+    let (mut alice, _) = Chat::join(&url, "alice", "alice-0001", None).await?;
+    let (mut bob, _) = Chat::join(&url, "bob", "bob-00001", None).await?;
+    for n in 0..300 {
+        alice
+            .say(&format!("burst-msg-{n:04}"), &format!("b{n}"))
+            .await?;
+    }
+    let expected: Vec<String> = (0..300).map(|n| format!("b{n}")).collect();
+    assert_eq!(texts(&bob.messages(300).await?), expected);
+    assert_eq!(texts(&alice.messages(300).await?), expected);
+    until_stored(&stack, "burst", 300).await?;
+    assert_eq!(stack.stored_texts("burst").await?, expected);
     Ok(())
 }

@@ -241,8 +241,14 @@ impl ChatRoom {
                 }
                 Output::WakeAt(at) => self.wake_at(at).await,
                 Output::Persist(batch) => {
-                    // Committed to the log in this turn, before anything is delivered; Redis
-                    // gets it from the mirror, after the frames are out.
+                    // Group commit: the core counts this batch as in flight, so sends that
+                    // arrive meanwhile wait to form the next one. A commit returns at once (the
+                    // storage is local), so without this turn of the event loop every message
+                    // would be a commit of its own, and a busy room would spend its time
+                    // committing and sending one-message frames.
+                    worker::Delay::from(std::time::Duration::ZERO).await;
+                    // Committed before anything is delivered; Redis gets it from the mirror,
+                    // after the frames are out.
                     let result = self.log().and_then(|log| log.commit(&batch, now()));
                     match &result {
                         Err(failure) => {

@@ -146,17 +146,17 @@ impl Store {
         self.client()?.ping().await.map_err(failure)
     }
 
-    /// Mirrors committed `messages` (ascending) of `room` to Redis; idempotent (see
+    /// Mirrors committed `rows` (ascending) of `room` to Redis; idempotent (see
     /// `room::mirror::MIRROR_SCRIPT`). Returns how many Redis did not have yet.
     pub async fn mirror(
         &self,
         room: &str,
-        messages: &[Message],
+        rows: &[room::mirror::MirrorRow],
         history_limit: usize,
     ) -> Result<i64, StoreFailure> {
         let reply = self
             .client()?
-            .command(&room::mirror::mirror_command(room, messages, history_limit))
+            .command(&room::mirror::mirror_command(room, rows, history_limit))
             .await
             .map_err(failure)?;
         room::mirror::parse_mirror_reply(&reply).ok_or_else(|| {

@@ -5,7 +5,7 @@
 
 use protocol::{HistoryPage, Message};
 use room::StoreFailure;
-use room::mirror::MirrorStatus;
+use room::mirror::{MirrorRow, MirrorStatus};
 use room::store::WriteOutcome;
 use room::wal::{self, Arg, Commit, Snapshot, Statement, WalLimits};
 use std::cell::Cell;
@@ -24,11 +24,12 @@ pub struct Log {
     trimmed_at: Cell<i64>,
 }
 
-/// Rows in the log, and of those the ones not yet mirrored.
+/// Rows in the log, of those the ones not yet mirrored, and the highest `seq`.
 #[derive(Debug, Clone, Copy)]
 struct Counts {
     rows: usize,
     unmirrored: usize,
+    highest: i64,
 }
 
 /// How often the log lets go of rows it no longer needs.
@@ -111,10 +112,10 @@ impl Log {
         if let Some(counts) = self.counts.get() {
             return Ok(counts);
         }
-        let [_, _, unmirrored, rows] = wal::snapshot_statements(&empty_batch());
         let counts = Counts {
-            rows: count(self.int(&rows)?),
-            unmirrored: count(self.int(&unmirrored)?),
+            rows: count(self.int(&wal::row_count_statement())?),
+            unmirrored: count(self.int(&wal::unmirrored_count_statement())?),
+            highest: self.int(&wal::highest_statement())?.unwrap_or(0),
         };
         self.counts.set(Some(counts));
         Ok(counts)
@@ -128,31 +129,36 @@ impl Log {
 
     /// Commits a batch: fenced, deduped, bounded ([`wal::decide`]), then one `INSERT`.
     pub fn commit(&self, batch: &room::Batch, now: i64) -> Result<WriteOutcome, StoreFailure> {
-        let [highest, existing, _, _] = wal::snapshot_statements(batch);
         let counts = self.counts()?;
+        let mut existing = std::collections::HashMap::new();
+        for lookup in wal::existing_statements(batch) {
+            for row in self.rows(&lookup)? {
+                if let [
+                    seq,
+                    SqlStorageValue::String(id),
+                    SqlStorageValue::String(json),
+                ] = row.as_slice()
+                    && let Some(seq) = int(seq)
+                {
+                    existing.insert(id.clone(), (seq, json.clone()));
+                }
+            }
+        }
         let snapshot = Snapshot {
-            highest: self.int(&highest)?.unwrap_or(0),
-            existing: self
-                .rows(&existing)?
-                .into_iter()
-                .filter_map(|row| match row.as_slice() {
-                    [
-                        seq,
-                        SqlStorageValue::String(id),
-                        SqlStorageValue::String(json),
-                    ] => Some((id.clone(), (int(seq)?, json.clone()))),
-                    _ => None,
-                })
-                .collect(),
+            highest: counts.highest,
+            existing,
             unmirrored: counts.unmirrored,
             rows: counts.rows,
         };
         match wal::decide(batch, &snapshot, &self.limits) {
             Commit::Write { messages, outcome } => {
-                self.change(&wal::insert_statement(&messages, now))?;
+                for insert in wal::insert_statements(&messages, now) {
+                    self.change(&insert)?;
+                }
                 self.counts.set(Some(Counts {
                     rows: counts.rows + messages.len(),
                     unmirrored: counts.unmirrored + messages.len(),
+                    highest: messages.last().map_or(counts.highest, |m| m.seq),
                 }));
                 Ok(outcome)
             }
@@ -246,13 +252,27 @@ impl Log {
         Ok(Err(messages))
     }
 
-    /// Up to `limit` committed messages not yet mirrored, ascending.
-    pub fn unmirrored(&self, limit: usize) -> Result<Vec<Message>, StoreFailure> {
+    /// Up to `limit` committed messages not yet mirrored, ascending, as they are stored; none
+    /// without a query when the counts say so (every event ends with a mirror pass).
+    pub fn unmirrored(&self, limit: usize) -> Result<Vec<MirrorRow>, StoreFailure> {
+        if self.counts()?.unmirrored == 0 {
+            return Ok(Vec::new());
+        }
         Ok(self
             .rows(&wal::unmirrored_statement(limit))?
             .into_iter()
-            .filter_map(|row| match row.get(2) {
-                Some(SqlStorageValue::String(json)) => serde_json::from_str(json).ok(),
+            .filter_map(|row| match <[SqlStorageValue; 3]>::try_from(row) {
+                Ok(
+                    [
+                        seq,
+                        SqlStorageValue::String(id),
+                        SqlStorageValue::String(json),
+                    ],
+                ) => Some(MirrorRow {
+                    seq: int(&seq)?,
+                    id,
+                    json,
+                }),
                 _ => None,
             })
             .collect())
@@ -261,11 +281,10 @@ impl Log {
     /// How far Redis is behind the log at `now`, with the mirror's failures in a row.
     pub fn status(&self, now: i64, failures: u32) -> Result<MirrorStatus, StoreFailure> {
         let started = self.started()? != Started::No;
-        let [highest, _, _, _] = wal::snapshot_statements(&empty_batch());
         let oldest = self.int(&wal::oldest_unmirrored_statement())?;
         Ok(MirrorStatus {
             started,
-            committed_seq: self.int(&highest)?.unwrap_or(0),
+            committed_seq: self.counts()?.highest,
             mirrored_seq: self
                 .int(&wal::get_meta_statement(wal::MIRRORED))?
                 .unwrap_or(0),
@@ -291,16 +310,6 @@ impl Log {
         }
         self.counts.set(Some(counts));
         Ok(())
-    }
-}
-
-/// A batch with no messages, for the statements that do not depend on one.
-fn empty_batch() -> room::Batch {
-    room::Batch {
-        id: 0,
-        room: String::new(),
-        prev: 0,
-        messages: Vec::new(),
     }
 }
 

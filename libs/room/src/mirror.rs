@@ -48,19 +48,36 @@ end
 return #messages / 2
 "#;
 
-/// The `EVAL` that mirrors `messages` (ascending) of `room`, keeping `history_limit` in Redis.
-pub fn mirror_command(room: &str, messages: &[Message], history_limit: usize) -> Command {
+/// A committed message as the log holds it and the mirror sends it: never parsed on the way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MirrorRow {
+    pub seq: i64,
+    /// The dedupe id, `user_id:client_id`.
+    pub id: String,
+    /// The message's JSON.
+    pub json: String,
+}
+
+impl From<&Message> for MirrorRow {
+    fn from(message: &Message) -> Self {
+        Self {
+            seq: message.seq,
+            id: dedupe_id(&message.user_id, &message.client_id),
+            json: message.to_json(),
+        }
+    }
+}
+
+/// The `EVAL` that mirrors `rows` (ascending) of `room`, keeping `history_limit` in Redis.
+pub fn mirror_command(room: &str, rows: &[MirrorRow], history_limit: usize) -> Command {
     let mut command = Command::new("EVAL")
         .arg(MIRROR_SCRIPT)
         .arg(2)
         .arg(key(room))
         .arg(ids_key(room))
         .arg(history_limit.max(1));
-    for message in messages {
-        command = command
-            .arg(message.seq)
-            .arg(dedupe_id(&message.user_id, &message.client_id))
-            .arg(message.to_json());
+    for row in rows {
+        command = command.arg(row.seq).arg(&row.id).arg(&row.json);
     }
     command
 }
@@ -194,7 +211,7 @@ mod tests {
             text: "hi".into(),
             ts: 7,
         };
-        let command = mirror_command("lobby", &[message], 100);
+        let command = mirror_command("lobby", &[MirrorRow::from(&message)], 100);
         let parts = command.parts();
         assert_eq!(parts.len(), 9);
         assert_eq!(parts[0], "EVAL");

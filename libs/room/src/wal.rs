@@ -82,7 +82,7 @@ pub struct Snapshot {
 /// What to do with a batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Commit {
-    /// Write these messages (one `INSERT`, [`insert_statement`]), then answer the room
+    /// Write these messages ([`insert_statements`]), then answer the room
     /// `outcome`.
     Write {
         messages: Vec<Message>,
@@ -157,56 +157,76 @@ pub enum Arg {
     Text(String),
 }
 
-/// The queries that make a [`Snapshot`] for `batch`: the highest `seq`; the rows with the
-/// batch's ids (`seq`, `id`, `json`); the count above the mirrored mark; the count of all rows.
-pub fn snapshot_statements(batch: &Batch) -> [Statement; 4] {
+/// Bound arguments one statement may carry in Durable Object SQLite: larger batches are split
+/// over several statements, which commit together (writes with no `await` between them are one
+/// transaction).
+pub const MAX_ARGS: usize = 100;
+
+/// The highest committed `seq` (0 when the log is empty).
+pub fn highest_statement() -> Statement {
+    Statement {
+        sql: "SELECT COALESCE(MAX(seq), 0) FROM messages".into(),
+        args: Vec::new(),
+    }
+}
+
+/// The committed rows with one of the batch's ids (`seq`, `id`, `json`), for its
+/// [`Snapshot::existing`].
+pub fn existing_statements(batch: &Batch) -> Vec<Statement> {
     let ids: Vec<Arg> = batch
         .messages
         .iter()
         .map(|m| Arg::Text(dedupe_id(&m.user_id, &m.client_id)))
         .collect();
-    let marks = vec!["?"; ids.len().max(1)].join(", ");
-    let ids = if ids.is_empty() {
-        vec![Arg::Text(String::new())]
-    } else {
-        ids
-    };
-    [
-        Statement {
-            sql: "SELECT COALESCE(MAX(seq), 0) FROM messages".into(),
-            args: Vec::new(),
-        },
-        Statement {
-            sql: format!("SELECT seq, id, json FROM messages WHERE id IN ({marks})"),
-            args: ids,
-        },
-        Statement {
-            sql: "SELECT COUNT(*) FROM messages WHERE seq > \
-                  COALESCE((SELECT value FROM meta WHERE key = ?), 0)"
-                .into(),
-            args: vec![Arg::Text(MIRRORED.into())],
-        },
-        Statement {
-            sql: "SELECT COUNT(*) FROM messages".into(),
-            args: Vec::new(),
-        },
-    ]
+    ids.chunks(MAX_ARGS)
+        .map(|chunk| Statement {
+            sql: format!(
+                "SELECT seq, id, json FROM messages WHERE id IN ({})",
+                vec!["?"; chunk.len()].join(", ")
+            ),
+            args: chunk.to_vec(),
+        })
+        .collect()
 }
 
-/// The one `INSERT` of a batch's new messages, committed `at`.
-pub fn insert_statement(messages: &[Message], at: i64) -> Statement {
-    let rows = vec!["(?, ?, ?, ?)"; messages.len()].join(", ");
-    let mut args = Vec::with_capacity(messages.len() * 4);
-    for message in messages {
-        args.push(Arg::Int(message.seq));
-        args.push(Arg::Text(dedupe_id(&message.user_id, &message.client_id)));
-        args.push(Arg::Int(at));
-        args.push(Arg::Text(message.to_json()));
-    }
+/// How many rows are above the mirrored mark.
+pub fn unmirrored_count_statement() -> Statement {
     Statement {
-        sql: format!("INSERT INTO messages (seq, id, at, json) VALUES {rows}"),
-        args,
+        sql: "SELECT COUNT(*) FROM messages WHERE seq > \
+              COALESCE((SELECT value FROM meta WHERE key = ?), 0)"
+            .into(),
+        args: vec![Arg::Text(MIRRORED.into())],
     }
+}
+
+/// How many rows the log holds.
+pub fn row_count_statement() -> Statement {
+    Statement {
+        sql: "SELECT COUNT(*) FROM messages".into(),
+        args: Vec::new(),
+    }
+}
+
+/// The `INSERT`s of a batch's new messages, committed `at`: four arguments a row, so at most
+/// [`MAX_ARGS`]` / 4` rows a statement.
+pub fn insert_statements(messages: &[Message], at: i64) -> Vec<Statement> {
+    messages
+        .chunks(MAX_ARGS / 4)
+        .map(|chunk| {
+            let rows = vec!["(?, ?, ?, ?)"; chunk.len()].join(", ");
+            let mut args = Vec::with_capacity(chunk.len() * 4);
+            for message in chunk {
+                args.push(Arg::Int(message.seq));
+                args.push(Arg::Text(dedupe_id(&message.user_id, &message.client_id)));
+                args.push(Arg::Int(at));
+                args.push(Arg::Text(message.to_json()));
+            }
+            Statement {
+                sql: format!("INSERT INTO messages (seq, id, at, json) VALUES {rows}"),
+                args,
+            }
+        })
+        .collect()
 }
 
 /// The newest `count` messages, newest first (JSON).
@@ -289,12 +309,9 @@ pub fn trim_statement(now: i64, limits: &WalLimits) -> Statement {
 /// The rows of messages imported from Redis when the log starts in a room that lived there
 /// before: they are mirrored already (they came from there), committed at `at`.
 pub fn import_statements(messages: &[Message], at: i64) -> Vec<Statement> {
-    let mut statements = Vec::new();
-    // SQLite allows a bounded number of arguments per statement: 100 rows of 4 at a time.
-    for chunk in messages.chunks(100) {
-        let mut insert = insert_statement(chunk, at);
+    let mut statements = insert_statements(messages, at);
+    for insert in &mut statements {
         insert.sql = insert.sql.replacen("INSERT", "INSERT OR IGNORE", 1);
-        statements.push(insert);
     }
     let highest = messages.last().map_or(0, |m| m.seq);
     statements.push(set_meta_statement(MIRRORED, Arg::Int(highest)));
@@ -427,14 +444,27 @@ mod tests {
     }
 
     #[test]
-    fn a_batch_is_one_insert_with_four_arguments_a_row() {
-        let insert = insert_statement(&[message(11, "c1"), message(12, "c2")], 99);
+    fn a_batch_is_inserted_in_statements_of_at_most_a_hundred_arguments() {
+        let inserts = insert_statements(&[message(11, "c1"), message(12, "c2")], 99);
+        assert_eq!(inserts.len(), 1);
         assert_eq!(
-            insert.sql,
+            inserts[0].sql,
             "INSERT INTO messages (seq, id, at, json) VALUES (?, ?, ?, ?), (?, ?, ?, ?)"
         );
-        assert_eq!(insert.args.len(), 8);
-        assert_eq!(insert.args[1], Arg::Text("u1:c1".into()));
-        assert_eq!(insert.args[2], Arg::Int(99));
+        assert_eq!(inserts[0].args.len(), 8);
+        assert_eq!(inserts[0].args[1], Arg::Text("u1:c1".into()));
+        assert_eq!(inserts[0].args[2], Arg::Int(99));
+        let fifty: Vec<Message> = (0..50).map(|n| message(n, &format!("c{n}"))).collect();
+        let inserts = insert_statements(&fifty, 99);
+        assert_eq!(inserts.len(), 2);
+        assert!(inserts.iter().all(|i| i.args.len() <= MAX_ARGS));
+        let lookups = existing_statements(&batch(
+            0,
+            (0..150).map(|n| message(n, &format!("c{n}"))).collect(),
+        ));
+        assert_eq!(lookups.len(), 2);
+        assert!(lookups.iter().all(|l| l.args.len() <= MAX_ARGS));
+        let imports = import_statements(&fifty, 1);
+        assert!(imports.iter().all(|i| i.args.len() <= MAX_ARGS));
     }
 }

@@ -95,7 +95,9 @@ pub async fn components(target: &Target, samples: usize) -> Result<Components> {
                 }],
             };
             // What the room's mirror sends per batch.
-            let command = room::mirror::mirror_command(&batch.room, &batch.messages, 10_000);
+            let rows: Vec<room::mirror::MirrorRow> =
+                batch.messages.iter().map(Into::into).collect();
+            let command = room::mirror::mirror_command(&batch.room, &rows, 10_000);
             let start = Instant::now();
             store.command(&command).await?;
             writes.push(start.elapsed().as_secs_f64() * 1000.0);
