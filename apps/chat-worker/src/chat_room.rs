@@ -53,6 +53,7 @@ impl DurableObject for ChatRoom {
         let limits = WalLimits {
             backlog_max: config.mirror_backlog_max,
             keep: config.tail_capacity,
+            dedupe_window_ms: i64::try_from(config.dedupe_window_ms).unwrap_or(i64::MAX),
             ..WalLimits::default()
         };
         let log = Log::open(state.storage().sql(), limits);

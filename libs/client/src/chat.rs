@@ -157,6 +157,9 @@ impl ChatState {
                 // The room's word on who we are: the `user_id` it derived from the secret, which
                 // marks our own messages.
                 self.me = welcome.you;
+                if let Some(window) = welcome.dedupe_window_ms {
+                    self.outbox.set_dedupe_window(window);
+                }
                 if welcome.reset {
                     self.messages.reset(welcome.messages, welcome.has_more);
                 } else {

@@ -106,6 +106,9 @@ pub struct Outbox {
     /// the web client kilobytes of wasm.
     known: Vec<String>,
     pace: Pace,
+    /// How long after its first send a message may be resent by itself, when the room said
+    /// (half its dedupe window, never more than [`CONFIRM_WINDOW_MS`]); `None` until it did.
+    confirm_window_ms: Option<i64>,
 }
 
 /// The outbox's own send limit ([`SEND_BURST`], [`SEND_PER_SECOND`]), in thousandths of a
@@ -211,10 +214,11 @@ impl Outbox {
     /// the user may. Returns whether any entry changed.
     pub fn expire(&mut self, now: i64) -> bool {
         let mut changed = false;
+        let window = self.confirm_window_ms();
         for entry in &mut self.entries {
             let expired = entry
                 .sent_since()
-                .is_some_and(|since| now - since >= CONFIRM_WINDOW_MS);
+                .is_some_and(|since| now - since >= window);
             if expired && !matches!(entry.state, OutboxState::Failed { .. }) {
                 entry.state = OutboxState::Failed {
                     reason: NOT_CONFIRMED_REASON.to_owned(),
@@ -223,6 +227,19 @@ impl Outbox {
             }
         }
         changed
+    }
+
+    /// The room's dedupe window, from its `welcome`: a message is resent by itself only within
+    /// half of it (the client's and the room's clocks differ, and a resend must land well
+    /// inside it), and never longer than [`CONFIRM_WINDOW_MS`].
+    pub fn set_dedupe_window(&mut self, window_ms: u64) {
+        let half = i64::try_from(window_ms / 2).unwrap_or(i64::MAX);
+        self.confirm_window_ms = Some(half.min(CONFIRM_WINDOW_MS));
+    }
+
+    /// How long after its first send a message may still be resent by itself.
+    pub fn confirm_window_ms(&self) -> i64 {
+        self.confirm_window_ms.unwrap_or(CONFIRM_WINDOW_MS)
     }
 
     /// The connection dropped: what was sent on it is sent again on the next one.

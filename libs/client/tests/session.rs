@@ -62,6 +62,7 @@ fn welcome(messages: Vec<Message>, reset: bool) -> String {
         messages,
         has_more: true,
         reset,
+        dedupe_window_ms: None,
     })
     .to_json()
 }
@@ -628,4 +629,39 @@ fn a_server_that_does_not_speak_our_version_stops_the_reconnects() {
     );
     assert_eq!(chat.outbox.entries().len(), 1);
     assert!(!chat.is_live());
+}
+
+/// The room tells its dedupe window in `welcome`: a message unconfirmed for half of it is no
+/// longer resent by itself, even when that is sooner than the client's own hour.
+#[test]
+fn the_rooms_dedupe_window_bounds_automatic_resends() {
+    let mut chat = alice();
+    chat.opened(0);
+    let short = ServerFrame::Welcome(Welcome {
+        you: me(),
+        online: vec![me()],
+        messages: Vec::new(),
+        has_more: false,
+        reset: true,
+        dedupe_window_ms: Some(20 * 60 * 1000),
+    });
+    chat.received(&short.to_json(), 1);
+    assert_eq!(chat.outbox.confirm_window_ms(), 10 * 60 * 1000);
+    let sent = chat
+        .compose("not confirmed", "c-window-1".into(), 2)
+        .unwrap_or_default();
+    assert_eq!(sent_ids(&sent), ["c-window-1"]);
+    chat.closed(3, 0.5);
+    chat.opened(4);
+    chat.received(&short.to_json(), 5);
+    chat.tick(2 + 10 * 60 * 1000);
+    assert!(
+        matches!(chat.outbox.entries()[0].state, OutboxState::Failed { .. }),
+        "{:?}",
+        chat.outbox.entries()
+    );
+    // A window longer than the client's own hour changes nothing.
+    let mut relaxed = alice();
+    relaxed.outbox.set_dedupe_window(10 * 60 * 60 * 1000);
+    assert_eq!(relaxed.outbox.confirm_window_ms(), CONFIRM_WINDOW_MS);
 }

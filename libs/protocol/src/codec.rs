@@ -144,6 +144,8 @@ impl ServerFrame {
             messages: json.list_member("messages", Message::decode)?,
             has_more: json.bool_member("has_more")?,
             reset: json.bool_member("reset")?,
+            dedupe_window_ms: json
+                .optional_member("dedupe_window_ms", |v| u64::try_from(v.as_i64()?).ok())?,
         }))
     }
 

@@ -107,6 +107,11 @@ pub struct Welcome {
     pub has_more: bool,
     /// `true`: replace the message list with `messages`; `false`: append them (a resume).
     pub reset: bool,
+    /// How long the room recognises a sent `client_id` (its dedupe window, ms): a retry within
+    /// it is answered with the stored message, one after it may be stored again. Absent from
+    /// servers older than the field, whose window was counted in messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dedupe_window_ms: Option<u64>,
 }
 
 /// A page of older messages.

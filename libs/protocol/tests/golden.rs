@@ -193,12 +193,29 @@ fn server_frames() {
             messages: vec![message(1)],
             has_more: true,
             reset: true,
+            dedupe_window_ms: Some(7_200_000),
         }),
         concat!(
             r#"{"type":"welcome","you":{"user_id":"u1234567","name":"alice"},"#,
             r#""online":[{"user_id":"u1234567","name":"alice"}],"#,
             r#""messages":[{"seq":1,"client_id":"c1234567","user_id":"u1234567","name":"alice","#,
-            r#""text":"hi <b>\"there\"</b>\n🙂","ts":1732700000123}],"has_more":true,"reset":true}"#
+            r#""text":"hi <b>\"there\"</b>\n🙂","ts":1732700000123}],"has_more":true,"reset":true,"#,
+            r#""dedupe_window_ms":7200000}"#
+        ),
+    );
+    // A server older than the window says nothing of it.
+    check_server(
+        ServerFrame::Welcome(Welcome {
+            you: alice(),
+            online: Vec::new(),
+            messages: Vec::new(),
+            has_more: false,
+            reset: true,
+            dedupe_window_ms: None,
+        }),
+        concat!(
+            r#"{"type":"welcome","you":{"user_id":"u1234567","name":"alice"},"#,
+            r#""online":[],"messages":[],"has_more":false,"reset":true}"#
         ),
     );
     check_server(
@@ -397,17 +414,21 @@ mod both_codecs_agree {
                 prop::collection::vec(member(), 0..3),
                 prop::collection::vec(message(), 0..3),
                 any::<bool>(),
-                any::<bool>()
+                any::<bool>(),
+                prop::option::of(0..=i64::MAX as u64)
             )
-                .prop_map(|(you, online, messages, has_more, reset)| {
-                    ServerFrame::Welcome(Welcome {
-                        you,
-                        online,
-                        messages,
-                        has_more,
-                        reset,
-                    })
-                }),
+                .prop_map(
+                    |(you, online, messages, has_more, reset, dedupe_window_ms)| {
+                        ServerFrame::Welcome(Welcome {
+                            you,
+                            online,
+                            messages,
+                            has_more,
+                            reset,
+                            dedupe_window_ms,
+                        })
+                    }
+                ),
             message().prop_map(|message| ServerFrame::Message { message }),
             prop::collection::vec(message(), 0..4)
                 .prop_map(|messages| ServerFrame::Messages { messages }),

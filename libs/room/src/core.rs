@@ -519,6 +519,7 @@ impl RoomCore {
                         messages: self.tail.range(start..).cloned().collect(),
                         has_more: start > 0 || !self.tail_complete,
                         reset: false,
+                        dedupe_window_ms: Some(self.config.dedupe_window_ms),
                     };
                 }
             }
@@ -530,6 +531,7 @@ impl RoomCore {
             messages: self.tail.range(start..).cloned().collect(),
             has_more: start > 0 || !self.tail_complete,
             reset: true,
+            dedupe_window_ms: Some(self.config.dedupe_window_ms),
         }
     }
 

@@ -76,6 +76,9 @@ pub struct RoomConfig {
     /// Messages committed to the room's log but not yet mirrored to Redis, at most
     /// (`MIRROR_BACKLOG_MAX`): past it, sends get `store_unavailable` until Redis catches up.
     pub mirror_backlog_max: usize,
+    /// How long the room's log remembers a committed `client_id` (ms), told to clients in
+    /// `welcome`: twice the web client's one-hour resend window.
+    pub dedupe_window_ms: u64,
 }
 
 impl Default for RoomConfig {
@@ -109,6 +112,7 @@ impl Default for RoomConfig {
             store_retry_max_ms: 8_000,
             store_timeout_ms: 10_000,
             mirror_backlog_max: 10_000,
+            dedupe_window_ms: 2 * 60 * 60 * 1000,
         }
     }
 }
