@@ -299,14 +299,16 @@ impl ChatStack {
     ) -> Result<Vec<protocol::Message>> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
-            let stored = self.stored(room).await?;
-            if stored.len() >= count {
-                return Ok(stored);
-            }
+            // Just after Redis comes back, redis-rest's first command can still fail while it
+            // remakes its connection: that is "not yet", as it is for the room's mirror.
+            let held = match self.stored(room).await {
+                Ok(stored) if stored.len() >= count => return Ok(stored),
+                Ok(stored) => format!("Redis holds {} messages", stored.len()),
+                Err(err) => format!("reading Redis failed: {err:#}"),
+            };
             anyhow::ensure!(
                 tokio::time::Instant::now() < deadline,
-                "{room}: Redis holds {} messages after {wait:?}, not {count}",
-                stored.len()
+                "{room}: {held} after {wait:?}, not {count}"
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
