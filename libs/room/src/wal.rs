@@ -7,8 +7,10 @@
 //! committed copy instead of being stored again. This module builds the SQL and decides; the
 //! Durable Object runs the statements (synchronously: SQLite storage is local) and nothing else.
 //!
-//! One table holds everything, so that a batch is one `INSERT` and commits whole or not at all:
-//! `messages (seq, id, at, json)`, `id` unique (`user_id:client_id`), `at` the commit time. A row
+//! One table holds everything, so that a message and its dedupe id are one row:
+//! `messages (seq, id, at, json)`, `id` unique (`user_id:client_id`), `at` the commit time. A
+//! batch is one `INSERT` per 25 rows ([`MAX_ARGS`]), all run in one synchronous turn, which the
+//! runtime commits as one transaction. A row
 //! leaves only when it is mirrored to Redis, older than the dedupe window, and not among the
 //! newest `keep` (the hot window that serves welcomes, resumes and recent history).
 
