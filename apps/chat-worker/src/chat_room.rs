@@ -32,13 +32,7 @@ pub struct ChatRoom {
     /// Open sockets by connection id, rebuilt from their attachments after hibernation.
     sockets: RefCell<HashMap<ConnId, WebSocket>>,
     restored: Cell<bool>,
-    /// Whether this instance has read the undelivered mark from storage (before its first tail
-    /// load, the only thing the mark changes).
-    mark_read: Cell<bool>,
 }
-
-/// The Durable Object storage key of the "may be stored but undelivered above" mark.
-const UNDELIVERED_KEY: &str = "undelivered_after";
 
 impl DurableObject for ChatRoom {
     fn new(state: State, env: Env) -> Self {
@@ -67,7 +61,6 @@ impl DurableObject for ChatRoom {
             core: RefCell::new(RoomCore::new(config)),
             sockets: RefCell::new(HashMap::new()),
             restored: Cell::new(false),
-            mark_read: Cell::new(false),
         }
     }
 
@@ -165,20 +158,6 @@ impl ChatRoom {
         }
     }
 
-    /// Gives the core the undelivered mark an earlier instance kept, once per instance. Read
-    /// just before the first tail load, the one step the mark changes, so no event can slip in
-    /// between reading it and using it.
-    async fn restore_mark(&self) {
-        if self.mark_read.replace(true) {
-            return;
-        }
-        match self.state.storage().get::<i64>(UNDELIVERED_KEY).await {
-            Ok(Some(seq)) => self.core.borrow_mut().restore_undelivered(seq),
-            Ok(None) => {}
-            Err(err) => worker::console_warn!("reading {UNDELIVERED_KEY} failed: {err}"),
-        }
-    }
-
     async fn closed(&self, ws: &WebSocket) {
         self.restore();
         if let Some(conn) = conn_id(ws) {
@@ -228,18 +207,6 @@ impl ChatRoom {
                         let _ = ws.serialize_attachment(&connection);
                     }
                 }
-                Output::SaveUndelivered(mark) => {
-                    // Durable Object storage writes are confirmed before any later output leaves
-                    // the object (output gates), so the mark is safe before the next request.
-                    let storage = self.state.storage();
-                    let saved = match mark {
-                        Some(seq) => storage.put(UNDELIVERED_KEY, seq).await,
-                        None => storage.delete(UNDELIVERED_KEY).await.map(|_| ()),
-                    };
-                    if let Err(err) = saved {
-                        worker::console_warn!("saving {UNDELIVERED_KEY} failed: {err}");
-                    }
-                }
                 Output::WakeAt(at) => self.wake_at(at).await,
                 Output::Persist(batch) => {
                     // Group commit: the core counts this batch as in flight, so sends that
@@ -269,7 +236,6 @@ impl ChatRoom {
                         .handle_persisted(now(), batch.id, result);
                 }
                 Output::LoadTail { room, count } => {
-                    self.restore_mark().await;
                     let result = self.tail(&room, count).await;
                     if let Err(failure) = &result {
                         worker::console_warn!("room {room}: loading the tail failed: {failure}");

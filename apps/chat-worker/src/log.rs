@@ -127,21 +127,20 @@ impl Log {
         self.run(statement).inspect_err(|_| self.counts.set(None))
     }
 
-    /// Commits a batch: fenced, deduped, bounded ([`wal::decide`]), then one `INSERT`.
+    /// Commits a batch: fenced, deduped, bounded ([`wal::decide`]), then one `INSERT`, so a
+    /// commit that fails wrote nothing.
     pub fn commit(&self, batch: &room::Batch, now: i64) -> Result<WriteOutcome, StoreFailure> {
         let counts = self.counts()?;
         let mut existing = std::collections::HashMap::new();
-        for lookup in wal::existing_statements(batch) {
-            for row in self.rows(&lookup)? {
-                if let [
-                    seq,
-                    SqlStorageValue::String(id),
-                    SqlStorageValue::String(json),
-                ] = row.as_slice()
-                    && let Some(seq) = int(seq)
-                {
-                    existing.insert(id.clone(), (seq, json.clone()));
-                }
+        for row in self.rows(&wal::existing_statement(batch))? {
+            if let [
+                seq,
+                SqlStorageValue::String(id),
+                SqlStorageValue::String(json),
+            ] = row.as_slice()
+                && let Some(seq) = int(seq)
+            {
+                existing.insert(id.clone(), (seq, json.clone()));
             }
         }
         let snapshot = Snapshot {
@@ -152,9 +151,7 @@ impl Log {
         };
         match wal::decide(batch, &snapshot, &self.limits) {
             Commit::Write { messages, outcome } => {
-                for insert in wal::insert_statements(&messages, now) {
-                    self.change(&insert)?;
-                }
+                self.change(&wal::insert_statement(&messages, now))?;
                 self.counts.set(Some(Counts {
                     rows: counts.rows + messages.len(),
                     unmirrored: counts.unmirrored + messages.len(),

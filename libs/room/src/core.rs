@@ -8,7 +8,7 @@ use protocol::{
     ServerFrame, TypingNotice, WELCOME_MESSAGES, Welcome,
 };
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 /// A connection's id within the room; the adapter maps it to its socket.
 pub type ConnId = u64;
@@ -24,8 +24,9 @@ const SPOKEN: std::ops::RangeInclusive<u64> =
 /// log only: clients get a fixed message per kind, so no detail of the deployment leaks.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreFailure {
-    /// The store could not be reached or did not answer in time (network, timeout, 5xx):
-    /// trying again later may succeed. Whether a write was applied is unknown.
+    /// The store could not be reached, did not answer in time (network, timeout, 5xx) or could
+    /// not take the write now (the log's backlog cap): trying again later may succeed. A commit
+    /// that fails so wrote nothing.
     #[error("store unavailable: {0}")]
     Unavailable(String),
     /// The store answered and refused (bad credentials, a Redis error, a reply of the wrong
@@ -82,11 +83,6 @@ pub enum Output {
     },
     /// Store this connection's new state with its socket.
     SaveConnection(Connection),
-    /// Keep this durably (Durable Object storage) and give it back to
-    /// [`RoomCore::restore_undelivered`] when the room wakes: `Some(seq)` means messages above
-    /// `seq` may be stored but not yet delivered (a write whose outcome is unknown); `None`
-    /// clears it.
-    SaveUndelivered(Option<i64>),
     /// Call [`RoomCore::handle_wake`] at this time (ms since the epoch) or soon after. A later
     /// request replaces an earlier one only if it is sooner; the room asks again if woken early.
     WakeAt(i64),
@@ -106,7 +102,7 @@ pub enum Output {
 /// Whether the in-memory tail reflects the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum TailState {
-    /// Not loaded (a fresh or woken room), or no longer trusted after a failed write.
+    /// Not loaded (a fresh or woken room), or no longer trusted after a fenced commit.
     Unloaded,
     Loading,
     Loaded,
@@ -128,12 +124,47 @@ impl PendingSend {
     }
 }
 
-/// A batch whose write is in flight.
+/// A batch whose commit is in flight.
 #[derive(Debug)]
 struct InFlight {
     id: u64,
     sends: Vec<PendingSend>,
     messages: Vec<Message>,
+}
+
+/// The write protocol: what is committed, what waits, and the one batch being committed.
+///
+/// The room's log (Durable Object storage) is local, so a commit has exactly two outcomes the
+/// room acts on: applied, or failed with nothing written (one statement, one transaction). There
+/// is no write whose outcome is unknown, and so nothing to reconcile later. The invariants:
+///
+/// 1. `committed` is the highest `seq` in the log whenever the tail is loaded and no batch is in
+///    flight: this instance is the log's only writer. A fence says otherwise (a second instance,
+///    which storage would refuse), and the room reloads the tail from the log.
+/// 2. Every message this instance committed was delivered to every joined connection in the step
+///    its commit returned. The runtime's output gate holds those frames until the write is
+///    durable; if it never becomes durable the object is reset and its sockets with it. So a
+///    retry of a committed message is answered to whoever retried it, never broadcast again, and
+///    `committed` is also the highest `seq` delivered.
+/// 3. At most one batch is in flight. Its `prev` is `committed`, and its `seq`s are above it and
+///    ascending; if its commit fails they are given out again.
+/// 4. A dedupe id is in at most one place: the tail's ids, the queue, or the batch in flight.
+#[derive(Debug, Default)]
+struct Writes {
+    committed: i64,
+    queue: VecDeque<PendingSend>,
+    in_flight: Option<InFlight>,
+    next_batch: u64,
+}
+
+impl Writes {
+    /// The queued or in-flight send of this dedupe id.
+    fn waiting(&mut self, key: &str) -> Option<&mut PendingSend> {
+        self.queue
+            .iter_mut()
+            .chain(self.in_flight.iter_mut().flat_map(|f| f.sends.iter_mut()))
+            .find(|p| p.dedupe_id() == key)
+    }
 }
 
 /// A chat room. See the crate documentation for what it guarantees.
@@ -150,30 +181,13 @@ pub struct RoomCore {
     /// Whether `tail` holds every message of the room (none older exist in the store).
     tail_complete: bool,
     tail_state: TailState,
-    /// Set when a write's outcome is unknown or it was fenced: the next tail load delivers what
-    /// the store holds above `delivered_seq`.
-    reconcile: bool,
-    /// Messages the last reconciliation broadcast, so replayed retries of them are not answered
-    /// a second time.
-    just_broadcast: HashSet<i64>,
-    /// The `seq`s of tail messages this instance delivered to everyone. A retry of a stored
-    /// message outside it (the room woke or restarted since, and the write that stored it may
-    /// have landed unseen) is delivered to everyone, not only to the sender: clients merge by
-    /// `seq`, so a repeat costs a frame, and a miss would cost a message.
-    broadcast_here: HashSet<i64>,
     /// Frames that need the tail, held while it loads (at most `config.max_deferred`).
     deferred: Vec<(ConnId, ClientFrame)>,
-    /// The highest `seq` assigned, the highest known to be stored, and the highest delivered.
-    last_seq: i64,
-    stored_seq: i64,
-    delivered_seq: i64,
-    pending: VecDeque<PendingSend>,
-    in_flight: Option<InFlight>,
+    writes: Writes,
     /// Typing notices a busy room gathers until `wake_at`, the latest per user. Lost with the
     /// room's memory, which is fine for notices that expire in seconds anyway.
     typing_pending: BTreeMap<String, TypingNotice>,
     wake_at: Option<i64>,
-    next_batch: u64,
     consecutive_failures: u32,
     outputs: VecDeque<Output>,
 }
@@ -194,18 +208,13 @@ impl RoomCore {
             stored_ids: HashMap::new(),
             tail_complete: false,
             tail_state: TailState::Unloaded,
-            reconcile: false,
-            just_broadcast: HashSet::new(),
-            broadcast_here: HashSet::new(),
             deferred: Vec::new(),
-            last_seq: 0,
-            stored_seq: 0,
-            delivered_seq: 0,
-            pending: VecDeque::new(),
-            in_flight: None,
+            writes: Writes {
+                next_batch: 1,
+                ..Writes::default()
+            },
             typing_pending: BTreeMap::new(),
             wake_at: None,
-            next_batch: 1,
             consecutive_failures: 0,
             outputs: VecDeque::new(),
         }
@@ -316,13 +325,6 @@ impl RoomCore {
         self.room.get_or_insert_with(|| connection.room.clone());
         self.next_conn = self.next_conn.max(connection.id + 1);
         self.connections.insert(connection.id, connection);
-    }
-
-    /// Brings back what a [`Output::SaveUndelivered`] kept, after the room woke: messages above
-    /// `seq` may be stored without anyone having seen them, so the next tail load delivers them.
-    pub fn restore_undelivered(&mut self, seq: i64) {
-        self.reconcile = true;
-        self.delivered_seq = seq;
     }
 
     /// The connection closed (or failed). Others learn if its user left or is now shown under
@@ -507,7 +509,7 @@ impl RoomCore {
     fn welcome(&self, you: Member, since: Option<i64>) -> Welcome {
         let online = self.online();
         if let Some(since) = since {
-            let gap_in_tail = since <= self.delivered_seq
+            let gap_in_tail = since <= self.writes.committed
                 && (self.tail_complete || self.tail.front().is_some_and(|m| m.seq <= since));
             if gap_in_tail {
                 let start = self.tail.partition_point(|m| m.seq <= since);
@@ -583,26 +585,18 @@ impl RoomCore {
     fn accept_send(&mut self, conn: ConnId, client_id: String, member: Member, text: String) {
         let key = dedupe_id(&member.user_id, &client_id);
         if let Some(seq) = self.stored_ids.get(&key).copied() {
-            // A reconciliation just broadcast it, to this connection too.
-            if !self.just_broadcast.contains(&seq)
-                && let Some(message) = self.tail_message(seq)
-            {
+            if let Some(message) = self.tail_message(seq) {
                 self.answer_duplicate(vec![conn], message);
             }
             return;
         }
-        let waiting = self
-            .pending
-            .iter_mut()
-            .chain(self.in_flight.iter_mut().flat_map(|f| f.sends.iter_mut()))
-            .find(|p| p.dedupe_id() == key);
-        if let Some(send) = waiting {
+        if let Some(send) = self.writes.waiting(&key) {
             if !send.waiters.contains(&conn) {
                 send.waiters.push(conn);
             }
             return;
         }
-        self.pending.push_back(PendingSend {
+        self.writes.queue.push_back(PendingSend {
             client_id,
             member,
             text,
@@ -752,50 +746,41 @@ impl RoomCore {
                 self.consecutive_failures = 0;
                 self.tail_complete = messages.len() < self.config.tail_capacity;
                 let newest = messages.last().map_or(0, |m| m.seq);
-                self.just_broadcast.clear();
-                if self.reconcile {
-                    // A write whose outcome was unknown may have been stored all the same (a
-                    // timeout after Redis applied it), or another writer got in first: deliver
-                    // what nobody here has seen yet.
-                    let unseen: Vec<Message> = messages
-                        .iter()
-                        .filter(|m| m.seq > self.delivered_seq)
-                        .cloned()
-                        .collect();
-                    self.just_broadcast = unseen.iter().map(|m| m.seq).collect();
+                // A fresh instance delivers nothing here: whatever the log holds was delivered
+                // by the instance that committed it (invariant 2 of `Writes`). A reload after a
+                // fence is the exception: another writer committed past `committed`, and this
+                // instance's clients must see that too.
+                let seen = self.writes.committed;
+                if seen > 0 {
+                    let unseen: Vec<Message> =
+                        messages.iter().filter(|m| m.seq > seen).cloned().collect();
                     self.deliver_all(unseen);
-                    self.outputs.push_back(Output::SaveUndelivered(None));
                 }
-                self.reconcile = false;
                 self.tail = messages.into();
-                let in_tail: HashSet<i64> = self.tail.iter().map(|m| m.seq).collect();
-                self.broadcast_here.retain(|seq| in_tail.contains(seq));
                 self.stored_ids = self
                     .tail
                     .iter()
                     .map(|m| (dedupe_id(&m.user_id, &m.client_id), m.seq))
                     .collect();
-                // The store is the truth: the next write must follow exactly what it holds.
-                self.stored_seq = newest;
-                self.last_seq = self.last_seq.max(newest);
-                self.delivered_seq = self.delivered_seq.max(newest);
-                // Pending sends that are now known to be stored are answered, not written.
-                let pending: Vec<PendingSend> = self.pending.drain(..).collect();
-                for send in pending {
+                // The log is the truth: the next commit must follow exactly what it holds.
+                self.writes.committed = newest;
+                // Queued sends that are now known to be committed are answered, not written;
+                // those just delivered to everyone above need no second answer.
+                let queue: Vec<PendingSend> = self.writes.queue.drain(..).collect();
+                for send in queue {
                     match self.stored_ids.get(&send.dedupe_id()).copied() {
-                        Some(seq) if self.just_broadcast.contains(&seq) => {}
+                        Some(seq) if seen > 0 && seq > seen => {}
                         Some(seq) => {
                             if let Some(message) = self.tail_message(seq) {
                                 self.answer_duplicate(send.waiters, message);
                             }
                         }
-                        None => self.pending.push_back(send),
+                        None => self.writes.queue.push_back(send),
                     }
                 }
                 for (conn, frame) in std::mem::take(&mut self.deferred) {
                     self.replay(now, conn, frame);
                 }
-                self.just_broadcast.clear();
                 self.flush(now);
             }
             Err(failure) => {
@@ -820,20 +805,20 @@ impl RoomCore {
                         _ => self.store_error_to(conn, &failure, None, retry),
                     }
                 }
-                let pending: Vec<PendingSend> = self.pending.drain(..).collect();
-                self.fail_sends(pending, code, retry);
+                let queue: Vec<PendingSend> = self.writes.queue.drain(..).collect();
+                self.fail_sends(queue, code, retry);
             }
         }
     }
 
-    /// The write of batch `id` finished.
+    /// The commit of batch `id` finished.
     pub fn handle_persisted(
         &mut self,
         now: i64,
         id: u64,
         result: Result<WriteOutcome, StoreFailure>,
     ) {
-        let Some(in_flight) = self.in_flight.take_if(|f| f.id == id) else {
+        let Some(in_flight) = self.writes.in_flight.take_if(|f| f.id == id) else {
             return;
         };
         match result {
@@ -843,31 +828,29 @@ impl RoomCore {
                 self.flush(now);
             }
             Ok(WriteOutcome::Fenced { .. }) => {
-                // The store moved on without this room: a late write of ours landed, or another
-                // instance wrote. Nothing of this batch was stored, so its sends go back to the
-                // front of the queue, and the room reloads the tail (delivering what it missed)
-                // before writing them with fresh seqs.
+                // The log moved on without this instance: only a second instance of the room
+                // can do that. Nothing of this batch was committed, so its sends go back to the
+                // front of the queue, and the room reloads the tail (delivering what the other
+                // committed) before committing them with fresh seqs.
                 for send in in_flight.sends.into_iter().rev() {
-                    self.pending.push_front(send);
+                    self.writes.queue.push_front(send);
                 }
-                self.distrust_tail();
+                self.tail_state = TailState::Unloaded;
                 self.load_tail();
             }
             Err(failure) => {
+                // A failed commit wrote nothing (one statement, one transaction): the tail still
+                // reflects the log, the batch's seqs are free again, and the sends that queued
+                // meanwhile go on as the next batch.
                 let retry = self.store_failed();
-                // Whether Redis applied the write is unknown; reload before writing again.
-                self.distrust_tail();
                 self.fail_sends(in_flight.sends, failure_code(&failure), retry);
-                // Sends that queued meanwhile wait for the reload, which they trigger now.
-                if !self.pending.is_empty() {
-                    self.load_tail();
-                }
+                self.flush(now);
             }
         }
     }
 
-    /// Takes in an applied batch: stored messages join the tail and go to everyone; duplicates
-    /// are answered with what the store holds.
+    /// Takes in an applied batch: committed messages join the tail and go to everyone;
+    /// duplicates are answered with what the log holds.
     fn applied(&mut self, in_flight: InFlight, written: Vec<Written>) {
         let mut fresh = Vec::new();
         for ((send, message), outcome) in in_flight
@@ -878,7 +861,7 @@ impl RoomCore {
         {
             match outcome {
                 Written::Stored => {
-                    self.stored_seq = self.stored_seq.max(message.seq);
+                    self.writes.committed = self.writes.committed.max(message.seq);
                     self.stored_ids.insert(send.dedupe_id(), message.seq);
                     self.tail.push_back(message.clone());
                     fresh.push(message);
@@ -900,24 +883,20 @@ impl RoomCore {
             if let Some(old) = self.tail.pop_front() {
                 self.stored_ids
                     .remove(&dedupe_id(&old.user_id, &old.client_id));
-                self.broadcast_here.remove(&old.seq);
                 self.tail_complete = false;
             }
         }
         self.deliver_all(fresh);
     }
 
-    /// Answers a retry of a stored message: to the `waiters` if this instance delivered it to
-    /// everyone, else to everyone (see `broadcast_here`).
+    /// Answers a retry of a committed message to the connections that retried it. Everyone
+    /// else has it already: it was delivered when it was committed (invariant 2 of `Writes`),
+    /// or came with their welcome.
     fn answer_duplicate(&mut self, waiters: Vec<ConnId>, message: Message) {
-        if self.broadcast_here.contains(&message.seq) {
-            self.outputs.push_back(Output::Deliver {
-                to: waiters,
-                frame: ServerFrame::Message { message },
-            });
-        } else {
-            self.deliver_all(vec![message]);
-        }
+        self.outputs.push_back(Output::Deliver {
+            to: waiters,
+            frame: ServerFrame::Message { message },
+        });
     }
 
     /// The time asked for with [`Output::WakeAt`] has come: the gathered typing notices go out,
@@ -963,9 +942,9 @@ impl RoomCore {
 
     // ---- internals ---------------------------------------------------------------------------
 
-    /// Starts the next write if none is in flight and sends are waiting.
+    /// Starts the next commit if none is in flight and sends are waiting.
     fn flush(&mut self, now: i64) {
-        if self.in_flight.is_some() || self.pending.is_empty() {
+        if self.writes.in_flight.is_some() || self.writes.queue.is_empty() {
             return;
         }
         if self.tail_state != TailState::Loaded {
@@ -975,14 +954,17 @@ impl RoomCore {
         let Some(room) = self.room.clone() else {
             return;
         };
-        let count = self.pending.len().min(self.config.max_batch);
-        let sends: Vec<PendingSend> = self.pending.drain(..count).collect();
+        let count = self.writes.queue.len().min(self.config.max_batch);
+        let sends: Vec<PendingSend> = self.writes.queue.drain(..count).collect();
+        // Time-based seqs, strictly above what is committed: they read as send times, and stay
+        // ordered when the clock does not.
+        let mut seq = self.writes.committed;
         let messages = sends
             .iter()
             .map(|send| {
-                self.last_seq = now.max(self.last_seq + 1);
+                seq = now.max(seq + 1);
                 Message {
-                    seq: self.last_seq,
+                    seq,
                     client_id: send.client_id.clone(),
                     user_id: send.member.user_id.clone(),
                     name: send.member.name.clone(),
@@ -991,9 +973,9 @@ impl RoomCore {
                 }
             })
             .collect::<Vec<_>>();
-        let id = self.next_batch;
-        self.next_batch += 1;
-        self.in_flight = Some(InFlight {
+        let id = self.writes.next_batch;
+        self.writes.next_batch += 1;
+        self.writes.in_flight = Some(InFlight {
             id,
             sends,
             messages: messages.clone(),
@@ -1001,21 +983,9 @@ impl RoomCore {
         self.outputs.push_back(Output::Persist(Batch {
             id,
             room,
-            prev: self.stored_seq,
+            prev: self.writes.committed,
             messages,
         }));
-    }
-
-    /// After a write whose outcome is unknown or that was fenced: the tail no longer reflects the
-    /// store, and what the store holds above `delivered_seq` must reach everyone. The mark is
-    /// kept durably, so a room that hibernates before reloading still delivers it.
-    fn distrust_tail(&mut self) {
-        if !self.reconcile {
-            self.reconcile = true;
-            self.outputs
-                .push_back(Output::SaveUndelivered(Some(self.delivered_seq)));
-        }
-        self.tail_state = TailState::Unloaded;
     }
 
     fn replay(&mut self, now: i64, conn: ConnId, frame: ClientFrame) {
@@ -1081,10 +1051,6 @@ impl RoomCore {
     /// Sends `messages` (ascending) to everyone joined: one frame per socket however many there
     /// are, since each frame costs the runtime a send per socket.
     fn deliver_all(&mut self, mut messages: Vec<Message>) {
-        for message in &messages {
-            self.delivered_seq = self.delivered_seq.max(message.seq);
-            self.broadcast_here.insert(message.seq);
-        }
         let to: Vec<ConnId> = self.joined().map(|(id, _)| id).collect();
         if to.is_empty() || messages.is_empty() {
             return;

@@ -5,17 +5,18 @@
 //! production and plain tests drive it natively.
 //!
 //! What the room guarantees:
-//! - one total order: `seq = max(now, last_seq + 1)`, assigned when a batch is formed;
-//! - persist, then deliver: a message is broadcast only after its batch was stored, with at most
-//!   one write in flight and the sends that arrive meanwhile grouped into the next write;
-//! - exactly once, enforced by Redis: a `send` whose (`user_id`, `client_id`) is stored, pending
-//!   or in flight is never stored twice; the write script skips ids Redis already holds (within
-//!   the newest `history_limit` messages) and refuses any batch written against a store that
-//!   moved on (fencing), so a late write or a second instance of the room cannot interleave;
-//! - a failed write loses nothing: its senders get `store_unavailable` and retry, and the room
-//!   reloads the tail from Redis before its next write, delivering to everyone anything a
-//!   "failed" write did store (a timeout after Redis applied it); the mark that says so is kept
-//!   durably, so this holds across hibernation too.
+//! - one total order: `seq = max(now, committed + 1)`, assigned when a batch is formed;
+//! - commit, then deliver: a message is broadcast only after its batch was committed to the
+//!   room's log ([`wal`], the Durable Object's own storage), with at most one commit in flight
+//!   and the sends that arrive meanwhile grouped into the next one;
+//! - exactly once, enforced by the log: a `send` whose (`user_id`, `client_id`) is committed,
+//!   queued or in flight is never committed twice; the log remembers ids for a time window, not
+//!   a count, and refuses a batch written against a log that moved on (fencing), so a second
+//!   instance of the room cannot interleave;
+//! - a failed commit writes nothing and loses nothing: its senders get `store_unavailable` and
+//!   retry, and the room carries on from the same log;
+//! - Redis is a mirror of the log, written in `seq` order off the delivery path ([`mirror`]):
+//!   an outage of Redis delays the mirror, not the chat.
 
 mod alarm;
 mod core;

@@ -9,8 +9,9 @@
 //!
 //! One table holds everything, so that a message and its dedupe id are one row:
 //! `messages (seq, id, at, json)`, `id` unique (`user_id:client_id`), `at` the commit time. A
-//! batch is one `INSERT` per 25 rows ([`MAX_ARGS`]), all run in one synchronous turn, which the
-//! runtime commits as one transaction. A row
+//! batch is one `INSERT` of all its rows, passed as one JSON argument (statements take at most
+//! [`MAX_ARGS`] arguments): one statement is one transaction, so a commit that fails wrote
+//! nothing, which the room core relies on. A row
 //! leaves only when it is mirrored to Redis, older than the dedupe window, and not among the
 //! newest `keep` (the hot window that serves welcomes, resumes and recent history).
 
@@ -159,9 +160,10 @@ pub enum Arg {
     Text(String),
 }
 
-/// Bound arguments one statement may carry in Durable Object SQLite: larger batches are split
-/// over several statements, which commit together (writes with no `await` between them are one
-/// transaction).
+/// Bound arguments one statement may carry in Durable Object SQLite. A batch's rows travel as
+/// one JSON argument instead, read back with `json_each`, so that a batch is one statement
+/// however large. An argument may be up to 2 MB there; a batch is at most 50 messages of at most
+/// 4 KB of text, under 1.5 MB even with every character escaped twice.
 pub const MAX_ARGS: usize = 100;
 
 /// The highest committed `seq` (0 when the log is empty).
@@ -173,22 +175,18 @@ pub fn highest_statement() -> Statement {
 }
 
 /// The committed rows with one of the batch's ids (`seq`, `id`, `json`), for its
-/// [`Snapshot::existing`].
-pub fn existing_statements(batch: &Batch) -> Vec<Statement> {
-    let ids: Vec<Arg> = batch
+/// [`Snapshot::existing`]: one statement, the ids as one JSON array.
+pub fn existing_statement(batch: &Batch) -> Statement {
+    let ids: Vec<String> = batch
         .messages
         .iter()
-        .map(|m| Arg::Text(dedupe_id(&m.user_id, &m.client_id)))
+        .map(|m| dedupe_id(&m.user_id, &m.client_id))
         .collect();
-    ids.chunks(MAX_ARGS)
-        .map(|chunk| Statement {
-            sql: format!(
-                "SELECT seq, id, json FROM messages WHERE id IN ({})",
-                vec!["?"; chunk.len()].join(", ")
-            ),
-            args: chunk.to_vec(),
-        })
-        .collect()
+    Statement {
+        sql: "SELECT seq, id, json FROM messages WHERE id IN (SELECT value FROM json_each(?))"
+            .into(),
+        args: vec![Arg::Text(serde_json::Value::from(ids).to_string())],
+    }
 }
 
 /// How many rows are above the mirrored mark.
@@ -209,26 +207,22 @@ pub fn row_count_statement() -> Statement {
     }
 }
 
-/// The `INSERT`s of a batch's new messages, committed `at`: four arguments a row, so at most
-/// [`MAX_ARGS`]` / 4` rows a statement.
-pub fn insert_statements(messages: &[Message], at: i64) -> Vec<Statement> {
-    messages
-        .chunks(MAX_ARGS / 4)
-        .map(|chunk| {
-            let rows = vec!["(?, ?, ?, ?)"; chunk.len()].join(", ");
-            let mut args = Vec::with_capacity(chunk.len() * 4);
-            for message in chunk {
-                args.push(Arg::Int(message.seq));
-                args.push(Arg::Text(dedupe_id(&message.user_id, &message.client_id)));
-                args.push(Arg::Int(at));
-                args.push(Arg::Text(message.to_json()));
-            }
-            Statement {
-                sql: format!("INSERT INTO messages (seq, id, at, json) VALUES {rows}"),
-                args,
-            }
-        })
-        .collect()
+/// The one `INSERT` of a batch's new messages, committed `at`. The rows are one JSON argument,
+/// `[[seq, id, json], ...]` ([`MAX_ARGS`] says why).
+pub fn insert_statement(messages: &[Message], at: i64) -> Statement {
+    let rows: Vec<serde_json::Value> = messages
+        .iter()
+        .map(|m| serde_json::json!([m.seq, dedupe_id(&m.user_id, &m.client_id), m.to_json()]))
+        .collect();
+    Statement {
+        sql: "INSERT INTO messages (seq, id, at, json) SELECT json_extract(value, '$[0]'), \
+              json_extract(value, '$[1]'), ?, json_extract(value, '$[2]') FROM json_each(?)"
+            .into(),
+        args: vec![
+            Arg::Int(at),
+            Arg::Text(serde_json::Value::from(rows).to_string()),
+        ],
+    }
 }
 
 /// The newest `count` messages, newest first (JSON).
@@ -309,9 +303,14 @@ pub fn trim_statement(now: i64, limits: &WalLimits) -> Statement {
 }
 
 /// The rows of messages imported from Redis when the log starts in a room that lived there
-/// before: they are mirrored already (they came from there), committed at `at`.
+/// before: they are mirrored already (they came from there), committed at `at`. Up to a
+/// thousand messages, so in statements of 50 (each argument stays small); a start that fails
+/// half way is done again, and rows already in are ignored.
 pub fn import_statements(messages: &[Message], at: i64) -> Vec<Statement> {
-    let mut statements = insert_statements(messages, at);
+    let mut statements: Vec<Statement> = messages
+        .chunks(50)
+        .map(|chunk| insert_statement(chunk, at))
+        .collect();
     for insert in &mut statements {
         insert.sql = insert.sql.replacen("INSERT", "INSERT OR IGNORE", 1);
     }
@@ -446,27 +445,41 @@ mod tests {
     }
 
     #[test]
-    fn a_batch_is_inserted_in_statements_of_at_most_a_hundred_arguments() {
-        let inserts = insert_statements(&[message(11, "c1"), message(12, "c2")], 99);
-        assert_eq!(inserts.len(), 1);
+    fn a_batch_is_one_statement_whose_rows_are_one_json_argument() {
+        let insert = insert_statement(&[message(11, "c1"), message(12, "c2")], 99);
+        assert_eq!(insert.args.len(), 2);
+        assert_eq!(insert.args[0], Arg::Int(99));
+        let Arg::Text(rows) = &insert.args[1] else {
+            panic!("the rows are not text: {:?}", insert.args[1]);
+        };
+        let rows: serde_json::Value = serde_json::from_str(rows).expect("rows are JSON");
         assert_eq!(
-            inserts[0].sql,
-            "INSERT INTO messages (seq, id, at, json) VALUES (?, ?, ?, ?), (?, ?, ?, ?)"
+            rows,
+            serde_json::json!([
+                [11, "u1:c1", message(11, "c1").to_json()],
+                [12, "u1:c2", message(12, "c2").to_json()],
+            ])
         );
-        assert_eq!(inserts[0].args.len(), 8);
-        assert_eq!(inserts[0].args[1], Arg::Text("u1:c1".into()));
-        assert_eq!(inserts[0].args[2], Arg::Int(99));
-        let fifty: Vec<Message> = (0..50).map(|n| message(n, &format!("c{n}"))).collect();
-        let inserts = insert_statements(&fifty, 99);
-        assert_eq!(inserts.len(), 2);
-        assert!(inserts.iter().all(|i| i.args.len() <= MAX_ARGS));
-        let lookups = existing_statements(&batch(
-            0,
-            (0..150).map(|n| message(n, &format!("c{n}"))).collect(),
-        ));
-        assert_eq!(lookups.len(), 2);
-        assert!(lookups.iter().all(|l| l.args.len() <= MAX_ARGS));
-        let imports = import_statements(&fifty, 1);
+        let lookup = existing_statement(&batch(0, vec![message(11, "c1"), message(12, "c2")]));
+        assert_eq!(lookup.args, vec![Arg::Text(r#"["u1:c1","u1:c2"]"#.into())]);
+    }
+
+    #[test]
+    fn the_largest_batch_stays_under_the_storage_argument_bound() {
+        // Fifty messages of the longest text, every byte one that JSON escapes, twice over.
+        let worst = "\u{1}".repeat(protocol::TEXT_MAX_BYTES);
+        let messages: Vec<Message> = (0..50)
+            .map(|n| Message {
+                text: worst.clone(),
+                ..message(n, &format!("{n:0>64}"))
+            })
+            .collect();
+        let insert = insert_statement(&messages, 1);
+        let Arg::Text(rows) = &insert.args[1] else {
+            panic!("the rows are not text");
+        };
+        assert!(rows.len() < 2_000_000, "{} bytes", rows.len());
+        let imports = import_statements(&messages, 1);
         assert!(imports.iter().all(|i| i.args.len() <= MAX_ARGS));
     }
 }

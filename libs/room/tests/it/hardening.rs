@@ -1,66 +1,140 @@
-//! Stories of a room under attack or bad luck: late writes, a second writer, hibernation between
-//! a failed write and its retry, refusals by the store, floods of connections and frames.
+//! Stories of a room under attack or bad luck: junk in Redis, a Redis outage with a backlog, an
+//! eviction, a second writer, refusals by the store, floods of connections and frames.
 
-use crate::harness::{ALICE, BOB, Harness, StoreMode, apply_write, texts, unlimited};
+use crate::harness::{ALICE, BOB, Harness, RedisMode, StoreMode, texts, unlimited};
 use pretty_assertions::assert_eq;
 use protocol::{ClientFrame, ErrorCode, Message, ServerFrame};
-use room::store::WriteOutcome;
 use room::{Batch, CLOSE_TRY_AGAIN_LATER, RoomConfig, identity};
 
 const MALLORY: &str = "mallory-secret-0000000001";
 
 #[test]
-fn a_write_that_lands_after_the_room_moved_on_is_fenced_and_the_retry_is_stored_once() {
+fn a_member_redis_cannot_read_at_the_top_of_a_room_wedges_nothing() {
     let mut h = Harness::with_config(unlimited());
-    let (alice, _) = h.join("alice", ALICE, None);
-    let (bob, _) = h.join("bob", BOB, None);
-    h.take(alice);
-    h.hold_io = true;
-    h.send(alice, "late-msg-0001", "held on the wire");
-    assert!(h.time_out_held_write());
-    assert_eq!(h.error_codes(alice), [ErrorCode::StoreUnavailable]);
-    h.hold_io = false;
-
-    // Bob writes meanwhile (the room reloads first), then Alice's old request finally lands.
-    h.advance(10);
-    h.send(bob, "after-msg-001", "bob meanwhile");
-    assert!(matches!(h.land_late(), Some(WriteOutcome::Fenced { .. })));
+    // A room that lived in Redis before the log existed, with a member that is not a message at
+    // the top (a manual write, a schema change): the wedge the Redis-first design had.
+    h.redis.mode = RedisMode::Up;
+    let old = Message {
+        seq: 1_000,
+        client_id: "before-the-log".into(),
+        user_id: identity::user_id(BOB),
+        name: "bob".into(),
+        text: "from before".into(),
+        ts: 1_000,
+    };
+    h.redis.messages.insert((old.seq, old.to_json()));
+    h.redis.ids.insert((old.seq, "x:before-the-log".into()));
+    h.redis.add_junk("{not a message");
+    let (alice, welcome) = h.join("alice", ALICE, None);
     assert_eq!(
-        texts(&h.stored()),
-        ["bob meanwhile"],
-        "it did not slip under"
+        texts(&welcome.messages),
+        ["from before"],
+        "the junk is skipped"
     );
-
-    h.advance(10);
-    h.send(alice, "late-msg-0001", "held on the wire");
-    assert_eq!(texts(&h.stored()), ["bob meanwhile", "held on the wire"]);
-    assert_eq!(h.take_messages(bob), h.stored());
-    assert_eq!(h.take_messages(alice), h.stored());
+    for i in 0..5 {
+        h.send(alice, &format!("after-junk-{i}"), &format!("m{i}"));
+    }
+    assert_eq!(h.take_messages(alice).len(), 5, "every send answered");
+    assert_eq!(h.redis.writes, 5, "one mirror write per commit, no loop");
+    let parsed: Vec<Message> = h.redis.parsed().into_iter().map(|(_, m)| m).collect();
+    assert_eq!(parsed, h.stored(), "Redis holds the log, junk aside");
+    // Idle, nothing more happens.
+    h.advance(60_000);
+    h.wake();
+    assert_eq!(h.redis.writes, 5);
 }
 
 #[test]
-fn a_write_that_lands_before_the_next_one_is_found_and_delivered_to_everyone() {
+fn a_room_starts_its_log_from_redis_once_and_not_while_redis_is_down() {
+    let mut h = Harness::with_config(unlimited());
+    for seq in 1..=3 {
+        let message = Message {
+            seq,
+            client_id: format!("legacy-{seq}"),
+            user_id: identity::user_id(BOB),
+            name: "bob".into(),
+            text: format!("legacy {seq}"),
+            ts: seq,
+        };
+        h.redis.messages.insert((seq, message.to_json()));
+        h.redis
+            .ids
+            .insert((seq, format!("{}:legacy-{seq}", message.user_id)));
+    }
+    h.redis.mode = RedisMode::Down;
+    let conn = h.connect();
+    h.hello(conn, "alice", ALICE, None);
+    assert_eq!(h.error_codes(conn), [ErrorCode::StoreUnavailable]);
+    assert!(h.closed.contains_key(&conn), "no welcome without history");
+    assert_eq!(h.log.started, None, "not started from nothing");
+
+    h.redis.mode = RedisMode::Up;
+    let (alice, welcome) = h.join("alice", ALICE, None);
+    assert_eq!(
+        texts(&welcome.messages),
+        ["legacy 1", "legacy 2", "legacy 3"]
+    );
+    assert_eq!(h.log.started, Some(true));
+    // Bob's retry of a message from before the log is recognised, not stored again.
+    let (bob, _) = h.join("bob", BOB, None);
+    h.send(bob, "legacy-2", "legacy 2");
+    assert_eq!(h.stored().len(), 3);
+    assert_eq!(texts(&h.take_messages(bob)), ["legacy 2"]);
+    h.send(alice, "new-0001", "after the upgrade");
+    assert_eq!(h.redis.parsed().len(), 4, "mirrored after what was there");
+    assert_eq!(
+        h.redis.writes, 1,
+        "what came from Redis is not written back"
+    );
+}
+
+#[test]
+fn an_unmirrored_backlog_survives_an_eviction_and_is_mirrored_with_nobody_there() {
     let mut h = Harness::with_config(unlimited());
     let (alice, _) = h.join("alice", ALICE, None);
+    h.redis.mode = RedisMode::Down;
+    for i in 0..30 {
+        h.send(alice, &format!("evicted-{i:03}"), &format!("m{i}"));
+    }
+    assert_eq!(h.stored().len(), 30);
+    h.restart();
+    h.redis.mode = RedisMode::Up;
+    // Only the alarm is left; it fires on a fresh instance with no socket.
+    h.now += room::mirror::RETRY_MAX_MS;
+    h.wake();
+    let parsed: Vec<Message> = h.redis.parsed().into_iter().map(|(_, m)| m).collect();
+    assert_eq!(parsed, h.stored());
+}
+
+#[test]
+fn past_the_backlog_cap_sends_are_refused_and_nothing_is_lost() {
+    let mut h = Harness::with_config(unlimited());
+    h.limits.backlog_max = 10;
+    let (alice, _) = h.join("alice", ALICE, None);
     let (bob, _) = h.join("bob", BOB, None);
-    h.take(alice);
-    h.hold_io = true;
-    h.send(alice, "late-msg-0002", "landed late");
-    assert!(h.time_out_held_write());
-    h.take(alice);
-    // The request lands while nobody writes…
-    assert!(matches!(h.land_late(), Some(WriteOutcome::Applied(_))));
-    h.hold_io = false;
-    // …so Bob's next write finds the store moved on, reloads, and everyone gets both in order.
-    h.advance(10);
-    h.send(bob, "next-msg-0002", "bob next");
-    assert_eq!(texts(&h.stored()), ["landed late", "bob next"]);
-    assert_eq!(h.take_messages(bob), h.stored());
-    assert_eq!(h.take_messages(alice), h.stored());
-    // Alice's retry is answered with what Redis holds, not stored again.
-    h.send(alice, "late-msg-0002", "landed late");
-    assert_eq!(h.stored().len(), 2);
-    assert_eq!(h.take_messages(alice), h.stored()[..1]);
+    h.redis.mode = RedisMode::Down;
+    for i in 0..12 {
+        h.send(alice, &format!("capped-{i:03}"), &format!("m{i}"));
+    }
+    assert_eq!(h.stored().len(), 10);
+    let errors = h.take_errors(alice);
+    assert_eq!(errors.len(), 2);
+    assert!(
+        errors
+            .iter()
+            .all(|e| e.code == ErrorCode::StoreUnavailable && e.retry_after_ms.is_some())
+    );
+    assert_eq!(h.take_messages(bob).len(), 10);
+
+    h.redis.mode = RedisMode::Up;
+    h.now += room::mirror::RETRY_MAX_MS;
+    h.wake();
+    for i in 0..12 {
+        h.send(alice, &format!("capped-{i:03}"), &format!("m{i}"));
+    }
+    assert_eq!(h.stored().len(), 12, "the refused two, once each");
+    assert_eq!(texts(&h.take_messages(bob)), ["m10", "m11"]);
+    assert_eq!(h.redis.parsed().len(), 12);
 }
 
 #[test]
@@ -86,10 +160,9 @@ fn a_second_instance_writing_the_same_room_never_interleaves() {
         prev: h.stored()[0].seq,
         messages: vec![other.clone()],
     };
-    let history_limit = h.room.config().history_limit;
     assert!(matches!(
-        apply_write(&mut h.store, &mut h.store_ids, &batch, history_limit),
-        WriteOutcome::Applied(_)
+        h.log.commit(&batch, &h.limits.clone()),
+        room::wal::Commit::Write { .. }
     ));
     // This instance's next write is fenced, so it reloads, delivers what it missed, and writes
     // after it: one order, no gap, in Redis and on every screen.
@@ -101,36 +174,6 @@ fn a_second_instance_writing_the_same_room_never_interleaves() {
     );
     assert_eq!(h.take_messages(alice), h.stored()[1..]);
     assert_eq!(h.take_messages(bob), h.stored()[1..]);
-}
-
-#[test]
-fn a_stored_message_nobody_saw_is_delivered_to_everyone_after_hibernation() {
-    let mut h = Harness::with_config(unlimited());
-    let (alice, _) = h.join("alice", ALICE, None);
-    let (bob, _) = h.join("bob", BOB, None);
-    h.take(alice);
-    h.store_mode = StoreMode::AppliesButTimesOut;
-    h.send(alice, "hib-msg-0001", "stored, but alice was told no");
-    assert_eq!(h.error_codes(alice), [ErrorCode::StoreUnavailable]);
-    assert_eq!(
-        h.durable_mark,
-        Some(0),
-        "kept durably: everything above seq 0 may be undelivered"
-    );
-    h.store_mode = StoreMode::Up;
-
-    // The room hibernates before anyone writes again: its memory (and the old in-memory flag)
-    // is gone; the mark in Durable Object storage is not.
-    h.hibernate_and_wake();
-    h.send(alice, "hib-msg-0001", "stored, but alice was told no");
-    assert_eq!(h.stored().len(), 1, "not stored twice");
-    assert_eq!(
-        h.take_messages(bob),
-        h.stored(),
-        "bob gets it although the room that failed is gone"
-    );
-    assert_eq!(h.take_messages(alice), h.stored(), "once, not twice");
-    assert_eq!(h.durable_mark, None, "cleared once delivered");
 }
 
 #[test]

@@ -1,10 +1,17 @@
-//! The harness: a [`RoomCore`], an in-memory store that behaves like the Redis sorted set, the
-//! frames each client received, and controls to fail or hold the store's operations.
+//! The harness: a [`RoomCore`] driven as the Durable Object drives it. Its log is a model of the
+//! object's SQLite storage that commits through the real [`wal::decide`]; Redis is a model of
+//! the two sorted sets that the mirror writes through the rules of [`MIRROR_SCRIPT`], with
+//! [`MirrorSchedule`] deciding when. The frames each client received are kept, and controls
+//! fail the log, fail Redis, or hold the object's awaits.
+//!
+//! [`MIRROR_SCRIPT`]: room::mirror::MIRROR_SCRIPT
 
-use protocol::{ClientFrame, ErrorCode, ErrorFrame, Message, ServerFrame, Welcome};
-use room::store::{self, WriteOutcome, Written};
+use protocol::{ClientFrame, ErrorCode, ErrorFrame, HistoryPage, Message, ServerFrame, Welcome};
+use room::mirror::{MIRROR_BATCH, MirrorRow, MirrorSchedule, Start};
+use room::store::{self, WriteOutcome};
+use room::wal::{self, Commit, Snapshot, WalLimits};
 use room::{ConnId, Connection, Output, RoomConfig, RoomCore, StoreFailure};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 pub const ROOM: &str = "lobby";
 /// The secrets Alice's and Bob's browsers keep; the room derives their user ids.
@@ -33,37 +40,197 @@ pub fn texts(messages: &[Message]) -> Vec<&str> {
 }
 pub const T0: i64 = 1_732_700_000_000;
 
-/// How the fake store answers.
+/// How the room's log (the Durable Object's SQLite storage) answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoreMode {
     Up,
-    /// Every operation fails and nothing is written.
+    /// Every statement fails and nothing is written (a storage error).
+    Down,
+    /// The storage cannot hold a log (a class without SQLite): refused, needs the operator.
+    Refuses,
+}
+
+/// How Redis answers the mirror and the reads that go to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RedisMode {
+    #[default]
+    Up,
+    /// Unreachable: nothing is applied.
     Down,
     /// Writes are applied but reported as failed (a timeout after Redis did the work).
     AppliesButTimesOut,
-    /// The store answers but refuses everything (a bad token, say).
-    Refuses,
+}
+
+/// The room's two sorted sets in Redis, as the mirror script keeps them.
+#[derive(Debug, Default)]
+pub struct Redis {
+    pub mode: RedisMode,
+    /// `chat:{room}:messages`: (score, member).
+    pub messages: BTreeSet<(i64, String)>,
+    /// `chat:{room}:ids`: (score, dedupe id).
+    pub ids: BTreeSet<(i64, String)>,
+    /// Mirror writes that reached Redis.
+    pub writes: usize,
+}
+
+impl Redis {
+    fn unavailable() -> StoreFailure {
+        StoreFailure::Unavailable("Redis unreachable".into())
+    }
+
+    /// The mirror script: adds the rows whose ids are not there, then keeps the newest `keep`.
+    fn mirror(&mut self, rows: &[MirrorRow], keep: usize) -> Result<usize, StoreFailure> {
+        if self.mode == RedisMode::Down {
+            return Err(Self::unavailable());
+        }
+        self.writes += 1;
+        let mut added = 0;
+        for row in rows {
+            if self.ids.iter().any(|(_, id)| *id == row.id) {
+                continue;
+            }
+            self.messages.retain(|(_, member)| *member != row.json);
+            self.messages.insert((row.seq, row.json.clone()));
+            self.ids.insert((row.seq, row.id.clone()));
+            added += 1;
+        }
+        if added > 0 {
+            while self.messages.len() > keep {
+                self.messages.pop_first();
+            }
+            while self.ids.len() > keep {
+                self.ids.pop_first();
+            }
+        }
+        match self.mode {
+            RedisMode::AppliesButTimesOut => {
+                Err(StoreFailure::Unavailable("no response within 10s".into()))
+            }
+            _ => Ok(added),
+        }
+    }
+
+    /// A member that is not a message, `ZADD`ed above every other (a manual write, a schema
+    /// change).
+    pub fn add_junk(&mut self, member: &str) {
+        let top = self.messages.last().map_or(0, |(score, _)| *score);
+        self.messages.insert((top + 1, member.to_owned()));
+    }
+
+    /// Members newest first, at most `count`, below `before`.
+    fn newest_first(&self, before: i64, count: usize) -> Vec<Vec<u8>> {
+        self.messages
+            .iter()
+            .rev()
+            .filter(|(score, _)| *score < before)
+            .take(count)
+            .map(|(_, member)| member.clone().into_bytes())
+            .collect()
+    }
+
+    fn tail(&self, count: usize) -> Result<Vec<Message>, StoreFailure> {
+        if self.mode == RedisMode::Down {
+            return Err(Self::unavailable());
+        }
+        Ok(store::parse_newest_first(
+            self.newest_first(i64::MAX, count),
+        ))
+    }
+
+    fn history(&self, before: i64, limit: u32) -> Result<HistoryPage, StoreFailure> {
+        if self.mode == RedisMode::Down {
+            return Err(Self::unavailable());
+        }
+        Ok(store::history_page(
+            self.newest_first(before, limit as usize + 1),
+            limit,
+        ))
+    }
+
+    /// The messages Redis holds, ascending, skipping members that are not messages; with the
+    /// score each is held at.
+    pub fn parsed(&self) -> Vec<(i64, Message)> {
+        self.messages
+            .iter()
+            .filter_map(|(score, member)| Some((*score, serde_json::from_str(member).ok()?)))
+            .collect()
+    }
+}
+
+/// The room's log in the Durable Object's storage.
+#[derive(Debug, Default)]
+pub struct Log {
+    pub messages: BTreeMap<i64, Message>,
+    pub ids: HashMap<String, i64>,
+    /// `None` until started; then whether it held the room's whole history.
+    pub started: Option<bool>,
+    /// The highest `seq` mirrored to Redis.
+    pub mirrored: i64,
+}
+
+impl Log {
+    fn highest(&self) -> i64 {
+        self.messages.keys().next_back().copied().unwrap_or(0)
+    }
+
+    fn unmirrored(&self) -> Vec<MirrorRow> {
+        self.messages
+            .range(self.mirrored + 1..)
+            .take(MIRROR_BATCH)
+            .map(|(_, m)| MirrorRow::from(m))
+            .collect()
+    }
+
+    /// What `log.rs` does: a snapshot, [`wal::decide`], one insert.
+    pub fn commit(&mut self, batch: &room::Batch, limits: &WalLimits) -> Commit {
+        let existing = batch
+            .messages
+            .iter()
+            .filter_map(|m| {
+                let id = store::dedupe_id(&m.user_id, &m.client_id);
+                let seq = *self.ids.get(&id)?;
+                Some((id, (seq, self.messages.get(&seq)?.to_json())))
+            })
+            .collect();
+        let snapshot = Snapshot {
+            highest: self.highest(),
+            existing,
+            unmirrored: self.messages.range(self.mirrored + 1..).count(),
+            rows: self.messages.len(),
+        };
+        let commit = wal::decide(batch, &snapshot, limits);
+        if let Commit::Write { messages, .. } = &commit {
+            for message in messages {
+                self.ids.insert(
+                    store::dedupe_id(&message.user_id, &message.client_id),
+                    message.seq,
+                );
+                self.messages.insert(message.seq, message.clone());
+            }
+        }
+        commit
+    }
 }
 
 #[derive(Debug)]
 pub struct Harness {
     pub room: RoomCore,
     pub now: i64,
-    /// The room's messages by `seq`, and its dedupe ids, as the write script keeps them.
-    pub store: BTreeMap<i64, Message>,
-    pub store_ids: HashMap<String, i64>,
+    /// The room's log, and how its storage answers.
+    pub log: Log,
     pub store_mode: StoreMode,
-    /// What the adapter keeps in Durable Object storage (`SaveUndelivered`).
-    pub durable_mark: Option<i64>,
-    /// The times the room asked to be woken at (`WakeAt`), in order.
+    pub limits: WalLimits,
+    pub redis: Redis,
+    /// The mirror's schedule: the instance's memory, lost with it.
+    pub mirror: MirrorSchedule,
+    /// The times the room or the mirror asked to be woken at (`WakeAt`), in order.
     pub wake_requests: Vec<i64>,
     pub fenced: usize,
-    /// When set, store operations wait in `held` until [`Harness::release`].
+    /// When set, the object's awaits (commits yield first; loads may wait for Redis) stay in
+    /// `held` until [`Harness::release`].
     pub hold_io: bool,
     pub held: VecDeque<Output>,
-    /// Writes the room gave up on that may still reach Redis (a timeout, or a room that was
-    /// evicted while they were on the wire); [`Harness::land_late`] applies them.
-    pub limbo: VecDeque<room::Batch>,
+    /// Commits attempted.
     pub writes: usize,
     pub history_loads: usize,
     pub inbox: HashMap<ConnId, Vec<ServerFrame>>,
@@ -79,18 +246,22 @@ impl Harness {
     }
 
     pub fn with_config(config: RoomConfig) -> Self {
+        let limits = WalLimits {
+            dedupe_window_ms: i64::try_from(config.dedupe_window_ms).unwrap_or(i64::MAX),
+            ..WalLimits::default()
+        };
         Self {
             room: RoomCore::new(config),
             now: T0,
-            store: BTreeMap::new(),
-            store_ids: HashMap::new(),
+            log: Log::default(),
             store_mode: StoreMode::Up,
-            durable_mark: None,
+            limits,
+            redis: Redis::default(),
+            mirror: MirrorSchedule::default(),
             wake_requests: Vec::new(),
             fenced: 0,
             hold_io: false,
             held: VecDeque::new(),
-            limbo: VecDeque::new(),
             writes: 0,
             history_loads: 0,
             inbox: HashMap::new(),
@@ -120,15 +291,7 @@ impl Harness {
     /// welcome.
     pub fn join(&mut self, name: &str, secret: &str, since: Option<i64>) -> (ConnId, Welcome) {
         let conn = self.connect();
-        self.frame(
-            conn,
-            &ClientFrame::Hello {
-                protocol: protocol::PROTOCOL_VERSION,
-                name: name.into(),
-                secret: secret.into(),
-                since,
-            },
-        );
+        self.hello(conn, name, secret, since);
         let welcome = self
             .take(conn)
             .into_iter()
@@ -138,6 +301,19 @@ impl Harness {
             })
             .unwrap_or_else(|| panic!("{name} was not welcomed"));
         (conn, welcome)
+    }
+
+    /// `conn` sends `hello` in the current protocol.
+    pub fn hello(&mut self, conn: ConnId, name: &str, secret: &str, since: Option<i64>) {
+        self.frame(
+            conn,
+            &ClientFrame::Hello {
+                protocol: protocol::PROTOCOL_VERSION,
+                name: name.into(),
+                secret: secret.into(),
+                since,
+            },
+        );
     }
 
     pub fn text(&mut self, conn: ConnId, text: &str) {
@@ -197,103 +373,65 @@ impl Harness {
         self.take_errors(conn).into_iter().map(|e| e.code).collect()
     }
 
-    /// The stored messages, ascending.
+    /// The committed messages, ascending.
     pub fn stored(&self) -> Vec<Message> {
-        self.store.values().cloned().collect()
+        self.log.messages.values().cloned().collect()
     }
 
-    /// The Durable Object was evicted and started again: memory and sockets are gone, the store
-    /// stays.
+    /// The Durable Object was evicted and started again: memory and sockets are gone, storage
+    /// and the alarm stay. An await under way never returns (a commit waiting for its turn
+    /// never ran).
     pub fn restart(&mut self) {
         let config = self.room.config().clone();
         self.room = RoomCore::new(config);
-        if let Some(seq) = self.durable_mark {
-            self.room.restore_undelivered(seq);
-        }
+        self.mirror = MirrorSchedule::default();
         // The sockets are gone with the instance; a new one numbers connections from 1 again.
         self.attachments.clear();
         self.closed.clear();
         self.inbox.clear();
         self.texts.clear();
-        self.held_writes_to_limbo();
-    }
-
-    /// Held writes were already on their way to Redis: they may land later.
-    fn held_writes_to_limbo(&mut self) {
-        for output in self.held.drain(..) {
-            if let Output::Persist(batch) = output {
-                self.limbo.push_back(batch);
-            }
-        }
-    }
-
-    /// The first held write times out: the room hears of a failure, the request stays on the
-    /// wire (in `limbo`) and may land later. Returns whether there was one.
-    pub fn time_out_held_write(&mut self) -> bool {
-        let Some(index) = self
-            .held
-            .iter()
-            .position(|o| matches!(o, Output::Persist(_)))
-        else {
-            return false;
-        };
-        let Some(Output::Persist(batch)) = self.held.remove(index) else {
-            return false;
-        };
-        self.room.handle_persisted(
-            self.now,
-            batch.id,
-            Err(StoreFailure::Unavailable("no response within 10s".into())),
-        );
-        self.limbo.push_back(batch);
-        self.drive();
-        true
-    }
-
-    /// The oldest write in `limbo` reaches Redis now, long after the room gave up on it.
-    pub fn land_late(&mut self) -> Option<WriteOutcome> {
-        let batch = self.limbo.pop_front()?;
-        let limit = self.room.config().history_limit;
-        Some(apply_write(
-            &mut self.store,
-            &mut self.store_ids,
-            &batch,
-            limit,
-        ))
+        self.held.clear();
     }
 
     /// The room hibernated and woke: memory is gone, sockets and their attachments remain, and
-    /// so does Durable Object storage.
+    /// so do storage and the alarm.
     pub fn hibernate_and_wake(&mut self) {
+        assert!(
+            self.held.is_empty(),
+            "the runtime hibernates only an idle object"
+        );
         let config = self.room.config().clone();
         self.room = RoomCore::new(config);
-        if let Some(seq) = self.durable_mark {
-            self.room.restore_undelivered(seq);
-        }
+        self.mirror = MirrorSchedule::default();
         for connection in self.attachments.values() {
             self.room.restore(connection.clone());
         }
-        // Store requests of the old instance were on the wire; their answers reach no one.
-        self.held_writes_to_limbo();
     }
 
-    /// The alarm fires now.
+    /// The alarm fires now: the room's wake, then (as every event) the mirror.
     pub fn wake(&mut self) {
         self.room.handle_wake(self.now);
         self.drive();
     }
 
-    /// Completes every held store operation, in order.
+    /// Completes every held operation, in order.
     pub fn release(&mut self) {
         self.hold_io = false;
         while let Some(output) = self.held.pop_front() {
             self.perform(output);
-            self.drive();
+            self.drive_outputs();
         }
+        self.mirror_pass();
     }
 
-    /// Carries out the room's outputs until there are none.
+    /// Carries out the room's outputs until there are none, then a mirror pass, as the
+    /// object does after every event.
     pub fn drive(&mut self) {
+        self.drive_outputs();
+        self.mirror_pass();
+    }
+
+    fn drive_outputs(&mut self) {
         while let Some(output) = self.room.poll_output() {
             match output {
                 Output::Deliver { to, frame } => {
@@ -309,7 +447,6 @@ impl Harness {
                 Output::SaveConnection(connection) => {
                     self.attachments.insert(connection.id, connection);
                 }
-                Output::SaveUndelivered(mark) => self.durable_mark = mark,
                 Output::WakeAt(at) => self.wake_requests.push(at),
                 io if self.hold_io => self.held.push_back(io),
                 io => self.perform(io),
@@ -317,44 +454,114 @@ impl Harness {
         }
     }
 
+    /// What `chat_room.rs` does after each event: mirrors the log to Redis in batches, in
+    /// `seq` order, until caught up or a write fails, which the alarm retries.
+    pub fn mirror_pass(&mut self) {
+        if self.log.started.is_none() || self.store_mode != StoreMode::Up {
+            return;
+        }
+        match self.mirror.start(self.now) {
+            Start::Run => {}
+            Start::Busy => return,
+            Start::Wait(at) => return self.wake_requests.push(at),
+        }
+        let keep = self.room.config().history_limit;
+        let caught_up = loop {
+            let rows = self.log.unmirrored();
+            let Some(last) = rows.last().map(|r| r.seq) else {
+                break true;
+            };
+            match self.redis.mirror(&rows, keep) {
+                Ok(_) => self.log.mirrored = last,
+                Err(_) => break false,
+            }
+        };
+        if let Some(at) = self.mirror.finished(self.now, caught_up) {
+            self.wake_requests.push(at);
+        }
+    }
+
+    fn failure(&self) -> StoreFailure {
+        match self.store_mode {
+            StoreMode::Refuses => StoreFailure::Refused("no SQLite storage".into()),
+            _ => StoreFailure::Unavailable("SQLite: storage error".into()),
+        }
+    }
+
+    /// The newest `count` messages from the log, which starts from Redis's tail the first time.
+    fn tail(&mut self, count: usize) -> Result<Vec<Message>, StoreFailure> {
+        if self.store_mode != StoreMode::Up {
+            return Err(self.failure());
+        }
+        if self.log.started.is_none() {
+            let imported = self.redis.tail(count)?;
+            let complete = imported.len() < count;
+            for message in &imported {
+                self.log.ids.insert(
+                    store::dedupe_id(&message.user_id, &message.client_id),
+                    message.seq,
+                );
+                self.log.messages.insert(message.seq, message.clone());
+            }
+            self.log.mirrored = self.log.highest();
+            self.log.started = Some(complete);
+        }
+        Ok(self
+            .log
+            .messages
+            .values()
+            .rev()
+            .take(count)
+            .rev()
+            .cloned()
+            .collect())
+    }
+
+    /// A history page from the log where it holds one, completed from Redis below that.
+    fn history(&mut self, before: i64, limit: u32) -> Result<HistoryPage, StoreFailure> {
+        if self.store_mode != StoreMode::Up {
+            return Err(self.failure());
+        }
+        let held: Vec<Message> = self
+            .log
+            .messages
+            .range(..before)
+            .rev()
+            .take(limit as usize + 1)
+            .map(|(_, m)| m.clone())
+            .collect();
+        if held.len() > limit as usize || self.log.started == Some(true) {
+            let has_more = held.len() > limit as usize;
+            let mut messages: Vec<Message> = held.into_iter().take(limit as usize).collect();
+            messages.reverse();
+            return Ok(HistoryPage { messages, has_more });
+        }
+        let below = held.last().map_or(before, |m| m.seq);
+        let missing = limit - held.len() as u32;
+        let mut page = self.redis.history(below, missing)?;
+        page.messages.extend(held.into_iter().rev());
+        Ok(page)
+    }
+
     fn perform(&mut self, output: Output) {
         let now = self.now;
-        let mode = self.store_mode;
-        let failure = move || match mode {
-            StoreMode::Refuses => StoreFailure::Refused("WRONGPASS".into()),
-            _ => StoreFailure::Unavailable("store down".into()),
-        };
-        let reads = matches!(mode, StoreMode::Up | StoreMode::AppliesButTimesOut);
         match output {
             Output::Persist(batch) => {
                 self.writes += 1;
-                let outcome = reads.then(|| {
-                    let limit = self.room.config().history_limit;
-                    apply_write(&mut self.store, &mut self.store_ids, &batch, limit)
-                });
-                if matches!(outcome, Some(WriteOutcome::Fenced { .. })) {
+                let result = match self.store_mode {
+                    StoreMode::Up => match self.log.commit(&batch, &self.limits) {
+                        Commit::Write { outcome, .. } => Ok(outcome),
+                        Commit::Answer(answer) => answer,
+                    },
+                    _ => Err(self.failure()),
+                };
+                if matches!(result, Ok(WriteOutcome::Fenced { .. })) {
                     self.fenced += 1;
                 }
-                let result = match (mode, outcome) {
-                    (StoreMode::Up, Some(outcome)) => Ok(outcome),
-                    _ => Err(failure()),
-                };
                 self.room.handle_persisted(now, batch.id, result);
             }
             Output::LoadTail { count, .. } => {
-                let result = match reads {
-                    false => Err(failure()),
-                    _ => {
-                        let newest_first: Vec<Vec<u8>> = self
-                            .store
-                            .values()
-                            .rev()
-                            .take(count)
-                            .map(|m| m.to_json().into_bytes())
-                            .collect();
-                        Ok(store::parse_newest_first(newest_first))
-                    }
-                };
+                let result = self.tail(count);
                 self.room.handle_tail_loaded(now, result);
             }
             Output::LoadHistory {
@@ -364,62 +571,10 @@ impl Harness {
                 ..
             } => {
                 self.history_loads += 1;
-                let result = match reads {
-                    false => Err(failure()),
-                    _ => {
-                        let newest_first: Vec<Vec<u8>> = self
-                            .store
-                            .range(..before)
-                            .rev()
-                            .take(limit as usize + 1)
-                            .map(|(_, m)| m.to_json().into_bytes())
-                            .collect();
-                        Ok(store::history_page(newest_first, limit))
-                    }
-                };
+                let result = self.history(before, limit);
                 self.room.handle_history_loaded(conn, result);
             }
             other => panic!("not a store operation: {other:?}"),
         }
     }
-}
-
-/// The room's store contract (`room::wal::decide` on the Durable Object's log), on the fake
-/// store: fencing against `prev`, dedupe by `user_id:client_id`, then both trimmed to the newest
-/// `limit`.
-pub fn apply_write(
-    messages: &mut BTreeMap<i64, Message>,
-    ids: &mut HashMap<String, i64>,
-    batch: &room::Batch,
-    limit: usize,
-) -> WriteOutcome {
-    let highest = messages.keys().next_back().copied().unwrap_or(0);
-    let first = batch.messages.first().map_or(i64::MAX, |m| m.seq);
-    if highest != batch.prev || first <= highest {
-        return WriteOutcome::Fenced { highest };
-    }
-    let mut written = Vec::new();
-    for message in &batch.messages {
-        let id = store::dedupe_id(&message.user_id, &message.client_id);
-        match ids.get(&id) {
-            Some(seq) => written.push(Written::Duplicate {
-                seq: *seq,
-                message: messages.get(seq).cloned(),
-            }),
-            None => {
-                ids.insert(id, message.seq);
-                messages.insert(message.seq, message.clone());
-                written.push(Written::Stored);
-            }
-        }
-    }
-    while messages.len() > limit {
-        messages.pop_first();
-    }
-    let mut by_seq: Vec<(i64, String)> = ids.iter().map(|(id, seq)| (*seq, id.clone())).collect();
-    by_seq.sort();
-    for (_, id) in by_seq.iter().take(by_seq.len().saturating_sub(limit)) {
-        ids.remove(id);
-    }
-    WriteOutcome::Applied(written)
 }

@@ -1,8 +1,10 @@
-//! A property test of exactly-once: random runs of sends, retries in any order, a store that
-//! fails, times out after applying or answers late, restarts and hibernation, after which every
-//! acknowledged message is stored exactly once and every client's list equals the store's.
+//! A property test of exactly-once: random runs of sends, floods, retries in any order, writers
+//! who abandon, a log whose storage fails, Redis outages of any length (and writes it applied but
+//! never answered), junk in Redis, evictions with an unmirrored backlog, and hibernation. After
+//! every run: each acknowledged message is committed once, delivered once to every connection,
+//! and mirrored once to Redis in `seq` order; every client's list is the log's.
 
-use crate::harness::{Harness, StoreMode, unlimited};
+use crate::harness::{Harness, RedisMode, StoreMode, unlimited};
 use proptest::prelude::*;
 use protocol::{ClientFrame, Message, ServerFrame};
 use room::{ConnId, RoomConfig, identity};
@@ -13,39 +15,48 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 enum Step {
     /// Client `who` writes a new message.
     Send(usize),
+    /// Client `who` writes `n` new messages at once.
+    Flood(usize, usize),
     /// Client `who` resends its `n`-th message (modulo how many it has), acknowledged or not.
     Retry(usize, usize),
-    /// The store starts behaving so.
+    /// Client `who` closes its tab for good: it never retries what it has not seen confirmed.
+    Abandon(usize),
+    /// The log's storage starts behaving so.
     Store(StoreMode),
-    /// Store operations wait from now on / are all carried out.
+    /// Redis starts behaving so.
+    Redis(RedisMode),
+    /// Someone `ZADD`s a member that is not a message at the top of the room in Redis.
+    Junk,
+    /// The object's awaits wait from now on / all complete.
     Hold,
     Release,
-    /// The oldest held write gets no answer in time (it stays on the wire).
-    TimeOut,
-    /// A write the room gave up on reaches Redis now.
-    LandLate,
     /// The Durable Object is evicted (connections drop) / hibernates (connections stay).
     Restart,
     Hibernate,
+    /// Time passes to the next alarm, which fires.
+    Alarm,
     Advance(i64),
 }
 
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
         6 => (0..3usize).prop_map(Step::Send),
+        1 => (0..3usize, 2..15usize).prop_map(|(w, n)| Step::Flood(w, n)),
         4 => (0..3usize, 0..8usize).prop_map(|(w, n)| Step::Retry(w, n)),
-        2 => prop_oneof![
-            Just(StoreMode::Up),
-            Just(StoreMode::Down),
-            Just(StoreMode::AppliesButTimesOut),
+        1 => (0..3usize).prop_map(Step::Abandon),
+        1 => prop_oneof![Just(StoreMode::Up), Just(StoreMode::Down)].prop_map(Step::Store),
+        3 => prop_oneof![
+            Just(RedisMode::Up),
+            Just(RedisMode::Down),
+            Just(RedisMode::AppliesButTimesOut),
         ]
-        .prop_map(Step::Store),
+        .prop_map(Step::Redis),
+        1 => Just(Step::Junk),
         1 => Just(Step::Hold),
         2 => Just(Step::Release),
-        2 => Just(Step::TimeOut),
-        2 => Just(Step::LandLate),
         1 => Just(Step::Restart),
         1 => Just(Step::Hibernate),
+        2 => Just(Step::Alarm),
         2 => (0..2_000i64).prop_map(Step::Advance),
     ]
 }
@@ -59,6 +70,11 @@ struct Client {
     list: BTreeMap<i64, Message>,
     sent: Vec<(String, String)>,
     acked: HashSet<String>,
+    /// Gone for good: never reconnects, never retries.
+    abandoned: bool,
+    /// The `seq`s of other people's messages this connection received, and how many came twice.
+    on_this_connection: HashSet<i64>,
+    repeats: Vec<i64>,
 }
 
 impl Client {
@@ -89,7 +105,10 @@ impl Client {
 
     fn receive(&mut self, user_id: &str, message: Message) {
         if message.user_id == user_id {
+            // Its own messages come again as answers to its retries; that is the protocol.
             self.acked.insert(message.client_id.clone());
+        } else if !self.on_this_connection.insert(message.seq) {
+            self.repeats.push(message.seq);
         }
         self.list.insert(message.seq, message);
     }
@@ -97,6 +116,7 @@ impl Client {
     fn join(&mut self, h: &mut Harness, name: &str) {
         let conn = h.connect();
         self.conn = Some(conn);
+        self.on_this_connection.clear();
         let since = self.list.keys().next_back().copied();
         h.frame(
             conn,
@@ -117,6 +137,28 @@ impl Client {
         };
         h.send(conn, &client_id, &text);
     }
+
+    fn write(&mut self, h: &mut Harness, who: usize) {
+        if self.abandoned {
+            return;
+        }
+        let n = self.sent.len();
+        self.sent
+            .push((format!("{who}-message-{n:04}"), format!("{who}:{n}")));
+        self.send(h, n);
+    }
+}
+
+/// A message of someone who used the room before the log existed: it is in Redis only.
+fn legacy(seq: i64) -> Message {
+    Message {
+        seq,
+        client_id: format!("legacy-{seq:04}"),
+        user_id: identity::user_id("property-secret-of-the-old-days"),
+        name: "dana".into(),
+        text: format!("legacy {seq}"),
+        ts: seq,
+    }
 }
 
 fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
@@ -124,6 +166,16 @@ fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
         max_batch: 3,
         ..unlimited()
     });
+    // A backlog cap a flood reaches while Redis is away.
+    h.limits.backlog_max = 12;
+    for seq in 1..=2 {
+        let message = legacy(seq);
+        h.redis.messages.insert((seq, message.to_json()));
+        h.redis.ids.insert((
+            seq,
+            room::store::dedupe_id(&message.user_id, &message.client_id),
+        ));
+    }
     let names = ["alice", "bob", "carol"];
     let mut clients: Vec<Client> = (0..3)
         .map(|i| Client {
@@ -136,13 +188,11 @@ fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
     }
     for step in steps {
         match step {
-            Step::Send(who) => {
-                let client = &mut clients[who];
-                let n = client.sent.len();
-                client
-                    .sent
-                    .push((format!("{who}-message-{n:04}"), format!("{who}:{n}")));
-                client.send(&mut h, n);
+            Step::Send(who) => clients[who].write(&mut h, who),
+            Step::Flood(who, n) => {
+                for _ in 0..n {
+                    clients[who].write(&mut h, who);
+                }
             }
             Step::Retry(who, n) => {
                 let client = &mut clients[who];
@@ -151,16 +201,19 @@ fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
                     client.send(&mut h, index);
                 }
             }
+            Step::Abandon(who) => {
+                let client = &mut clients[who];
+                client.abandoned = true;
+                if let Some(conn) = client.conn.take() {
+                    h.close(conn);
+                }
+            }
             Step::Store(mode) => h.store_mode = mode,
+            Step::Redis(mode) => h.redis.mode = mode,
+            Step::Junk => h.redis.add_junk("{\"not\": \"a message\""),
             Step::Hold => h.hold_io = true,
             Step::Release => h.release(),
-            Step::TimeOut => {
-                h.time_out_held_write();
-            }
-            Step::LandLate => {
-                h.land_late();
-            }
-            // The runtime hibernates an object only when it is idle; with a request on the wire
+            // The runtime hibernates an object only when it is idle; with an await under way
             // the only way to lose its memory is eviction, which drops the sockets too.
             Step::Hibernate if h.held.is_empty() => h.hibernate_and_wake(),
             Step::Restart | Step::Hibernate => {
@@ -169,6 +222,18 @@ fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
                     client.conn = None;
                 }
             }
+            Step::Alarm => {
+                if let Some(at) = h
+                    .wake_requests
+                    .iter()
+                    .copied()
+                    .filter(|at| *at > h.now)
+                    .min()
+                {
+                    h.now = at;
+                }
+                h.wake();
+            }
             Step::Advance(ms) => h.advance(ms),
         }
         for client in &mut clients {
@@ -176,20 +241,24 @@ fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
         }
         // A client whose socket was closed comes back, as the web client does.
         for (client, name) in clients.iter_mut().zip(names) {
-            if client.conn.is_none() {
+            if client.conn.is_none() && !client.abandoned {
                 client.join(&mut h, name);
             }
         }
     }
 
-    // The weather clears: late writes land or are fenced, the store answers, and every client
-    // retries what it has not seen acknowledged, as its outbox does.
-    while h.land_late().is_some() {}
+    // The weather clears: storage and Redis answer, the alarm fires, and every client still
+    // here retries what it has not seen acknowledged, as its outbox does.
     h.store_mode = StoreMode::Up;
+    h.redis.mode = RedisMode::Up;
     h.release();
     for _ in 0..4 {
-        h.advance(1_000);
+        h.advance(room::mirror::RETRY_MAX_MS);
+        h.wake();
         for (client, name) in clients.iter_mut().zip(names) {
+            if client.abandoned {
+                continue;
+            }
             client.take_frames(&mut h);
             if client.conn.is_none() {
                 client.join(&mut h, name);
@@ -207,6 +276,7 @@ fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
         client.take_frames(&mut h);
     }
 
+    prop_assert_eq!(h.fenced, 0, "one instance is never fenced");
     let stored = h.stored();
     let mut count: HashMap<(&str, &str), usize> = HashMap::new();
     for message in &stored {
@@ -215,27 +285,55 @@ fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
             .or_default() += 1;
     }
     for ((user, client_id), n) in &count {
-        prop_assert_eq!(*n, 1, "{}:{} stored {} times", user, client_id, n);
+        prop_assert_eq!(*n, 1, "{}:{} committed {} times", user, client_id, n);
     }
     for client in &clients {
         let user_id = identity::user_id(&client.secret);
+        prop_assert!(
+            client.repeats.is_empty(),
+            "delivered twice on one connection: {:?}",
+            client.repeats
+        );
         for (client_id, _) in &client.sent {
-            prop_assert!(
-                client.acked.contains(client_id),
-                "{} never acknowledged",
-                client_id
-            );
-            prop_assert_eq!(
-                count.get(&(user_id.as_str(), client_id.as_str())),
-                Some(&1),
-                "{} acknowledged but not stored once",
-                client_id
-            );
+            let committed = count.get(&(user_id.as_str(), client_id.as_str()));
+            if client.acked.contains(client_id) {
+                prop_assert_eq!(
+                    committed,
+                    Some(&1),
+                    "{} acknowledged but not committed once",
+                    client_id
+                );
+            } else {
+                prop_assert!(client.abandoned, "{} never acknowledged", client_id);
+            }
         }
+        if client.abandoned {
+            continue;
+        }
+        // A client holds the log from where its list starts (a reset welcome brings the newest
+        // page only), without a gap.
+        let first = client.list.keys().next().copied().unwrap_or(i64::MAX);
         let list: Vec<&Message> = client.list.values().collect();
-        let want: Vec<&Message> = stored.iter().collect();
-        prop_assert_eq!(list, want, "a client's list is the store's, no gap");
+        let want: Vec<&Message> = stored.iter().filter(|m| m.seq >= first).collect();
+        prop_assert_eq!(list, want, "a client's list is the log's, no gap");
+        prop_assert!(
+            client.list.len() >= stored.len().min(protocol::WELCOME_MESSAGES),
+            "a client holds at least a welcome's worth"
+        );
     }
+    // Redis is the log's mirror: every committed message once, at its `seq`, in order; its
+    // ids the same; the junk left where it was, never in the way.
+    let mirrored = h.redis.parsed();
+    prop_assert!(mirrored.iter().all(|(score, m)| *score == m.seq));
+    let mirrored: Vec<Message> = mirrored.into_iter().map(|(_, m)| m).collect();
+    prop_assert_eq!(&mirrored, &stored, "Redis holds the log");
+    let ids: Vec<(i64, String)> = h.redis.ids.iter().cloned().collect();
+    let want: Vec<(i64, String)> = stored
+        .iter()
+        .map(|m| (m.seq, room::store::dedupe_id(&m.user_id, &m.client_id)))
+        .collect();
+    prop_assert_eq!(ids, want);
+    prop_assert_eq!(h.log.mirrored, stored.last().map_or(0, |m| m.seq));
     Ok(())
 }
 
@@ -247,7 +345,7 @@ proptest! {
     })]
 
     #[test]
-    fn every_acknowledged_message_is_stored_exactly_once_and_seen_by_all(
+    fn every_acknowledged_message_is_committed_delivered_and_mirrored_exactly_once(
         steps in proptest::collection::vec(step(), 1..40)
     ) {
         run(steps)?;

@@ -1,7 +1,7 @@
 //! Stories of a room: each test joins people, sends, fails the store, restarts, and checks what
 //! everyone saw and what the store holds.
 
-use crate::harness::{ALICE, BOB, Harness, StoreMode, T0, texts, unlimited};
+use crate::harness::{ALICE, BOB, Harness, RedisMode, StoreMode, T0, texts, unlimited};
 use pretty_assertions::assert_eq;
 use protocol::{ClientFrame, ErrorCode, HistoryPage, Member, ServerFrame};
 use room::RoomConfig;
@@ -265,25 +265,50 @@ fn a_failed_write_loses_nothing_and_the_retry_succeeds_once() {
 }
 
 #[test]
-fn a_write_that_timed_out_but_was_stored_is_delivered_once_not_stored_twice() {
-    let mut h = Harness::new();
+fn a_redis_outage_is_invisible_and_the_mirror_catches_up_in_order() {
+    let mut h = Harness::with_config(unlimited());
     let (alice, _) = h.join("alice", ALICE, None);
     let (bob, _) = h.join("bob", BOB, None);
-    h.take(alice);
-    h.store_mode = StoreMode::AppliesButTimesOut;
-    h.send(alice, "timeout-msg-1", "maybe stored");
-    assert_eq!(h.error_codes(alice), [ErrorCode::StoreUnavailable]);
-    assert!(h.take_messages(bob).is_empty());
-    assert_eq!(h.stored().len(), 1, "Redis did apply it");
+    h.redis.mode = RedisMode::Down;
+    for i in 0..120 {
+        h.send(alice, &format!("outage-{i:04}"), &format!("m{i}"));
+        h.advance(10);
+    }
+    // Everyone has every message at once: the chat does not wait for Redis.
+    assert_eq!(h.take_messages(bob).len(), 120);
+    assert!(h.take_errors(alice).is_empty());
+    assert!(h.redis.messages.is_empty());
+    let retry_at = *h
+        .wake_requests
+        .last()
+        .expect("the mirror asked for its alarm");
+    assert!(retry_at <= h.now + room::mirror::RETRY_MAX_MS);
 
-    h.store_mode = StoreMode::Up;
-    h.send(alice, "timeout-msg-1", "maybe stored");
-    // The room reloaded before writing, found the message, delivered it to everyone once, and
-    // answered the retry with it.
-    assert_eq!(h.stored().len(), 1);
-    assert_eq!(texts(&h.take_messages(bob)), ["maybe stored"]);
-    let alice_got = h.take_messages(alice);
-    assert!(!alice_got.is_empty() && alice_got.iter().all(|m| m.seq == h.stored()[0].seq));
+    // Redis returns; the alarm mirrors the backlog in batches, in seq order, once.
+    h.redis.mode = RedisMode::Up;
+    h.now = h.now.max(retry_at);
+    h.wake();
+    let mirrored: Vec<_> = h.redis.parsed().into_iter().map(|(_, m)| m).collect();
+    assert_eq!(mirrored, h.stored());
+    assert_eq!(h.redis.writes, 3, "120 messages in batches of 50");
+    assert_eq!(h.log.mirrored, h.stored()[119].seq);
+}
+
+#[test]
+fn a_mirror_write_that_timed_out_after_redis_applied_it_is_not_written_twice() {
+    let mut h = Harness::with_config(unlimited());
+    let (alice, _) = h.join("alice", ALICE, None);
+    h.redis.mode = RedisMode::AppliesButTimesOut;
+    h.send(alice, "timeout-1", "applied but unanswered");
+    assert_eq!(h.redis.parsed().len(), 1);
+    assert_eq!(h.log.mirrored, 0, "the log does not know Redis has it");
+    h.redis.mode = RedisMode::Up;
+    h.now += room::mirror::RETRY_FIRST_MS;
+    h.wake();
+    assert_eq!(h.redis.parsed().len(), 1, "the replayed batch was a no-op");
+    assert_eq!(h.redis.ids.len(), 1);
+    assert_eq!(h.log.mirrored, h.stored()[0].seq);
+    assert_eq!(texts(&h.take_messages(alice)), ["applied but unanswered"]);
 }
 
 #[test]
@@ -608,15 +633,7 @@ fn the_store_down_at_wake_fails_hello_and_sends_clearly() {
     let mut h = Harness::new();
     h.store_mode = StoreMode::Down;
     let conn = h.connect();
-    h.frame(
-        conn,
-        &ClientFrame::Hello {
-            protocol: protocol::PROTOCOL_VERSION,
-            name: "alice".into(),
-            secret: ALICE.into(),
-            since: None,
-        },
-    );
+    h.hello(conn, "alice", ALICE, None);
     assert_eq!(h.error_codes(conn), [ErrorCode::StoreUnavailable]);
     assert_eq!(h.closed.get(&conn).map(|c| c.0), Some(1011));
 
@@ -628,7 +645,7 @@ fn the_store_down_at_wake_fails_hello_and_sends_clearly() {
 }
 
 #[test]
-fn the_store_keeps_at_most_history_limit_messages() {
+fn redis_keeps_at_most_history_limit_messages() {
     let mut h = Harness::with_config(RoomConfig {
         history_limit: 20,
         tail_capacity: 50,
@@ -638,8 +655,9 @@ fn the_store_keeps_at_most_history_limit_messages() {
     for i in 0..30 {
         h.send(alice, &format!("trim-msg-{i:03}"), &format!("m{i}"));
     }
-    assert_eq!(h.stored().len(), 20);
-    assert_eq!(h.stored()[0].text, "m10");
+    let mirrored: Vec<_> = h.redis.parsed().into_iter().map(|(_, m)| m).collect();
+    assert_eq!(mirrored, h.stored()[10..], "the newest 20, in order");
+    assert_eq!(h.redis.ids.len(), 20);
     let (_, welcome) = h.join("bob", BOB, None);
     assert_eq!(
         welcome.messages.len(),
