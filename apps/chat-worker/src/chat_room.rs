@@ -32,6 +32,9 @@ pub struct ChatRoom {
     /// Open sockets by connection id, rebuilt from their attachments after hibernation.
     sockets: RefCell<HashMap<ConnId, WebSocket>>,
     restored: Cell<bool>,
+    /// The object's alarm as this instance last read or set it (`None` until then): the mirror
+    /// checks it on every pass, and asking storage each time would cost a call per pass.
+    alarm: Cell<Option<Option<i64>>>,
 }
 
 impl DurableObject for ChatRoom {
@@ -61,6 +64,7 @@ impl DurableObject for ChatRoom {
             core: RefCell::new(RoomCore::new(config)),
             sockets: RefCell::new(HashMap::new()),
             restored: Cell::new(false),
+            alarm: Cell::new(None),
         }
     }
 
@@ -130,6 +134,8 @@ impl DurableObject for ChatRoom {
     /// or by the mirror (a retry after a failure, or the safety net of a pass under way);
     /// `drive` ends with a mirror pass either way.
     async fn alarm(&self) -> Result<Response> {
+        // The runtime clears an alarm as it fires it.
+        self.alarm.set(Some(None));
         self.restore();
         self.core.borrow_mut().handle_wake(now());
         self.drive().await;
@@ -210,11 +216,12 @@ impl ChatRoom {
                 Output::WakeAt(at) => self.wake_at(at).await,
                 Output::Persist(batch) => {
                     // Group commit: the core counts this batch as in flight, so sends that
-                    // arrive meanwhile wait to form the next one. A commit returns at once (the
-                    // storage is local), so without this turn of the event loop every message
-                    // would be a commit of its own, and a busy room would spend its time
-                    // committing and sending one-message frames.
-                    worker::Delay::from(std::time::Duration::ZERO).await;
+                    // arrive meanwhile wait to form the next one, and a busy room asks to wait
+                    // a few ms for them (`Batch::wait_ms`). A commit returns at once (the
+                    // storage is local), so without at least this turn of the event loop every
+                    // message would be a commit of its own.
+                    let wait = std::time::Duration::from_millis(batch.wait_ms);
+                    worker::Delay::from(wait).await;
                     // Committed before anything is delivered; Redis gets it from the mirror,
                     // after the frames are out.
                     let result = self.log().and_then(|log| log.commit(&batch, now()));
@@ -327,15 +334,23 @@ impl ChatRoom {
     /// ask again; never woken, they would strand their work.
     async fn wake_at(&self, at: i64) {
         let storage = self.state.storage();
-        let current = storage.get_alarm().await.unwrap_or_else(|err| {
-            worker::console_warn!("reading the alarm failed: {err}");
-            None
-        });
+        let current = match self.alarm.get() {
+            Some(known) => known,
+            None => storage.get_alarm().await.unwrap_or_else(|err| {
+                worker::console_warn!("reading the alarm failed: {err}");
+                None
+            }),
+        };
+        self.alarm.set(Some(current));
         if let Some(at) = room::alarm_to_set(current, at) {
             // An offset of 0 fires as soon as the runtime can.
             let offset = (at - now()).max(0);
-            if let Err(err) = storage.set_alarm(offset).await {
-                worker::console_warn!("setting the alarm failed: {err}");
+            match storage.set_alarm(offset).await {
+                Ok(()) => self.alarm.set(Some(Some(at))),
+                Err(err) => {
+                    self.alarm.set(None);
+                    worker::console_warn!("setting the alarm failed: {err}");
+                }
             }
         }
     }

@@ -7,7 +7,7 @@ use protocol::{HistoryPage, Message};
 use room::StoreFailure;
 use room::mirror::{MirrorRow, MirrorStatus};
 use room::store::WriteOutcome;
-use room::wal::{self, Arg, Commit, Snapshot, Statement, WalLimits};
+use room::wal::{self, Arg, Commit, Snapshot, Statement, StorageUsage, WalLimits};
 use std::cell::Cell;
 use worker::{SqlCursor, SqlStorage, SqlStorageValue};
 
@@ -22,6 +22,10 @@ pub struct Log {
     /// When the log last trimmed (ms since the epoch). Trimming scans the mirrored rows, so it
     /// runs at most once per [`TRIM_EVERY_MS`].
     trimmed_at: Cell<i64>,
+    /// The room's name once read: the mirror needs it on every pass, and it never changes.
+    room: std::cell::RefCell<Option<String>>,
+    /// What the log cost storage since this instance started.
+    usage: Cell<StorageUsage>,
 }
 
 /// Rows in the log, of those the ones not yet mirrored, and the highest `seq`.
@@ -55,6 +59,8 @@ impl Log {
             limits,
             counts: Cell::new(None),
             trimmed_at: Cell::new(0),
+            room: std::cell::RefCell::new(None),
+            usage: Cell::new(StorageUsage::default()),
         };
         for statement in wal::SCHEMA {
             log.run(&Statement {
@@ -87,15 +93,36 @@ impl Log {
         for row in cursor.raw() {
             row.map_err(|e| StoreFailure::Unavailable(format!("SQLite: {e}")))?;
         }
+        self.count_usage(&cursor);
         Ok(cursor.rows_written())
     }
 
     /// The rows of a query.
     fn rows(&self, statement: &Statement) -> Result<Vec<Vec<SqlStorageValue>>, StoreFailure> {
-        self.exec(statement)?
+        let cursor = self.exec(statement)?;
+        let rows = cursor
             .raw()
             .map(|row| row.map_err(|e| StoreFailure::Unavailable(format!("SQLite: {e}"))))
-            .collect()
+            .collect();
+        self.count_usage(&cursor);
+        rows
+    }
+
+    /// Adds a finished statement's rows to the usage.
+    fn count_usage(&self, cursor: &SqlCursor) {
+        let mut usage = self.usage.get();
+        usage.statements += 1;
+        usage.rows_read += cursor.rows_read() as u64;
+        usage.rows_written += cursor.rows_written() as u64;
+        self.usage.set(usage);
+    }
+
+    /// What the log cost storage since this instance started.
+    pub fn usage(&self) -> StorageUsage {
+        StorageUsage {
+            database_bytes: self.sql.database_size() as u64,
+            ..self.usage.get()
+        }
     }
 
     /// The first column of the first row, as an integer.
@@ -152,6 +179,10 @@ impl Log {
         match wal::decide(batch, &snapshot, &self.limits) {
             Commit::Write { messages, outcome } => {
                 self.change(&wal::insert_statement(&messages, now))?;
+                let mut usage = self.usage.get();
+                usage.commits += 1;
+                usage.messages_committed += messages.len() as u64;
+                self.usage.set(usage);
                 self.counts.set(Some(Counts {
                     rows: counts.rows + messages.len(),
                     unmirrored: counts.unmirrored + messages.len(),
@@ -198,14 +229,19 @@ impl Log {
 
     /// The room's name, once the log is started.
     pub fn room(&self) -> Result<Option<String>, StoreFailure> {
-        Ok(self
+        if let Some(room) = self.room.borrow().clone() {
+            return Ok(Some(room));
+        }
+        let room = self
             .rows(&wal::get_meta_statement(wal::ROOM))?
             .into_iter()
             .next()
             .and_then(|row| match row.into_iter().next() {
                 Some(SqlStorageValue::String(room)) => Some(room),
                 _ => None,
-            }))
+            });
+        self.room.replace(room.clone());
+        Ok(room)
     }
 
     /// The newest `count` messages, ascending.
@@ -288,6 +324,7 @@ impl Log {
             backlog: self.counts()?.unmirrored,
             lag_ms: oldest.map_or(0, |at| (now - at).max(0)),
             failures,
+            storage: self.usage(),
         })
     }
 

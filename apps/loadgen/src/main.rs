@@ -158,7 +158,7 @@ async fn main() -> Result<()> {
         let mut busy = Vec::new();
         for clients in [10, 50] {
             eprintln!("busy room: {clients} members each sending 1 msg/s for {seconds} s");
-            busy.push(scenarios::busy_room(&target, clients, seconds).await?);
+            busy.push(scenarios::busy_room(&target, clients, 1, seconds).await?);
         }
         report.busy_room = Some(busy);
     }
@@ -204,9 +204,16 @@ async fn main() -> Result<()> {
         &[50, 100, 200, 400]
     };
     if run(Part::Throughput) {
-        eprintln!("throughput: one room of 10, rates {rates:?}");
         let seconds = if full { 10 } else { 3 };
-        report.throughput = Some(scenarios::throughput(&target, rates, seconds).await?);
+        eprintln!("throughput: one room of 10, one sender, rates {rates:?}");
+        report.throughput = Some(
+            scenarios::throughput(&target, scenarios::Senders::One, rates, seconds).await?,
+        );
+        eprintln!("throughput: one room of 10, every member sends, rates {rates:?}");
+        report.throughput_every_member = Some(
+            scenarios::throughput(&target, scenarios::Senders::EveryMember, rates, seconds)
+                .await?,
+        );
     }
 
     let per_room: &[u32] = if full {

@@ -32,6 +32,7 @@ pub struct Report {
     pub breakdown: Option<Vec<BreakdownOutcome>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub throughput: Option<Throughput>,
+    pub throughput_every_member: Option<Throughput>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub throughput_20_rooms: Option<MultiRoom>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -59,6 +60,7 @@ impl Report {
             big_room: None,
             breakdown: None,
             throughput: None,
+            throughput_every_member: None,
             throughput_20_rooms: None,
             components: None,
             connections: None,
@@ -202,9 +204,13 @@ pub fn print_table(r: &Report) {
     for b in r.breakdown.iter().flatten() {
         print_breakdown(b);
     }
-    if let Some(tp) = &r.throughput {
+    for tp in r.throughput.iter().chain(&r.throughput_every_member) {
+        let who = match tp.senders {
+            crate::scenarios::Senders::One => "one sender",
+            crate::scenarios::Senders::EveryMember => "every member sends",
+        };
         println!(
-            "\nthroughput, one room of 10: highest sustained {} msg/s with p99 ≤ 100 ms",
+            "\nthroughput, one room of 10, {who}: highest sustained {} msg/s with p99 ≤ 100 ms",
             tp.highest_sustained_rate_per_s
         );
         let columns = [
@@ -215,12 +221,15 @@ pub fn print_table(r: &Report) {
             ("Worker ms/msg", 13),
             ("cmds/msg", 10),
             ("msgs/write", 10),
+            ("DO rows/msg", 11),
+            ("msgs/commit", 11),
         ];
         print_rows(
             &columns,
             tp.steps.iter().map(|s| {
                 let l = s.run.latency.as_ref();
                 let redis = s.redis.as_ref();
+                let log = s.storage.as_ref();
                 let cells = [
                     int(s.run.rate_per_s),
                     n(s.run.achieved_rate_per_s),
@@ -229,6 +238,8 @@ pub fn print_table(r: &Report) {
                     opt(s.run.worker_cpu_ms_per_message, n),
                     opt(redis, |r| n(r.commands_per_message)),
                     opt(redis, |r| n(r.messages_per_write)),
+                    opt(log, |l| n(l.rows_written_per_message)),
+                    opt(log, |l| n(l.messages_per_commit)),
                 ];
                 (cells, cpu_columns(Some(&s.run.cpu)))
             }),

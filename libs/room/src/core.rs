@@ -62,10 +62,14 @@ pub struct Connection {
 pub struct Batch {
     pub id: u64,
     pub room: String,
-    /// The highest `seq` the room knows to be stored: the script refuses the batch (fencing)
-    /// unless the store's highest is exactly this.
+    /// The highest `seq` the room knows to be committed: the log refuses the batch (fencing)
+    /// unless its highest is exactly this.
     pub prev: i64,
     pub messages: Vec<Message>,
+    /// How long to wait before committing (ms). The sends that arrive meanwhile form the next
+    /// batch, so a busy room commits fewer, larger batches: each commit costs the storage a
+    /// transaction and every socket a frame. 0 (one turn of the event loop) for a lone message.
+    pub wait_ms: u64,
 }
 
 /// What the room asks its caller to do, in order.
@@ -980,11 +984,16 @@ impl RoomCore {
             sends,
             messages: messages.clone(),
         });
+        // Group commit: the more sends this batch gathered, the busier the room, and the longer
+        // the next batch may gather, up to the window. A quiet room pays nothing.
+        let gathered = u64::try_from(messages.len()).unwrap_or(u64::MAX);
+        let wait_ms = gathered.saturating_sub(1).min(self.config.commit_window_ms);
         self.outputs.push_back(Output::Persist(Batch {
             id,
             room,
             prev: self.writes.committed,
             messages,
+            wait_ms,
         }));
     }
 

@@ -41,8 +41,13 @@ pub struct RoomConfig {
     pub tail_capacity: usize,
     /// The largest gap a resume sends; a larger one gets `reset: true` and the newest page.
     pub resume_max: usize,
-    /// Most messages in one Redis write (bounds the request size: 50 × ~16 KiB < 1 MiB).
+    /// Most messages in one commit (bounds the statement's argument, see `wal::MAX_ARGS`, and
+    /// the frame that delivers them).
     pub max_batch: usize,
+    /// The longest a busy room gathers sends before it commits (group commit): a batch of `n`
+    /// messages waits `n - 1` ms, up to this, so that the sends arriving meanwhile form one
+    /// larger next batch. A lone message waits for nothing.
+    pub commit_window_ms: u64,
     pub send_limit: RateLimit,
     pub typing_limit: RateLimit,
     /// `history` frames per connection.
@@ -88,6 +93,7 @@ impl Default for RoomConfig {
             tail_capacity: 1_000,
             resume_max: 500,
             max_batch: 50,
+            commit_window_ms: 5,
             send_limit: RateLimit::SEND,
             typing_limit: RateLimit::TYPING,
             history_rate: RateLimit::HISTORY,

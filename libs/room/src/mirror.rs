@@ -105,6 +105,8 @@ pub struct MirrorStatus {
     pub lag_ms: i64,
     /// Mirror writes that failed in a row (0 when the last one caught up).
     pub failures: u32,
+    /// What the log cost the object's storage since this instance started.
+    pub storage: crate::wal::StorageUsage,
 }
 
 /// Whether a mirror pass starts.

@@ -68,6 +68,21 @@ impl Default for WalLimits {
     }
 }
 
+/// What the room's log cost the Durable Object's storage since the instance started: rows read
+/// and written are what Cloudflare bills, and messages per commit show the group commit at work.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct StorageUsage {
+    /// Statements run.
+    pub statements: u64,
+    pub rows_read: u64,
+    pub rows_written: u64,
+    /// Batches committed, and the messages they held.
+    pub commits: u64,
+    pub messages_committed: u64,
+    /// The object's whole SQLite database, in bytes.
+    pub database_bytes: u64,
+}
+
 /// What the log holds that a commit decision needs, read in the same synchronous turn as the
 /// write that follows, so nothing changes in between.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -341,6 +356,7 @@ mod tests {
             room: "lobby".into(),
             prev,
             messages,
+            wait_ms: 0,
         }
     }
 

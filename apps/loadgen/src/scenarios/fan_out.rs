@@ -282,13 +282,24 @@ pub async fn big_room(target: &Target, members: usize, rate: u32, seconds: u32) 
     })
 }
 
-/// A busy room: each of `clients` members sends one message a second for `seconds`, their
-/// sends spread evenly over the second, and every member reads every other member's messages:
+/// A busy room: each of `clients` members sends `rate` messages a second for `seconds`, their
+/// sends spread evenly over the period, and every member reads every other member's messages:
 /// the traffic of a room where everyone talks, which a single sender flatters. Latency is from
 /// each send to each other member's receipt.
-pub async fn busy_room(target: &Target, clients: usize, seconds: u32) -> Result<FanOut> {
+pub async fn busy_room(target: &Target, clients: usize, rate: u32, seconds: u32) -> Result<FanOut> {
     let room = format!("busy-{clients}-{}", testkit::unique("r"));
-    let mut chats = join_many(target, &room, clients, "bz").await?;
+    busy_room_in(target, &room, clients, rate, seconds).await
+}
+
+/// [`busy_room`] in the fresh room `room`.
+pub(super) async fn busy_room_in(
+    target: &Target,
+    room: &str,
+    clients: usize,
+    rate: u32,
+    seconds: u32,
+) -> Result<FanOut> {
+    let mut chats = join_many(target, room, clients, "bz").await?;
     let tag = testkit::unique("z");
     // The room's first message pays one-off costs: timed on its own, before the run.
     let warm_start = Instant::now();
@@ -309,14 +320,17 @@ pub async fn busy_room(target: &Target, clients: usize, seconds: u32) -> Result<
     let cpu_before = cpu::Snapshot::take();
     let start = Instant::now();
     let start_unix = unix_now();
-    let expected = (clients - 1) * seconds as usize;
+    let each = (rate * seconds) as usize;
+    let expected = (clients - 1) * each;
+    let period = Duration::from_secs_f64(1.0 / f64::from(rate.max(1)));
     let members: Vec<_> = chats
         .into_iter()
         .enumerate()
         .map(|(i, chat)| {
-            let phase = Duration::from_secs_f64(i as f64 / clients as f64);
+            let phase = period.mul_f64(i as f64 / clients as f64);
             let tag = tag.clone();
-            tokio::spawn(member(chat, i, phase, seconds, expected, start, tag))
+            let sends = Sends { period, count: each };
+            tokio::spawn(member(chat, i, phase, sends, expected, start, tag))
         })
         .collect();
     let mut deliveries = Vec::new();
@@ -333,9 +347,9 @@ pub async fn busy_room(target: &Target, clients: usize, seconds: u32) -> Result<
     let cpu = cpu::Snapshot::take().since(&cpu_before);
     Ok(FanOutRun {
         clients,
-        rate: clients as u32,
+        rate: clients as u32 * rate,
         seconds,
-        sent: clients * seconds as usize,
+        sent: clients * each,
         send_seconds,
         start_unix,
         deliveries,
@@ -347,32 +361,39 @@ pub async fn busy_room(target: &Target, clients: usize, seconds: u32) -> Result<
     .result())
 }
 
-/// One member of a busy room: sends once a second from `phase` on, `seconds` times, and reads
-/// until it has `expected` messages of the others (or a deadline). Returns each receipt's
-/// (send, arrival) in ms since `start`, and how long its sending took.
+/// How a member of a busy room sends: `count` messages, one per `period`.
+#[derive(Debug, Clone, Copy)]
+struct Sends {
+    period: Duration,
+    count: usize,
+}
+
+/// One member of a busy room: sends one message per period from `phase` on, and reads until
+/// it has `expected` messages of the others (or a deadline). Returns each receipt's (send,
+/// arrival) in ms since `start`, and how long its sending took.
 async fn member(
     mut chat: Chat,
     index: usize,
     phase: Duration,
-    seconds: u32,
+    sends: Sends,
     expected: usize,
     start: Instant,
     tag: String,
 ) -> Result<(Vec<(f64, f64)>, f64)> {
     let mine = format!("bz{index}-");
-    let mut tick =
-        tokio::time::interval_at(tokio::time::Instant::now() + phase, Duration::from_secs(1));
-    let deadline = start + Duration::from_secs(u64::from(seconds) + 20);
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + phase, sends.period);
+    let seconds = sends.period.mul_f64(sends.count as f64);
+    let deadline = start + seconds + Duration::from_secs(20);
     let mut sent = 0;
     let mut send_seconds = 0.0;
     let mut got = Vec::with_capacity(expected);
-    while got.len() < expected || sent < seconds {
+    while got.len() < expected || sent < sends.count {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             break;
         }
         tokio::select! {
-            _ = tick.tick(), if sent < seconds => {
+            _ = tick.tick(), if sent < sends.count => {
                 let at = start.elapsed().as_secs_f64() * 1000.0;
                 chat.say(&format!("{mine}{sent:06}-{tag}"), &format!("bench {at:.3}")).await?;
                 sent += 1;

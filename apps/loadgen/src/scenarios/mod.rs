@@ -14,7 +14,7 @@ pub use breakdown::{Breakdown, BreakdownOutcome, Quiet, WatchedRun, breakdown};
 pub use fan_out::{BigRoom, FanOut, big_room, busy_room, fan_out};
 pub use probes::{Components, Connections, Sizes, components, connections, sizes};
 pub use recovery::{Recovery, recovery};
-pub use throughput::{MultiRoom, Throughput, multi_room, throughput};
+pub use throughput::{MultiRoom, Senders, Throughput, multi_room, throughput};
 
 /// Where the clients connect: the local stack (which the scenarios that need Redis or a restart
 /// also reach into) or a deployed Worker.

@@ -81,23 +81,17 @@ pub async fn components(target: &Target, samples: usize) -> Result<Components> {
         let room = testkit::unique("probe");
         for n in 0..samples {
             let seq = n as i64 + 1;
-            let batch = room::Batch {
-                id: seq as u64,
-                room: room.clone(),
-                prev: seq - 1,
-                messages: vec![protocol::Message {
-                    seq,
-                    client_id: format!("probe-{n:08}"),
-                    user_id: "u-probe".into(),
-                    name: "probe".into(),
-                    text: "probe".into(),
-                    ts: seq,
-                }],
+            let message = protocol::Message {
+                seq,
+                client_id: format!("probe-{n:08}"),
+                user_id: "u-probe".into(),
+                name: "probe".into(),
+                text: "probe".into(),
+                ts: seq,
             };
             // What the room's mirror sends per batch.
-            let rows: Vec<room::mirror::MirrorRow> =
-                batch.messages.iter().map(Into::into).collect();
-            let command = room::mirror::mirror_command(&batch.room, &rows, 10_000);
+            let rows = [room::mirror::MirrorRow::from(&message)];
+            let command = room::mirror::mirror_command(&room, &rows, 10_000);
             let start = Instant::now();
             store.command(&command).await?;
             writes.push(start.elapsed().as_secs_f64() * 1000.0);

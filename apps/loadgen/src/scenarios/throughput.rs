@@ -1,8 +1,9 @@
-//! Throughput: the send rate raised step by step, in one room of 10 (with what each message
-//! cost Redis) and in 20 rooms of 10 at once, until the p99 latency passes 100 ms.
+//! Throughput: the send rate raised step by step, in one room of 10 (one sender, then every
+//! member sending a tenth each, with what each message cost Redis) and in 20 rooms of 10 at
+//! once, until the p99 latency passes 100 ms.
 
-use super::fan_out::{fan_out_room, fan_out_run};
-use super::{FanOut, Percentiles, Target, fan_out, percentiles, round};
+use super::fan_out::{busy_room_in, fan_out_room, fan_out_run, join_many};
+use super::{FanOut, Percentiles, Target, percentiles, round};
 use crate::cpu::Cpu;
 use anyhow::Result;
 use serde::Serialize;
@@ -14,6 +15,8 @@ use std::time::Duration;
 #[derive(Debug, Serialize)]
 pub struct Throughput {
     pub room_clients: usize,
+    /// Who sends: one member at the whole rate, or every member at its share.
+    pub senders: Senders,
     pub highest_sustained_rate_per_s: u32,
     /// Every step run, the last one the first that did not pass (if any did not).
     pub steps: Vec<ThroughputStep>,
@@ -27,6 +30,9 @@ pub struct ThroughputStep {
     /// What Redis did meanwhile; only the local stack's Redis can be asked.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub redis: Option<RedisCost>,
+    /// What the room's log cost the Durable Object's storage meanwhile (local stack only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storage: Option<StorageCost>,
     pub within_100ms_p99: bool,
 }
 
@@ -39,6 +45,38 @@ pub struct RedisCost {
     #[serde(rename = "writes (EVAL or EXEC)")]
     pub writes: u64,
     pub messages_per_write: f64,
+}
+
+/// The room's log over one step, from its health endpoint before and after.
+#[derive(Debug, Serialize)]
+pub struct StorageCost {
+    pub rows_written_per_message: f64,
+    pub rows_read_per_message: f64,
+    pub messages_per_commit: f64,
+}
+
+/// The room's storage usage, from `GET /api/rooms/{room}/health`; `Null` from a Worker that
+/// does not report it (one from before the log, measured as a baseline).
+async fn storage_usage(stack: &ChatStack, room: &str) -> serde_json::Value {
+    match stack.get(&format!("/api/rooms/{room}/health")).await {
+        Ok((200, health)) => health["storage"].clone(),
+        _ => serde_json::Value::Null,
+    }
+}
+
+/// What the log did between two readings of its usage, over `sent` messages.
+fn storage_cost(
+    before: &serde_json::Value,
+    after: &serde_json::Value,
+    sent: usize,
+) -> Option<StorageCost> {
+    let delta = |name: &str| Some(after[name].as_f64()? - before[name].as_f64()?);
+    let sent = sent as f64;
+    Some(StorageCost {
+        rows_written_per_message: round(delta("rows_written")? / sent),
+        rows_read_per_message: round(delta("rows_read")? / sent),
+        messages_per_commit: round(delta("messages_committed")? / delta("commits")?.max(1.0)),
+    })
 }
 
 /// The throughput ramp with many rooms at once.
@@ -122,17 +160,71 @@ fn redis_cost(
     }
 }
 
+/// Who sends in a throughput ramp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Senders {
+    /// One member sends at the whole rate to ten others (as before every member sent).
+    One,
+    /// Each of the ten members sends a tenth of the rate and reads the other nine: a room where
+    /// everyone talks, which one sender flatters.
+    EveryMember,
+}
+
+/// Redis's command counts and the room log's usage, when the stack is local.
+type CostReading = Option<(BTreeMap<String, u64>, serde_json::Value)>;
+
+async fn cost_reading(target: &Target, room: &str) -> Result<CostReading> {
+    let Some(stack) = &target.stack else {
+        return Ok(None);
+    };
+    Ok(Some((command_stats(stack)?, storage_usage(stack, room).await)))
+}
+
+fn costs(
+    before: CostReading,
+    after: CostReading,
+    sent: usize,
+) -> (Option<RedisCost>, Option<StorageCost>) {
+    match (before, after) {
+        (Some((redis_before, log_before)), Some((redis_after, log_after))) => (
+            Some(redis_cost(&redis_before, &redis_after, sent)),
+            storage_cost(&log_before, &log_after, sent),
+        ),
+        _ => (None, None),
+    }
+}
+
 /// Raises the rate in one room of 10 until p99 passes 100 ms (or messages go missing).
-pub async fn throughput(target: &Target, rates: &[u32], seconds: u32) -> Result<Throughput> {
+pub async fn throughput(
+    target: &Target,
+    senders: Senders,
+    rates: &[u32],
+    seconds: u32,
+) -> Result<Throughput> {
     let mut steps = Vec::new();
     let mut best = 0;
     for &rate in rates {
-        let before = target.stack.as_ref().map(command_stats).transpose()?;
-        let run = fan_out(target, 11, rate, seconds).await?;
-        let after = target.stack.as_ref().map(command_stats).transpose()?;
-        let redis = match (before, after) {
-            (Some(before), Some(after)) => Some(redis_cost(&before, &after, run.sent)),
-            _ => None,
+        let room = format!("throughput-{rate}-{}", testkit::unique("r"));
+        let (run, redis, storage) = match senders {
+            Senders::One => {
+                let chats = join_many(target, &room, 11, "fo").await?;
+                let before = cost_reading(target, &room).await?;
+                let run = fan_out_run(chats, rate, seconds, Duration::ZERO)
+                    .await?
+                    .result();
+                let after = cost_reading(target, &room).await?;
+                let (redis, storage) = costs(before, after, run.sent);
+                (run, redis, storage)
+            }
+            Senders::EveryMember => {
+                // The room is made and warmed inside; its log's usage is read from the start.
+                let before = cost_reading(target, &room).await?;
+                let run = busy_room_in(target, &room, 10, rate / 10, seconds).await?;
+                let after = cost_reading(target, &room).await?;
+                let (redis, storage) = costs(before, after, run.sent);
+                (run, redis, storage)
+            }
         };
         let fast = run.latency.is_some_and(|l| l.p99_ms <= 100.0);
         let complete = run.receivers_missing_messages == 0;
@@ -140,6 +232,7 @@ pub async fn throughput(target: &Target, rates: &[u32], seconds: u32) -> Result<
         steps.push(ThroughputStep {
             run,
             redis,
+            storage,
             within_100ms_p99: ok,
         });
         if !ok {
@@ -149,6 +242,7 @@ pub async fn throughput(target: &Target, rates: &[u32], seconds: u32) -> Result<
     }
     Ok(Throughput {
         room_clients: 10,
+        senders,
         highest_sustained_rate_per_s: best,
         steps,
     })

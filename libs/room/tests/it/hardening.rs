@@ -159,6 +159,7 @@ fn a_second_instance_writing_the_same_room_never_interleaves() {
         room: "lobby".into(),
         prev: h.stored()[0].seq,
         messages: vec![other.clone()],
+        wait_ms: 0,
     };
     assert!(matches!(
         h.log.commit(&batch, &h.limits.clone()),

@@ -414,6 +414,25 @@ impl Harness {
         self.drive();
     }
 
+    /// Completes the oldest held operation; later ones stay held.
+    pub fn release_one(&mut self) {
+        if let Some(output) = self.held.pop_front() {
+            self.perform(output);
+            self.drive();
+        }
+    }
+
+    /// How long each held commit asks to wait before it runs.
+    pub fn held_waits(&self) -> Vec<u64> {
+        self.held
+            .iter()
+            .filter_map(|output| match output {
+                Output::Persist(batch) => Some(batch.wait_ms),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Completes every held operation, in order.
     pub fn release(&mut self) {
         self.hold_io = false;

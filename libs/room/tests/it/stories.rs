@@ -130,6 +130,27 @@ fn sends_during_a_write_are_grouped_into_the_next_one() {
 }
 
 #[test]
+fn a_busy_room_gathers_longer_before_it_commits_and_a_quiet_one_not_at_all() {
+    let mut h = Harness::with_config(unlimited());
+    let (alice, _) = h.join("alice", ALICE, None);
+    h.hold_io = true;
+    h.send(alice, "lone-msg-0001", "alone");
+    assert_eq!(h.held_waits(), [0], "a lone message waits for nothing");
+    for i in 0..3 {
+        h.send(alice, &format!("three-msg-{i}"), "three");
+    }
+    h.release_one();
+    assert_eq!(h.held_waits(), [2], "three gathered: wait 2 ms for more");
+    for i in 0..20 {
+        h.send(alice, &format!("twenty-msg-{i:02}"), "twenty");
+    }
+    h.release_one();
+    assert_eq!(h.held_waits(), [5], "busier: the whole window, no more");
+    h.release();
+    assert_eq!(h.stored().len(), 24);
+}
+
+#[test]
 fn batches_are_bounded_in_size() {
     let mut h = Harness::with_config(RoomConfig {
         max_batch: 3,
