@@ -35,6 +35,8 @@ pub struct ChatRoom {
     /// The object's alarm as this instance last read or set it (`None` until then): the mirror
     /// checks it on every pass, and asking storage each time would cost a call per pass.
     alarm: Cell<Option<Option<i64>>>,
+    /// Whether an event is waiting to start the next mirror pass (`Start::Soon`).
+    mirror_soon: Cell<bool>,
 }
 
 impl DurableObject for ChatRoom {
@@ -65,6 +67,7 @@ impl DurableObject for ChatRoom {
             sockets: RefCell::new(HashMap::new()),
             restored: Cell::new(false),
             alarm: Cell::new(None),
+            mirror_soon: Cell::new(false),
         }
     }
 
@@ -360,11 +363,24 @@ impl ChatRoom {
     /// events that arrive meanwhile commit, and the pass takes their messages too.
     async fn mirror(&self) {
         let Ok(log) = self.log() else { return };
-        let start = self.mirror.borrow_mut().start(now());
-        match start {
-            Start::Run => {}
-            Start::Busy => return,
-            Start::Wait(at) => return self.wake_at(at).await,
+        loop {
+            let start = self.mirror.borrow_mut().start(now());
+            match start {
+                Start::Run => break,
+                Start::Busy => return,
+                Start::Wait(at) => return self.wake_at(at).await,
+                Start::Soon(at) => {
+                    // One event waits for the interval and runs the pass; the others leave it
+                    // to that one. The alarm covers an instance that goes away meanwhile.
+                    if self.mirror_soon.replace(true) {
+                        return;
+                    }
+                    self.wake_at(at + SAFETY_ALARM_MS).await;
+                    let wait = u64::try_from(at - now()).unwrap_or(0);
+                    worker::Delay::from(std::time::Duration::from_millis(wait)).await;
+                    self.mirror_soon.set(false);
+                }
+            }
         }
         let failed_before = self.mirror.borrow().failures();
         let caught_up = self.mirror_pass(log).await;

@@ -206,13 +206,11 @@ async fn main() -> Result<()> {
     if run(Part::Throughput) {
         let seconds = if full { 10 } else { 3 };
         eprintln!("throughput: one room of 10, one sender, rates {rates:?}");
-        report.throughput = Some(
-            scenarios::throughput(&target, scenarios::Senders::One, rates, seconds).await?,
-        );
+        report.throughput =
+            Some(scenarios::throughput(&target, scenarios::Senders::One, rates, seconds).await?);
         eprintln!("throughput: one room of 10, every member sends, rates {rates:?}");
         report.throughput_every_member = Some(
-            scenarios::throughput(&target, scenarios::Senders::EveryMember, rates, seconds)
-                .await?,
+            scenarios::throughput(&target, scenarios::Senders::EveryMember, rates, seconds).await?,
         );
     }
 

@@ -2,6 +2,7 @@
 //! batches, off the delivery path, so external readers and older history pages find it there in
 //! the layout they always had (`chat:{room}:messages`, `chat:{room}:ids`, see [`crate::store`]).
 //!
+//! Passes start at most every [`MIRROR_EVERY_MS`], so a busy room writes many messages at once.
 //! A batch is idempotent: the script skips every message whose dedupe id Redis already holds, so
 //! a batch replayed after a timeout (that Redis may have applied) or by a restarted room is a
 //! no-op. The mirror never reads a member back and never orders by what Redis holds, so a
@@ -20,6 +21,10 @@ pub const MIRROR_BATCH: usize = 50;
 pub const RETRY_FIRST_MS: i64 = 1_000;
 /// The longest wait between mirror attempts.
 pub const RETRY_MAX_MS: i64 = 30_000;
+/// A pass starts at most this often (ms), so a busy room mirrors many messages per write
+/// rather than one: Redis (Upstash bills per command) and the Worker (a `fetch` is its most
+/// expensive call) see a write per this interval, and Redis is that much further behind.
+pub const MIRROR_EVERY_MS: i64 = 200;
 
 /// Adds a batch to Redis unless there. `KEYS[1]` = messages, `KEYS[2]` = ids; `ARGV[1]` = how
 /// many to keep; then three arguments per message: `seq`, dedupe id, JSON. Returns how many it
@@ -119,6 +124,8 @@ pub enum Start {
     /// Backing off after a failure until this time: make sure the alarm is set for it (an
     /// alarm may fire a little before its time, or have been lost with an instance).
     Wait(i64),
+    /// The last pass started less than [`MIRROR_EVERY_MS`] ago: start one at this time.
+    Soon(i64),
 }
 
 /// When the mirror writes: at most one write at a time, and after a failure not before the
@@ -128,6 +135,7 @@ pub struct MirrorSchedule {
     running: bool,
     failures: u32,
     retry_at: Option<i64>,
+    started_at: Option<i64>,
 }
 
 impl MirrorSchedule {
@@ -140,7 +148,15 @@ impl MirrorSchedule {
         if let Some(at) = self.retry_at.filter(|at| now < *at) {
             return Start::Wait(at);
         }
+        if let Some(at) = self
+            .started_at
+            .map(|started| started + MIRROR_EVERY_MS)
+            .filter(|at| now < *at)
+        {
+            return Start::Soon(at);
+        }
         self.running = true;
+        self.started_at = Some(now);
         Start::Run
     }
 
@@ -174,6 +190,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn passes_start_at_most_every_200_ms() {
+        let mut schedule = MirrorSchedule::default();
+        assert_eq!(schedule.start(1_000), Start::Run);
+        assert_eq!(schedule.finished(1_010, true), None);
+        assert_eq!(schedule.start(1_050), Start::Soon(1_200));
+        assert_eq!(schedule.start(1_199), Start::Soon(1_200));
+        assert_eq!(schedule.start(1_200), Start::Run);
+        assert_eq!(schedule.start(1_201), Start::Busy);
+    }
+
+    #[test]
     fn one_pass_at_a_time_and_failures_back_off_up_to_half_a_minute() {
         let mut schedule = MirrorSchedule::default();
         assert_eq!(schedule.start(0), Start::Run);
@@ -197,9 +224,9 @@ mod tests {
         assert_eq!(schedule.finished(now + RETRY_MAX_MS, true), None);
         assert_eq!(schedule.failures(), 0);
         assert_eq!(
-            schedule.start(now + RETRY_MAX_MS),
+            schedule.start(now + RETRY_MAX_MS + MIRROR_EVERY_MS),
             Start::Run,
-            "caught up: no wait"
+            "caught up: no backoff"
         );
     }
 

@@ -329,7 +329,10 @@ pub(super) async fn busy_room_in(
         .map(|(i, chat)| {
             let phase = period.mul_f64(i as f64 / clients as f64);
             let tag = tag.clone();
-            let sends = Sends { period, count: each };
+            let sends = Sends {
+                period,
+                count: each,
+            };
             tokio::spawn(member(chat, i, phase, sends, expected, start, tag))
         })
         .collect();

@@ -178,7 +178,10 @@ async fn cost_reading(target: &Target, room: &str) -> Result<CostReading> {
     let Some(stack) = &target.stack else {
         return Ok(None);
     };
-    Ok(Some((command_stats(stack)?, storage_usage(stack, room).await)))
+    Ok(Some((
+        command_stats(stack)?,
+        storage_usage(stack, room).await,
+    )))
 }
 
 fn costs(

@@ -223,8 +223,10 @@ pub struct Harness {
     pub redis: Redis,
     /// The mirror's schedule: the instance's memory, lost with it.
     pub mirror: MirrorSchedule,
-    /// The times the room or the mirror asked to be woken at (`WakeAt`), in order.
+    /// The times the room asked to be woken at (`WakeAt`), in order.
     pub wake_requests: Vec<i64>,
+    /// The times the mirror asked to run again at (a retry, or its next pass), in order.
+    pub mirror_wakes: Vec<i64>,
     pub fenced: usize,
     /// When set, the object's awaits (commits yield first; loads may wait for Redis) stay in
     /// `held` until [`Harness::release`].
@@ -259,6 +261,7 @@ impl Harness {
             redis: Redis::default(),
             mirror: MirrorSchedule::default(),
             wake_requests: Vec::new(),
+            mirror_wakes: Vec::new(),
             fenced: 0,
             hold_io: false,
             held: VecDeque::new(),
@@ -408,6 +411,13 @@ impl Harness {
         }
     }
 
+    /// Time passes until the mirror may start its next pass, which it does: Redis catches up
+    /// with the log unless it is failing.
+    pub fn mirror_catches_up(&mut self) {
+        self.advance(room::mirror::MIRROR_EVERY_MS);
+        self.wake();
+    }
+
     /// The alarm fires now: the room's wake, then (as every event) the mirror.
     pub fn wake(&mut self) {
         self.room.handle_wake(self.now);
@@ -482,7 +492,8 @@ impl Harness {
         match self.mirror.start(self.now) {
             Start::Run => {}
             Start::Busy => return,
-            Start::Wait(at) => return self.wake_requests.push(at),
+            // The object waits for the time in an event; an alarm stands for it here.
+            Start::Wait(at) | Start::Soon(at) => return self.mirror_wakes.push(at),
         }
         let keep = self.room.config().history_limit;
         let caught_up = loop {
@@ -496,7 +507,7 @@ impl Harness {
             }
         };
         if let Some(at) = self.mirror.finished(self.now, caught_up) {
-            self.wake_requests.push(at);
+            self.mirror_wakes.push(at);
         }
     }
 

@@ -300,7 +300,7 @@ fn a_redis_outage_is_invisible_and_the_mirror_catches_up_in_order() {
     assert!(h.take_errors(alice).is_empty());
     assert!(h.redis.messages.is_empty());
     let retry_at = *h
-        .wake_requests
+        .mirror_wakes
         .last()
         .expect("the mirror asked for its alarm");
     assert!(retry_at <= h.now + room::mirror::RETRY_MAX_MS);
@@ -321,6 +321,7 @@ fn a_mirror_write_that_timed_out_after_redis_applied_it_is_not_written_twice() {
     let (alice, _) = h.join("alice", ALICE, None);
     h.redis.mode = RedisMode::AppliesButTimesOut;
     h.send(alice, "timeout-1", "applied but unanswered");
+    h.mirror_catches_up();
     assert_eq!(h.redis.parsed().len(), 1);
     assert_eq!(h.log.mirrored, 0, "the log does not know Redis has it");
     h.redis.mode = RedisMode::Up;
@@ -676,6 +677,7 @@ fn redis_keeps_at_most_history_limit_messages() {
     for i in 0..30 {
         h.send(alice, &format!("trim-msg-{i:03}"), &format!("m{i}"));
     }
+    h.mirror_catches_up();
     let mirrored: Vec<_> = h.redis.parsed().into_iter().map(|(_, m)| m).collect();
     assert_eq!(mirrored, h.stored()[10..], "the newest 20, in order");
     assert_eq!(h.redis.ids.len(), 20);
