@@ -160,6 +160,9 @@ fn redis_cost(
     }
 }
 
+/// How long the stack is left alone after a ramp's failed step.
+const DRAIN: Duration = Duration::from_secs(20);
+
 /// Who sends in a throughput ramp.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -239,6 +242,9 @@ pub async fn throughput(
             within_100ms_p99: ok,
         });
         if !ok {
+            // The failed step may leave the stack busy delivering its backlog: let it drain
+            // before whatever runs next joins a room.
+            tokio::time::sleep(DRAIN).await;
             break;
         }
         best = rate;
