@@ -2,6 +2,7 @@
 //! on a free port, each session gets a fresh profile, and everything is killed on Drop.
 
 use anyhow::{Context, Result, bail};
+use fantoccini::error::NewSessionError;
 use fantoccini::{Client, ClientBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::json;
@@ -112,11 +113,26 @@ impl Browser {
         let serde_json::Value::Object(capabilities) = capabilities else {
             bail!("capabilities must be an object");
         };
-        ClientBuilder::new(HttpConnector::new())
-            .capabilities(capabilities)
-            .connect(&self.url)
-            .await
-            .context("opening a Chromium session")
+        // chromedriver answers its port before it serves sessions, and on a loaded machine the
+        // first request can be refused: a refused connection is tried again, briefly.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match ClientBuilder::new(HttpConnector::new())
+                .capabilities(capabilities.clone())
+                .connect(&self.url)
+                .await
+            {
+                Ok(client) => return Ok(client),
+                Err(e @ (NewSessionError::FailedC(_) | NewSessionError::Lost(_)))
+                    if attempt < 5 =>
+                {
+                    eprintln!("chromedriver refused a session ({e}); trying again");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                Err(e) => return Err(e).context("opening a Chromium session"),
+            }
+        }
     }
 }
 

@@ -32,6 +32,8 @@ pub struct Report {
     pub breakdown: Option<Vec<BreakdownOutcome>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub throughput: Option<Throughput>,
+    /// The same ramp with every member sending its share.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub throughput_every_member: Option<Throughput>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub throughput_20_rooms: Option<MultiRoom>,
