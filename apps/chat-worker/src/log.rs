@@ -5,7 +5,7 @@
 
 use protocol::{HistoryPage, Message};
 use room::StoreFailure;
-use room::mirror::{MirrorRow, MirrorStatus};
+use room::mirror::{MARK_EVERY_MS, MirrorRow, MirrorStatus};
 use room::store::WriteOutcome;
 use room::wal::{self, Arg, Commit, Snapshot, Statement, StorageUsage, WalLimits};
 use std::cell::Cell;
@@ -26,14 +26,18 @@ pub struct Log {
     room: std::cell::RefCell<Option<String>>,
     /// What the log cost storage since this instance started.
     usage: Cell<StorageUsage>,
+    /// When this instance last saved the mirror's mark (0: never).
+    mark_saved_at: Cell<i64>,
 }
 
-/// Rows in the log, of those the ones not yet mirrored, and the highest `seq`.
+/// Rows in the log, of those the ones not yet mirrored, the highest `seq`, and the mirror's mark
+/// as this instance knows it (ahead of the saved one by up to [`MARK_EVERY_MS`]).
 #[derive(Debug, Clone, Copy)]
 struct Counts {
     rows: usize,
     unmirrored: usize,
     highest: i64,
+    mirrored: i64,
 }
 
 /// How often the log lets go of rows it no longer needs.
@@ -61,6 +65,7 @@ impl Log {
             trimmed_at: Cell::new(0),
             room: std::cell::RefCell::new(None),
             usage: Cell::new(StorageUsage::default()),
+            mark_saved_at: Cell::new(0),
         };
         for statement in wal::SCHEMA {
             log.run(&Statement {
@@ -143,6 +148,9 @@ impl Log {
             rows: count(self.int(&wal::row_count_statement())?),
             unmirrored: count(self.int(&wal::unmirrored_count_statement())?),
             highest: self.int(&wal::highest_statement())?.unwrap_or(0),
+            mirrored: self
+                .int(&wal::get_meta_statement(wal::MIRRORED))?
+                .unwrap_or(0),
         };
         self.counts.set(Some(counts));
         Ok(counts)
@@ -187,6 +195,7 @@ impl Log {
                     rows: counts.rows + messages.len(),
                     unmirrored: counts.unmirrored + messages.len(),
                     highest: messages.last().map_or(counts.highest, |m| m.seq),
+                    ..counts
                 }));
                 Ok(outcome)
             }
@@ -288,11 +297,12 @@ impl Log {
     /// Up to `limit` committed messages not yet mirrored, ascending, as they are stored; none
     /// without a query when the counts say so (every event ends with a mirror pass).
     pub fn unmirrored(&self, limit: usize) -> Result<Vec<MirrorRow>, StoreFailure> {
-        if self.counts()?.unmirrored == 0 {
+        let counts = self.counts()?;
+        if counts.unmirrored == 0 {
             return Ok(Vec::new());
         }
         Ok(self
-            .rows(&wal::unmirrored_statement(limit))?
+            .rows(&wal::unmirrored_statement(counts.mirrored, limit))?
             .into_iter()
             .filter_map(|row| match <[SqlStorageValue; 3]>::try_from(row) {
                 Ok(
@@ -314,25 +324,29 @@ impl Log {
     /// How far Redis is behind the log at `now`, with the mirror's failures in a row.
     pub fn status(&self, now: i64, failures: u32) -> Result<MirrorStatus, StoreFailure> {
         let started = self.started()? != Started::No;
-        let oldest = self.int(&wal::oldest_unmirrored_statement())?;
+        let counts = self.counts()?;
+        let oldest = self.int(&wal::oldest_unmirrored_statement(counts.mirrored))?;
         Ok(MirrorStatus {
             started,
-            committed_seq: self.counts()?.highest,
-            mirrored_seq: self
-                .int(&wal::get_meta_statement(wal::MIRRORED))?
-                .unwrap_or(0),
-            backlog: self.counts()?.unmirrored,
+            committed_seq: counts.highest,
+            mirrored_seq: counts.mirrored,
+            backlog: counts.unmirrored,
             lag_ms: oldest.map_or(0, |at| (now - at).max(0)),
             failures,
             storage: self.usage(),
         })
     }
 
-    /// The mirror wrote the next `written` rows, up to `seq`. At most once a minute, rows the
-    /// log no longer needs go.
+    /// The mirror wrote the next `written` rows, up to `seq`. The mark is saved at most every
+    /// [`MARK_EVERY_MS`]; at most once a minute, rows the log no longer needs go (those below
+    /// the saved mark only).
     pub fn mirrored(&self, seq: i64, written: usize, now: i64) -> Result<(), StoreFailure> {
-        self.change(&wal::set_meta_statement(wal::MIRRORED, Arg::Int(seq)))?;
         let mut counts = self.counts()?;
+        if now - self.mark_saved_at.get() >= MARK_EVERY_MS {
+            self.change(&wal::set_meta_statement(wal::MIRRORED, Arg::Int(seq)))?;
+            self.mark_saved_at.set(now);
+        }
+        counts.mirrored = seq;
         counts.unmirrored = counts.unmirrored.saturating_sub(written);
         if now - self.trimmed_at.get() >= TRIM_EVERY_MS && counts.rows > self.limits.keep {
             self.trimmed_at.set(now);

@@ -21,6 +21,11 @@ pub const MIRROR_BATCH: usize = 50;
 pub const RETRY_FIRST_MS: i64 = 1_000;
 /// The longest wait between mirror attempts.
 pub const RETRY_MAX_MS: i64 = 30_000;
+/// The mirror's mark (how far Redis has the log) is saved at most this often (ms): it is a
+/// storage write, which quiet rooms would otherwise pay once per message. An instance that goes
+/// away loses at most this much of it, and its successor writes those rows again, which the
+/// script skips.
+pub const MARK_EVERY_MS: i64 = 10_000;
 /// A pass starts at most this often (ms), so a busy room mirrors many messages per write
 /// rather than one: Redis (Upstash bills per command) and the Worker (a `fetch` is its most
 /// expensive call) see a write per this interval, and Redis is that much further behind.

@@ -31,7 +31,9 @@ pub const SCHEMA: [&str; 2] = [
 /// The `meta` key of the room's name, which the mirror needs when an alarm wakes the object with
 /// nobody connected.
 pub const ROOM: &str = "room";
-/// The `meta` key of the highest `seq` the mirror has written to Redis.
+/// The `meta` key of the highest `seq` the mirror has written to Redis, as last saved: at most
+/// every [`crate::mirror::MARK_EVERY_MS`], so it may lag what Redis holds (the mirror then
+/// writes some rows again, which the script skips).
 pub const MIRRORED: &str = "mirrored";
 /// The `meta` key set once the log has been started: from Redis's tail (a room that lived in
 /// Redis before the log existed) or empty. Its value is 1 when the log holds the room's whole
@@ -257,26 +259,23 @@ pub fn history_statement(before: i64, limit: u32) -> Statement {
     }
 }
 
-/// Up to `limit` messages the mirror has not written yet, oldest first (`seq`, `id`, `json`).
-pub fn unmirrored_statement(limit: usize) -> Statement {
+/// Up to `limit` messages above `mirrored` (the mirror's mark, as the instance knows it), oldest
+/// first (`seq`, `id`, `json`).
+pub fn unmirrored_statement(mirrored: i64, limit: usize) -> Statement {
     Statement {
-        sql: "SELECT seq, id, json FROM messages WHERE seq > \
-              COALESCE((SELECT value FROM meta WHERE key = ?), 0) ORDER BY seq LIMIT ?"
-            .into(),
+        sql: "SELECT seq, id, json FROM messages WHERE seq > ? ORDER BY seq LIMIT ?".into(),
         args: vec![
-            Arg::Text(MIRRORED.into()),
+            Arg::Int(mirrored),
             Arg::Int(i64::try_from(limit).unwrap_or(i64::MAX)),
         ],
     }
 }
 
-/// The oldest commit time of the rows the mirror has not written yet (no row, or NULL, when none).
-pub fn oldest_unmirrored_statement() -> Statement {
+/// The oldest commit time of the rows above `mirrored` (no row, or NULL, when none).
+pub fn oldest_unmirrored_statement(mirrored: i64) -> Statement {
     Statement {
-        sql: "SELECT MIN(at) FROM messages WHERE seq > \
-              COALESCE((SELECT value FROM meta WHERE key = ?), 0)"
-            .into(),
-        args: vec![Arg::Text(MIRRORED.into())],
+        sql: "SELECT MIN(at) FROM messages WHERE seq > ?".into(),
+        args: vec![Arg::Int(mirrored)],
     }
 }
 

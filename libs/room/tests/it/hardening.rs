@@ -109,6 +109,37 @@ fn an_unmirrored_backlog_survives_an_eviction_and_is_mirrored_with_nobody_there(
 }
 
 #[test]
+fn the_mirror_saves_its_mark_at_most_every_ten_seconds_and_a_successor_replays_harmlessly() {
+    let mut h = Harness::with_config(unlimited());
+    let (alice, _) = h.join("alice", ALICE, None);
+    h.send(alice, "mark-msg-0001", "first");
+    h.mirror_catches_up();
+    let first = h.stored()[0].seq;
+    assert_eq!(h.log.mirrored, first, "the first pass saves the mark");
+    for i in 2..=4 {
+        h.send(alice, &format!("mark-msg-{i:04}"), "within ten seconds");
+        h.mirror_catches_up();
+    }
+    assert_eq!(h.redis.parsed().len(), 4);
+    assert_eq!(h.log.mirrored, first, "not saved again within ten seconds");
+    assert_eq!(h.mirrored(), h.stored()[3].seq, "but known to the instance");
+    let writes = h.redis.writes;
+
+    // The instance goes away; its successor starts from the saved mark and writes the three
+    // again, which the script skips: Redis is unchanged.
+    h.restart();
+    h.mirror_catches_up();
+    assert_eq!(h.redis.writes, writes + 1);
+    let parsed: Vec<Message> = h.redis.parsed().into_iter().map(|(_, m)| m).collect();
+    assert_eq!(parsed, h.stored());
+    assert_eq!(
+        h.log.mirrored,
+        h.stored()[3].seq,
+        "saved by the successor's first pass"
+    );
+}
+
+#[test]
 fn past_the_backlog_cap_sends_are_refused_and_nothing_is_lost() {
     let mut h = Harness::with_config(unlimited());
     h.limits.backlog_max = 10;
@@ -165,7 +196,7 @@ fn a_second_instance_writing_the_same_room_never_interleaves() {
         wait_ms: 0,
     };
     assert!(matches!(
-        h.log.commit(&batch, &h.limits.clone()),
+        h.log.commit(&batch, &h.limits.clone(), 0),
         room::wal::Commit::Write { .. }
     ));
     // This instance's next write is fenced, so it reloads, delivers what it missed, and writes

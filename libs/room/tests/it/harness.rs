@@ -164,7 +164,7 @@ pub struct Log {
     pub ids: HashMap<String, i64>,
     /// `None` until started; then whether it held the room's whole history.
     pub started: Option<bool>,
-    /// The highest `seq` mirrored to Redis.
+    /// The mirror's mark as last saved (at most every `MARK_EVERY_MS`).
     pub mirrored: i64,
 }
 
@@ -173,16 +173,17 @@ impl Log {
         self.messages.keys().next_back().copied().unwrap_or(0)
     }
 
-    fn unmirrored(&self) -> Vec<MirrorRow> {
+    fn unmirrored(&self, mirrored: i64) -> Vec<MirrorRow> {
         self.messages
-            .range(self.mirrored + 1..)
+            .range(mirrored + 1..)
             .take(MIRROR_BATCH)
             .map(|(_, m)| MirrorRow::from(m))
             .collect()
     }
 
-    /// What `log.rs` does: a snapshot, [`wal::decide`], one insert.
-    pub fn commit(&mut self, batch: &room::Batch, limits: &WalLimits) -> Commit {
+    /// What `log.rs` does: a snapshot, [`wal::decide`], one insert. `mirrored` is the mark as
+    /// the instance knows it.
+    pub fn commit(&mut self, batch: &room::Batch, limits: &WalLimits, mirrored: i64) -> Commit {
         let existing = batch
             .messages
             .iter()
@@ -195,7 +196,7 @@ impl Log {
         let snapshot = Snapshot {
             highest: self.highest(),
             existing,
-            unmirrored: self.messages.range(self.mirrored + 1..).count(),
+            unmirrored: self.messages.range(mirrored + 1..).count(),
             rows: self.messages.len(),
         };
         let commit = wal::decide(batch, &snapshot, limits);
@@ -221,8 +222,11 @@ pub struct Harness {
     pub store_mode: StoreMode,
     pub limits: WalLimits,
     pub redis: Redis,
-    /// The mirror's schedule: the instance's memory, lost with it.
+    /// The mirror's schedule, its mark, and when the mark was last saved: the instance's
+    /// memory, lost with it.
     pub mirror: MirrorSchedule,
+    pub mark: Option<i64>,
+    pub mark_saved_at: i64,
     /// The times the room asked to be woken at (`WakeAt`), in order.
     pub wake_requests: Vec<i64>,
     /// The times the mirror asked to run again at (a retry, or its next pass), in order.
@@ -260,6 +264,8 @@ impl Harness {
             limits,
             redis: Redis::default(),
             mirror: MirrorSchedule::default(),
+            mark: None,
+            mark_saved_at: 0,
             wake_requests: Vec::new(),
             mirror_wakes: Vec::new(),
             fenced: 0,
@@ -388,6 +394,8 @@ impl Harness {
         let config = self.room.config().clone();
         self.room = RoomCore::new(config);
         self.mirror = MirrorSchedule::default();
+        self.mark = None;
+        self.mark_saved_at = 0;
         // The sockets are gone with the instance; a new one numbers connections from 1 again.
         self.attachments.clear();
         self.closed.clear();
@@ -406,6 +414,8 @@ impl Harness {
         let config = self.room.config().clone();
         self.room = RoomCore::new(config);
         self.mirror = MirrorSchedule::default();
+        self.mark = None;
+        self.mark_saved_at = 0;
         for connection in self.attachments.values() {
             self.room.restore(connection.clone());
         }
@@ -497,18 +507,29 @@ impl Harness {
         }
         let keep = self.room.config().history_limit;
         let caught_up = loop {
-            let rows = self.log.unmirrored();
+            let rows = self.log.unmirrored(self.mirrored());
             let Some(last) = rows.last().map(|r| r.seq) else {
                 break true;
             };
             match self.redis.mirror(&rows, keep) {
-                Ok(_) => self.log.mirrored = last,
+                Ok(_) => {
+                    self.mark = Some(last);
+                    if self.now - self.mark_saved_at >= room::mirror::MARK_EVERY_MS {
+                        self.log.mirrored = last;
+                        self.mark_saved_at = self.now;
+                    }
+                }
                 Err(_) => break false,
             }
         };
         if let Some(at) = self.mirror.finished(self.now, caught_up) {
             self.mirror_wakes.push(at);
         }
+    }
+
+    /// How far Redis has the log, as the instance knows it.
+    pub fn mirrored(&self) -> i64 {
+        self.mark.unwrap_or(self.log.mirrored)
     }
 
     fn failure(&self) -> StoreFailure {
@@ -579,7 +600,7 @@ impl Harness {
             Output::Persist(batch) => {
                 self.writes += 1;
                 let result = match self.store_mode {
-                    StoreMode::Up => match self.log.commit(&batch, &self.limits) {
+                    StoreMode::Up => match self.log.commit(&batch, &self.limits, self.mirrored()) {
                         Commit::Write { outcome, .. } => Ok(outcome),
                         Commit::Answer(answer) => answer,
                     },

@@ -312,7 +312,7 @@ fn a_redis_outage_is_invisible_and_the_mirror_catches_up_in_order() {
     let mirrored: Vec<_> = h.redis.parsed().into_iter().map(|(_, m)| m).collect();
     assert_eq!(mirrored, h.stored());
     assert_eq!(h.redis.writes, 3, "120 messages in batches of 50");
-    assert_eq!(h.log.mirrored, h.stored()[119].seq);
+    assert_eq!(h.mirrored(), h.stored()[119].seq);
 }
 
 #[test]
@@ -323,13 +323,13 @@ fn a_mirror_write_that_timed_out_after_redis_applied_it_is_not_written_twice() {
     h.send(alice, "timeout-1", "applied but unanswered");
     h.mirror_catches_up();
     assert_eq!(h.redis.parsed().len(), 1);
-    assert_eq!(h.log.mirrored, 0, "the log does not know Redis has it");
+    assert_eq!(h.mirrored(), 0, "the log does not know Redis has it");
     h.redis.mode = RedisMode::Up;
     h.now += room::mirror::RETRY_FIRST_MS;
     h.wake();
     assert_eq!(h.redis.parsed().len(), 1, "the replayed batch was a no-op");
     assert_eq!(h.redis.ids.len(), 1);
-    assert_eq!(h.log.mirrored, h.stored()[0].seq);
+    assert_eq!(h.mirrored(), h.stored()[0].seq);
     assert_eq!(texts(&h.take_messages(alice)), ["applied but unanswered"]);
 }
 
