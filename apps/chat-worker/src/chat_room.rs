@@ -339,10 +339,18 @@ impl ChatRoom {
         let storage = self.state.storage();
         let current = match self.alarm.get() {
             Some(known) => known,
-            None => storage.get_alarm().await.unwrap_or_else(|err| {
-                worker::console_warn!("reading the alarm failed: {err}");
-                None
-            }),
+            None => {
+                let read = storage.get_alarm().await.unwrap_or_else(|err| {
+                    worker::console_warn!("reading the alarm failed: {err}");
+                    None
+                });
+                // Another event may have set or fired the alarm while this one read it: what
+                // that event knows is newer.
+                match self.alarm.get() {
+                    Some(known) => known,
+                    None => read,
+                }
+            }
         };
         self.alarm.set(Some(current));
         if let Some(at) = room::alarm_to_set(current, at) {

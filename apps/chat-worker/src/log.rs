@@ -5,7 +5,7 @@
 
 use protocol::{HistoryPage, Message};
 use room::StoreFailure;
-use room::mirror::{MARK_EVERY_MS, MirrorRow, MirrorStatus};
+use room::mirror::{MARK_EVERY_MS, MARK_EVERY_ROWS, MirrorRow, MirrorStatus};
 use room::store::WriteOutcome;
 use room::wal::{self, Arg, Commit, Snapshot, Statement, StorageUsage, WalLimits};
 use std::cell::Cell;
@@ -26,8 +26,12 @@ pub struct Log {
     room: std::cell::RefCell<Option<String>>,
     /// What the log cost storage since this instance started.
     usage: Cell<StorageUsage>,
-    /// When this instance last saved the mirror's mark (0: never).
+    /// The mirror's mark as this instance knows it, kept apart from `counts` so that reading
+    /// the counts again (after a failed statement) cannot take it back to the saved one.
+    mark: Cell<i64>,
+    /// When this instance last saved the mark (0: never), and rows mirrored since.
     mark_saved_at: Cell<i64>,
+    unsaved_rows: Cell<usize>,
 }
 
 /// Rows in the log, of those the ones not yet mirrored, the highest `seq`, and the mirror's mark
@@ -65,7 +69,9 @@ impl Log {
             trimmed_at: Cell::new(0),
             room: std::cell::RefCell::new(None),
             usage: Cell::new(StorageUsage::default()),
+            mark: Cell::new(0),
             mark_saved_at: Cell::new(0),
+            unsaved_rows: Cell::new(0),
         };
         for statement in wal::SCHEMA {
             log.run(&Statement {
@@ -144,13 +150,15 @@ impl Log {
         if let Some(counts) = self.counts.get() {
             return Ok(counts);
         }
+        let saved = self
+            .int(&wal::get_meta_statement(wal::MIRRORED))?
+            .unwrap_or(0);
+        let mirrored = saved.max(self.mark.get());
         let counts = Counts {
             rows: count(self.int(&wal::row_count_statement())?),
-            unmirrored: count(self.int(&wal::unmirrored_count_statement())?),
+            unmirrored: count(self.int(&wal::unmirrored_count_statement(mirrored))?),
             highest: self.int(&wal::highest_statement())?.unwrap_or(0),
-            mirrored: self
-                .int(&wal::get_meta_statement(wal::MIRRORED))?
-                .unwrap_or(0),
+            mirrored,
         };
         self.counts.set(Some(counts));
         Ok(counts)
@@ -342,9 +350,14 @@ impl Log {
     /// the saved mark only).
     pub fn mirrored(&self, seq: i64, written: usize, now: i64) -> Result<(), StoreFailure> {
         let mut counts = self.counts()?;
-        if now - self.mark_saved_at.get() >= MARK_EVERY_MS {
+        self.mark.set(seq);
+        let unsaved = self.unsaved_rows.get() + written;
+        if now - self.mark_saved_at.get() >= MARK_EVERY_MS || unsaved >= MARK_EVERY_ROWS {
             self.change(&wal::set_meta_statement(wal::MIRRORED, Arg::Int(seq)))?;
             self.mark_saved_at.set(now);
+            self.unsaved_rows.set(0);
+        } else {
+            self.unsaved_rows.set(unsaved);
         }
         counts.mirrored = seq;
         counts.unmirrored = counts.unmirrored.saturating_sub(written);

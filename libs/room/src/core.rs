@@ -159,6 +159,9 @@ struct Writes {
     queue: VecDeque<PendingSend>,
     in_flight: Option<InFlight>,
     next_batch: u64,
+    /// Set by a fence until the tail is loaded again: that load delivers what the other
+    /// instance committed above `committed`.
+    fenced: bool,
 }
 
 impl Writes {
@@ -754,8 +757,9 @@ impl RoomCore {
                 // by the instance that committed it (invariant 2 of `Writes`). A reload after a
                 // fence is the exception: another writer committed past `committed`, and this
                 // instance's clients must see that too.
+                let fenced = std::mem::take(&mut self.writes.fenced);
                 let seen = self.writes.committed;
-                if seen > 0 {
+                if fenced {
                     let unseen: Vec<Message> =
                         messages.iter().filter(|m| m.seq > seen).cloned().collect();
                     self.deliver_all(unseen);
@@ -773,7 +777,7 @@ impl RoomCore {
                 let queue: Vec<PendingSend> = self.writes.queue.drain(..).collect();
                 for send in queue {
                     match self.stored_ids.get(&send.dedupe_id()).copied() {
-                        Some(seq) if seen > 0 && seq > seen => {}
+                        Some(seq) if fenced && seq > seen => {}
                         Some(seq) => {
                             if let Some(message) = self.tail_message(seq) {
                                 self.answer_duplicate(send.waiters, message);
@@ -839,6 +843,7 @@ impl RoomCore {
                 for send in in_flight.sends.into_iter().rev() {
                     self.writes.queue.push_front(send);
                 }
+                self.writes.fenced = true;
                 self.tail_state = TailState::Unloaded;
                 self.load_tail();
             }

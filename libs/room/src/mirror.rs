@@ -21,11 +21,15 @@ pub const MIRROR_BATCH: usize = 50;
 pub const RETRY_FIRST_MS: i64 = 1_000;
 /// The longest wait between mirror attempts.
 pub const RETRY_MAX_MS: i64 = 30_000;
-/// The mirror's mark (how far Redis has the log) is saved at most this often (ms): it is a
-/// storage write, which quiet rooms would otherwise pay once per message. An instance that goes
-/// away loses at most this much of it, and its successor writes those rows again, which the
-/// script skips.
+/// The mirror's mark (how far Redis has the log) is saved once this long (ms) has passed since
+/// it was last saved, or once [`MARK_EVERY_ROWS`] rows were mirrored since, whichever comes
+/// first. Saving is a storage write, which quiet rooms would otherwise pay once per message. An
+/// instance that goes away loses at most that much of the mark, and its successor writes those
+/// rows again, which the script skips.
 pub const MARK_EVERY_MS: i64 = 10_000;
+/// See [`MARK_EVERY_MS`]: a busy room's successor must not count more than this as a backlog to
+/// replay, since the backlog cap (`MIRROR_BACKLOG_MAX`) refuses sends past it.
+pub const MARK_EVERY_ROWS: usize = 1_000;
 /// A pass starts at most this often (ms), so a busy room mirrors many messages per write
 /// rather than one: Redis (Upstash bills per command) and the Worker (a `fetch` is its most
 /// expensive call) see a write per this interval, and Redis is that much further behind.

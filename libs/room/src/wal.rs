@@ -206,13 +206,11 @@ pub fn existing_statement(batch: &Batch) -> Statement {
     }
 }
 
-/// How many rows are above the mirrored mark.
-pub fn unmirrored_count_statement() -> Statement {
+/// How many rows are above `mirrored`.
+pub fn unmirrored_count_statement(mirrored: i64) -> Statement {
     Statement {
-        sql: "SELECT COUNT(*) FROM messages WHERE seq > \
-              COALESCE((SELECT value FROM meta WHERE key = ?), 0)"
-            .into(),
-        args: vec![Arg::Text(MIRRORED.into())],
+        sql: "SELECT COUNT(*) FROM messages WHERE seq > ?".into(),
+        args: vec![Arg::Int(mirrored)],
     }
 }
 

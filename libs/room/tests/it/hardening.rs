@@ -171,6 +171,29 @@ fn past_the_backlog_cap_sends_are_refused_and_nothing_is_lost() {
     assert_eq!(h.redis.parsed().len(), 12);
 }
 
+/// Another instance of the room (a split) commits `text` straight to the log, after `prev`.
+fn commit_from_another_instance(h: &mut Harness, prev: i64, text: &str) {
+    let other = Message {
+        seq: prev.max(h.now) + 1,
+        client_id: "other-inst-01".into(),
+        user_id: identity::user_id(MALLORY),
+        name: "mallory".into(),
+        text: text.into(),
+        ts: h.now,
+    };
+    let batch = Batch {
+        id: 99,
+        room: "lobby".into(),
+        prev,
+        messages: vec![other],
+        wait_ms: 0,
+    };
+    assert!(matches!(
+        h.log.commit(&batch, &h.limits.clone(), 0),
+        room::wal::Commit::Write { .. }
+    ));
+}
+
 #[test]
 fn a_second_instance_writing_the_same_room_never_interleaves() {
     let mut h = Harness::with_config(unlimited());
@@ -179,26 +202,8 @@ fn a_second_instance_writing_the_same_room_never_interleaves() {
     h.send(alice, "first-msg-001", "one");
     h.take(alice);
     h.take(bob);
-    // Another instance of the room (a split) stores a message this one has never seen.
-    let other = Message {
-        seq: h.stored()[0].seq + 1,
-        client_id: "other-inst-01".into(),
-        user_id: identity::user_id(MALLORY),
-        name: "mallory".into(),
-        text: "from the other instance".into(),
-        ts: h.now,
-    };
-    let batch = Batch {
-        id: 99,
-        room: "lobby".into(),
-        prev: h.stored()[0].seq,
-        messages: vec![other.clone()],
-        wait_ms: 0,
-    };
-    assert!(matches!(
-        h.log.commit(&batch, &h.limits.clone(), 0),
-        room::wal::Commit::Write { .. }
-    ));
+    let prev = h.stored()[0].seq;
+    commit_from_another_instance(&mut h, prev, "from the other instance");
     // This instance's next write is fenced, so it reloads, delivers what it missed, and writes
     // after it: one order, no gap, in Redis and on every screen.
     h.send(bob, "second-msg-01", "two");
@@ -209,6 +214,47 @@ fn a_second_instance_writing_the_same_room_never_interleaves() {
     );
     assert_eq!(h.take_messages(alice), h.stored()[1..]);
     assert_eq!(h.take_messages(bob), h.stored()[1..]);
+}
+
+#[test]
+fn a_second_instance_writing_an_empty_room_is_caught_up_too() {
+    let mut h = Harness::with_config(unlimited());
+    let (alice, _) = h.join("alice", ALICE, None);
+    let (bob, _) = h.join("bob", BOB, None);
+    commit_from_another_instance(&mut h, 0, "the room's first, from elsewhere");
+    h.send(bob, "second-msg-01", "two");
+    assert_eq!(h.fenced, 1);
+    assert_eq!(
+        texts(&h.stored()),
+        ["the room's first, from elsewhere", "two"]
+    );
+    assert_eq!(h.take_messages(alice), h.stored());
+    assert_eq!(h.take_messages(bob), h.stored());
+}
+
+#[test]
+fn a_busy_rooms_successor_replays_a_bounded_backlog_and_keeps_taking_sends() {
+    let mut h = Harness::with_config(unlimited());
+    h.limits.backlog_max = 1_500;
+    let (alice, _) = h.join("alice", ALICE, None);
+    // 3000 messages mirrored within a second: the time rule alone would not save the mark.
+    for i in 0..3_000 {
+        h.send(alice, &format!("busy-msg-{i:05}"), "busy");
+        if i % 100 == 99 {
+            h.mirror_catches_up();
+        }
+    }
+    h.mirror_catches_up();
+    assert!(
+        h.stored().len() - h.log.messages.range(..=h.log.mirrored).count()
+            < room::mirror::MARK_EVERY_ROWS,
+        "the saved mark is at most a thousand rows behind"
+    );
+    h.restart();
+    let (alice, _) = h.join("alice", ALICE, None);
+    h.send(alice, "after-restart", "still taken");
+    assert!(h.take_errors(alice).is_empty(), "not refused by a replay");
+    assert_eq!(h.stored().len(), 3_001);
 }
 
 #[test]

@@ -227,6 +227,7 @@ pub struct Harness {
     pub mirror: MirrorSchedule,
     pub mark: Option<i64>,
     pub mark_saved_at: i64,
+    pub unsaved_rows: usize,
     /// The times the room asked to be woken at (`WakeAt`), in order.
     pub wake_requests: Vec<i64>,
     /// The times the mirror asked to run again at (a retry, or its next pass), in order.
@@ -266,6 +267,7 @@ impl Harness {
             mirror: MirrorSchedule::default(),
             mark: None,
             mark_saved_at: 0,
+            unsaved_rows: 0,
             wake_requests: Vec::new(),
             mirror_wakes: Vec::new(),
             fenced: 0,
@@ -396,6 +398,7 @@ impl Harness {
         self.mirror = MirrorSchedule::default();
         self.mark = None;
         self.mark_saved_at = 0;
+        self.unsaved_rows = 0;
         // The sockets are gone with the instance; a new one numbers connections from 1 again.
         self.attachments.clear();
         self.closed.clear();
@@ -416,6 +419,7 @@ impl Harness {
         self.mirror = MirrorSchedule::default();
         self.mark = None;
         self.mark_saved_at = 0;
+        self.unsaved_rows = 0;
         for connection in self.attachments.values() {
             self.room.restore(connection.clone());
         }
@@ -514,9 +518,13 @@ impl Harness {
             match self.redis.mirror(&rows, keep) {
                 Ok(_) => {
                     self.mark = Some(last);
-                    if self.now - self.mark_saved_at >= room::mirror::MARK_EVERY_MS {
+                    self.unsaved_rows += rows.len();
+                    if self.now - self.mark_saved_at >= room::mirror::MARK_EVERY_MS
+                        || self.unsaved_rows >= room::mirror::MARK_EVERY_ROWS
+                    {
                         self.log.mirrored = last;
                         self.mark_saved_at = self.now;
+                        self.unsaved_rows = 0;
                     }
                 }
                 Err(_) => break false,
