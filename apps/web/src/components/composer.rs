@@ -1,0 +1,102 @@
+//! The composer: the message field (Enter sends), the character count near the limit, why a
+//! send was refused, and the warning when unsent messages cannot be saved.
+
+use crate::dom::{self, El};
+use crate::transport::Transport;
+use protocol::TEXT_MAX_CHARS;
+use reactive_graph::prelude::*;
+use reactive_graph::signal::RwSignal;
+use std::rc::Rc;
+use wasm_bindgen::JsCast;
+use web_sys::{Event, HtmlTextAreaElement};
+
+pub(super) fn composer(transport: Transport) -> El {
+    let text = RwSignal::new(String::new());
+    let problem = El::with_class("p", "problem").attr("role", "alert");
+    let area = El::new("textarea")
+        .attr("rows", "1")
+        .attr("placeholder", "Message")
+        .attr("aria-label", "Message")
+        .attr("enterkeyhint", "send");
+    let send = {
+        let (area, problem) = (area.0.clone(), problem.0.clone());
+        Rc::new(move || {
+            let Some(area) = area.dyn_ref::<HtmlTextAreaElement>() else {
+                return;
+            };
+            match transport.compose(&area.value()) {
+                Ok(()) => {
+                    area.set_value("");
+                    text.set(String::new());
+                    problem.set_text_content(None);
+                }
+                Err(e) => problem.set_text_content(Some(&e)),
+            }
+            let _ = area.focus();
+        })
+    };
+    let on_input: Box<dyn FnMut(Event)> = {
+        let problem = problem.0.clone();
+        Box::new(move |event: Event| {
+            text.set(dom::event_value(&event));
+            problem.set_text_content(None);
+            transport.keystroke();
+        })
+    };
+    let on_key: Box<dyn FnMut(Event)> = {
+        let send = send.clone();
+        Box::new(move |event: Event| {
+            let Some(key) = event.dyn_ref::<web_sys::KeyboardEvent>() else {
+                return;
+            };
+            if key.key() == "Enter" && !key.shift_key() && !key.is_composing() {
+                event.prevent_default();
+                send();
+            }
+        })
+    };
+    let count = move || text.with(|t| t.trim().chars().count());
+    let counter = El::new("span")
+        .attr("aria-live", "polite")
+        .bind_attr(
+            "class",
+            Box::new(move || {
+                Some(
+                    if count() > TEXT_MAX_CHARS {
+                        "counter over"
+                    } else {
+                        "counter"
+                    }
+                    .to_owned(),
+                )
+            }),
+        )
+        .bind_text(Box::new(move || format!("{}/{TEXT_MAX_CHARS}", count())));
+    El::with_class("form", "composer")
+        .on(
+            "submit",
+            Box::new(move |event: Event| {
+                event.prevent_default();
+                send();
+            }),
+        )
+        .push(area.on("input", on_input).on("keydown", on_key))
+        .shown_child(counter, Box::new(move || count() >= TEXT_MAX_CHARS - 200))
+        .push(
+            El::new("button")
+                .attr("type", "submit")
+                .attr("aria-label", "Send")
+                .text("Send"),
+        )
+        .push(problem)
+        .shown_child(
+            El::with_class("p", "storage-warning")
+                .attr("role", "alert")
+                .text("This browser's storage is full: unsent messages will not survive a reload."),
+            Box::new(move || {
+                transport
+                    .state
+                    .with(|s| s.outbox_unsaved && !s.outbox.is_empty())
+            }),
+        )
+}

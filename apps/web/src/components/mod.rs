@@ -1,0 +1,200 @@
+//! The views. They read [`ChatState`] through its signal and call [`Transport`] on user actions;
+//! they hold no chat logic of their own. Elements are built with [`crate::dom`]; what changes is
+//! bound to the state, and each binding writes the DOM only when its own value changes.
+//!
+//! One module per part of the page: [`first_visit`] (the name picker and the pages shown instead
+//! of a room), [`header`] (the room's bar: name, roster, connection, notifications),
+//! [`rows`] (the message list) and [`composer`].
+
+mod composer;
+mod first_visit;
+mod header;
+mod rows;
+
+pub use first_visit::{bad_room, name_picker, no_identity};
+pub use rows::message_row;
+
+use crate::dom::{self, El};
+use crate::notify::{self, Permission};
+use crate::storage;
+use crate::transport::Transport;
+use client::{ChatState, Secret};
+use leptos_dom::helpers::{document, request_animation_frame, window};
+use reactive_graph::prelude::*;
+use reactive_graph::signal::RwSignal;
+use std::cell::Cell;
+use std::rc::Rc;
+use web_sys::{Element, Event};
+
+/// Which room the address names: `/` is the lobby, `/r/{room}` any room.
+pub fn room_from_path(path: &str) -> Result<String, String> {
+    let path = path.trim_end_matches('/');
+    if path.is_empty() {
+        return Ok("lobby".to_owned());
+    }
+    match path.strip_prefix("/r/") {
+        Some(room) => protocol::validate_room(room)
+            .map(str::to_owned)
+            .map_err(|e| format!("“{room}” is not a valid room name: {}.", e.0)),
+        None => Err(format!("There is nothing at {path}.")),
+    }
+}
+
+/// The page: the room the address names, after the name picker when no name is known yet.
+pub fn app() -> Element {
+    let path = window().location().pathname().unwrap_or_default();
+    let room = match room_from_path(&path) {
+        Ok(room) => room,
+        Err(problem) => return bad_room(&problem),
+    };
+    let secret = match storage::secret() {
+        Ok(secret) => secret,
+        Err(problem) => return no_identity(&problem.to_string()),
+    };
+    match storage::name() {
+        Some(name) => chat_room(&room, &name, secret),
+        None => name_picker(Box::new(move |name| {
+            Some(chat_room(&room, &name, secret.clone()))
+        })),
+    }
+}
+
+fn chat_room(room: &str, name: &str, secret: String) -> Element {
+    let state = RwSignal::new(ChatState::new(
+        room,
+        name,
+        Secret::new(secret),
+        storage::outbox(room),
+    ));
+    state.update(|s| {
+        s.attention.notify = storage::notify() && notify::permission() == Permission::Granted
+    });
+    let transport = Transport::start(state);
+    // The tab title carries the unread count while the tab is hidden.
+    let mut title = String::new();
+    dom::watch(Box::new(move || {
+        let now = state.with(|s| s.attention.title(&s.room));
+        if now != title {
+            document().set_title(&now);
+            title = now;
+        }
+    }));
+
+    let list = El::with_class("div", "messages").attr("aria-label", "Messages");
+    let at_bottom = RwSignal::new(true);
+    let unseen = RwSignal::new(0usize);
+    // Where the view was before older messages were added above it.
+    let anchor = Rc::new(Cell::new(None::<(i32, i32)>));
+
+    let scroll_to_bottom = {
+        let list = list.0.clone();
+        Rc::new(move || {
+            list.set_scroll_top(list.scroll_height());
+            unseen.set(0);
+        })
+    };
+
+    // New messages at the bottom: follow them when at the bottom, else count them.
+    let mut previous: Option<(Option<i64>, usize)> = None;
+    let follow = scroll_to_bottom.clone();
+    dom::watch(Box::new(move || {
+        let current = state.with(|s| (s.messages.newest_seq(), s.outbox.entries().len()));
+        if previous == Some(current) {
+            return;
+        }
+        if at_bottom.get_untracked() {
+            let follow = follow.clone();
+            request_animation_frame(move || follow());
+        } else if previous.is_some_and(|(newest, _)| newest != current.0) {
+            unseen.update(|n| *n += 1);
+        }
+        previous = Some(current);
+    }));
+    // Older messages at the top: keep what the reader was looking at in place.
+    let mut oldest = None;
+    {
+        let (list, anchor) = (list.0.clone(), anchor.clone());
+        dom::watch(Box::new(move || {
+            let current = state.with(|s| s.messages.oldest_seq());
+            if current == oldest {
+                return;
+            }
+            oldest = current;
+            if let Some((height, top)) = anchor.take() {
+                let list = list.clone();
+                request_animation_frame(move || {
+                    list.set_scroll_top(list.scroll_height() - height + top);
+                });
+            }
+        }));
+    }
+
+    let on_scroll: Box<dyn FnMut(Event)> = {
+        let (el, anchor) = (list.0.clone(), anchor.clone());
+        Box::new(move |_| {
+            let bottom = el.scroll_height() - el.scroll_top() - el.client_height() < 40;
+            at_bottom.set(bottom);
+            if bottom {
+                unseen.set(0);
+            }
+            let wants_older = state.with_untracked(|s| {
+                s.messages.has_more && !s.messages.loading_older && s.is_live()
+            });
+            if el.scroll_top() < 80 && wants_older {
+                // At exactly 0 browsers do not anchor the view when content is added above;
+                // one pixel down they do, and the effect above restores it where they do not.
+                if el.scroll_top() == 0 {
+                    el.set_scroll_top(1);
+                }
+                anchor.set(Some((el.scroll_height(), el.scroll_top())));
+                transport.load_older();
+            }
+        })
+    };
+
+    let history_edge = El::with_class("p", "history-edge")
+        .attr("aria-live", "polite")
+        .bind_text(Box::new(move || {
+            state.with(|s| {
+                if s.messages.loading_older {
+                    "Loading older messages…"
+                } else if s.messages.has_more {
+                    ""
+                } else if s.messages.is_empty() && s.is_live() {
+                    "No messages yet. Say hello!"
+                } else if s.messages.is_empty() {
+                    ""
+                } else {
+                    "This is the beginning of the room."
+                }
+                .to_owned()
+            })
+        }));
+
+    let rows = rows::message_list(state, transport);
+    let jump = {
+        let jump_to = scroll_to_bottom.clone();
+        El::with_class("button", "jump")
+            .on("click", Box::new(move |_| jump_to()))
+            .bind_text(Box::new(move || format!("↓ {} new", unseen.get())))
+    };
+    let typing = El::with_class("p", "typing")
+        .attr("aria-live", "polite")
+        .bind_text(Box::new(move || {
+            let now = transport.clock.get();
+            state.with(|s| s.typing.summary(now)).unwrap_or_default()
+        }));
+
+    El::with_class("div", "chat")
+        .push(header::header(state, transport))
+        .push(list.on("scroll", on_scroll).push(history_edge).child(&rows))
+        .shown_child(jump, Box::new(move || unseen.get() > 0))
+        .push(typing)
+        .push(composer::composer(transport))
+        .0
+}
+
+/// A small button, as the header and the pending rows use.
+fn small_button(label: &str) -> El {
+    El::with_class("button", "small").text(label)
+}

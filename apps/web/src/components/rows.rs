@@ -1,0 +1,484 @@
+//! The message list: stored messages kept by key (only changed rows are touched), day
+//! separators, and the outbox's pending rows with Retry and Discard.
+
+use super::small_button;
+use crate::dom::{self, El};
+use crate::format;
+use crate::transport::Transport;
+use client::{ChatState, OutboxEntry, OutboxState, Row};
+use leptos_dom::helpers::document;
+use reactive_graph::prelude::*;
+use reactive_graph::signal::RwSignal;
+use std::cell::RefCell;
+use std::rc::Rc;
+use wasm_bindgen::JsCast;
+use web_sys::{Element, Event, Node};
+
+/// What identifies a rendered row: a row whose key is unchanged is left as it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RowKey {
+    Day(i64),
+    Message { seq: i64, own: bool, first: bool },
+}
+
+impl RowKey {
+    fn of(row: &Row<'_>) -> Self {
+        match row {
+            Row::Day { day, .. } => Self::Day(*day),
+            Row::Message {
+                message,
+                own,
+                first_in_group,
+            } => Self::Message {
+                seq: message.seq,
+                own: *own,
+                first: *first_in_group,
+            },
+        }
+    }
+}
+
+/// The message rows in the document, in order, with their keys.
+#[derive(Debug, Default)]
+struct ShownRows {
+    keys: Vec<RowKey>,
+    nodes: Vec<Element>,
+    /// The day separators and the time each stands for, for relabelling at midnight.
+    days: Vec<(Element, i64)>,
+}
+
+impl ShownRows {
+    /// Makes the rows in `list` (before `end`) match `rows`. Live messages arrive at the end and
+    /// older pages at the start, so the unchanged prefix and suffix are skipped by key, in Rust,
+    /// and only the rows between them are touched: a message in a list of thousands costs a
+    /// pass over the keys and one DOM insertion.
+    fn update(&mut self, list: &Element, end: &Node, rows: &[Row<'_>], now: i64) {
+        let keys: Vec<RowKey> = rows.iter().map(RowKey::of).collect();
+        let prefix = self
+            .keys
+            .iter()
+            .zip(&keys)
+            .take_while(|(a, b)| a == b)
+            .count();
+        let room = self.keys.len().min(keys.len()) - prefix;
+        let suffix = self
+            .keys
+            .iter()
+            .rev()
+            .zip(keys.iter().rev())
+            .take(room)
+            .take_while(|(a, b)| a == b)
+            .count();
+        let old_middle = prefix..self.keys.len() - suffix;
+        let new_middle = prefix..keys.len() - suffix;
+        let before: Node = match self.nodes.get(old_middle.end) {
+            Some(node) => node.clone().into(),
+            None => end.clone(),
+        };
+        // Rows of the old middle that are still wanted are moved, not rebuilt. Both lists are in
+        // message order, so days and messages are each sorted already: found by binary search.
+        let mut reusable: Vec<Option<Element>> = self.nodes[old_middle.clone()]
+            .iter()
+            .cloned()
+            .map(Some)
+            .collect();
+        let old_keys = &self.keys[old_middle.clone()];
+        let (mut days, mut seqs) = (Vec::new(), Vec::new());
+        for (i, key) in old_keys.iter().enumerate() {
+            match key {
+                RowKey::Day(day) => days.push((*day, i)),
+                RowKey::Message { seq, .. } => seqs.push((*seq, i)),
+            }
+        }
+        let mut middle = Vec::with_capacity(new_middle.len());
+        for (key, row) in keys[new_middle.clone()].iter().zip(&rows[new_middle]) {
+            let (list_of, at) = match key {
+                RowKey::Day(day) => (&days, *day),
+                RowKey::Message { seq, .. } => (&seqs, *seq),
+            };
+            let kept = list_of
+                .binary_search_by_key(&at, |(k, _)| *k)
+                .ok()
+                .map(|found| list_of[found].1)
+                .filter(|i| old_keys[*i] == *key)
+                .and_then(|i| reusable[i].take());
+            let node = kept.unwrap_or_else(|| message_row(row, now));
+            let _ = list.insert_before(&node, Some(&before));
+            middle.push(node);
+        }
+        for node in reusable.into_iter().flatten() {
+            node.remove();
+        }
+        self.nodes.splice(old_middle, middle);
+        self.keys = keys;
+        self.days = rows
+            .iter()
+            .zip(&self.nodes)
+            .filter_map(|(row, node)| match row {
+                Row::Day { ts, .. } => Some((node.clone(), *ts)),
+                Row::Message { .. } => None,
+            })
+            .collect();
+    }
+
+    /// "Today" becomes "Yesterday" at midnight.
+    fn relabel_days(&self, now: i64) {
+        for (node, ts) in &self.days {
+            let label = format::day(*ts, now);
+            if node.text_content().as_deref() != Some(label.as_str()) {
+                node.set_text_content(Some(&label));
+            }
+        }
+    }
+}
+
+/// `<ol class="message-list">`: the stored messages, then the ones still in the outbox.
+pub(super) fn message_list(state: RwSignal<ChatState>, transport: Transport) -> Node {
+    let list = El::with_class("ol", "message-list")
+        .attr("aria-live", "polite")
+        .attr("aria-relevant", "additions");
+    // The pending rows' buttons: one listener for all of them, as rows come and go.
+    let on_click: Box<dyn FnMut(Event)> = Box::new(move |event: Event| {
+        let button = event
+            .target()
+            .and_then(|t| t.dyn_into::<Element>().ok())
+            .and_then(|t| t.closest("button[data-action]").ok().flatten());
+        let Some(button) = button else {
+            return;
+        };
+        let id = button
+            .closest("[data-client-id]")
+            .ok()
+            .flatten()
+            .and_then(|row| row.get_attribute("data-client-id"));
+        match (button.get_attribute("data-action").as_deref(), id) {
+            (Some("retry"), Some(id)) => transport.retry(&id),
+            (Some("discard"), Some(id)) => transport.discard(&id),
+            _ => {}
+        }
+    });
+    let list = list.on("click", on_click).0;
+    // Stored rows go before this marker, pending rows after it.
+    let end: Node = document().create_comment("pending").into();
+    let _ = list.append_child(&end);
+
+    let shown = Rc::new(RefCell::new(ShownRows::default()));
+    // The rows are rebuilt only when the messages or who we are change: ticks, typing notices
+    // and status changes touch the state every second and must not cost a pass over thousands
+    // of messages. Own messages are known only once the welcome says who we are.
+    let mut seen: Option<(u64, String)> = None;
+    {
+        let (list, end, shown) = (list.clone(), end.clone(), shown.clone());
+        dom::watch(Box::new(move || {
+            let changed = state.with(|s| {
+                seen.as_ref()
+                    .is_none_or(|(rev, me)| *rev != s.messages.revision() || *me != s.me.user_id)
+            });
+            if !changed {
+                return;
+            }
+            let now = transport.clock.get_untracked();
+            state.with_untracked(|s| {
+                seen = Some((s.messages.revision(), s.me.user_id.clone()));
+                let offset = format::tz_offset_ms(s.messages.newest_seq().unwrap_or(0));
+                shown.borrow_mut().update(&list, &end, &s.rows(offset), now);
+            });
+        }));
+    }
+    dom::watch(Box::new(move || {
+        let now = transport.clock.get();
+        shown.borrow().relabel_days(now);
+    }));
+
+    // The outbox is a handful of entries. Each keeps its row while it is in the outbox and only
+    // the state line and the reason change in place, so a click on Retry or Discard never lands
+    // on a button that was replaced between press and release.
+    let mut pending: Vec<OutboxEntry> = Vec::new();
+    let mut rows: Vec<(String, Element)> = Vec::new();
+    {
+        let list = list.clone();
+        dom::watch(Box::new(move || {
+            let changed = state.with(|s| s.outbox.entries() != pending.as_slice());
+            if !changed {
+                return;
+            }
+            pending = state.with_untracked(|s| s.outbox.entries().to_vec());
+            rows.retain(|(id, row)| {
+                let kept = pending.iter().any(|entry| entry.client_id == *id);
+                if !kept {
+                    row.remove();
+                }
+                kept
+            });
+            for entry in &pending {
+                match rows.iter().find(|(id, _)| *id == entry.client_id) {
+                    Some((_, row)) => show_pending_state(row, entry),
+                    None => {
+                        let row = pending_row(entry);
+                        let _ = list.append_child(&row);
+                        rows.push((entry.client_id.clone(), row));
+                    }
+                }
+            }
+        }));
+    }
+    list.into()
+}
+
+/// One stored message, or a day separator.
+pub fn message_row(row: &Row<'_>, now: i64) -> Element {
+    match row {
+        Row::Day { ts, .. } => {
+            El::with_class("li", "day")
+                .attr("role", "separator")
+                .text(&format::day(*ts, now))
+                .0
+        }
+        Row::Message {
+            message,
+            own,
+            first_in_group,
+        } => {
+            let class = match (own, first_in_group) {
+                (true, true) => "bubble own first",
+                (true, false) => "bubble own",
+                (false, true) => "bubble first",
+                (false, false) => "bubble",
+            };
+            let mut li = El::with_class("li", class).attr("data-seq", &message.seq.to_string());
+            if *first_in_group && !own {
+                li = li.push(El::with_class("span", "author").text(&message.name));
+            }
+            li.push(El::with_class("p", "text").text(&message.text))
+                .push(El::with_class("time", "time").text(&format::time(message.ts)))
+                .0
+        }
+    }
+}
+
+/// A message in the outbox, with Retry and Discard (handled by the list).
+fn pending_row(entry: &OutboxEntry) -> Element {
+    let row = El::with_class("li", "bubble own first pending")
+        .attr("data-client-id", &entry.client_id)
+        .push(El::with_class("p", "text").text(&entry.text))
+        .push(El::with_class("span", "pending-state"))
+        .push(
+            El::with_class("span", "pending-actions")
+                .push(small_button("Retry").attr("data-action", "retry"))
+                .push(small_button("Discard").attr("data-action", "discard")),
+        )
+        .0;
+    show_pending_state(&row, entry);
+    row
+}
+
+/// Writes the entry's state ("Sending…", "Not sent", "Not confirmed") and the reason it
+/// failed, if any, into its row, touching only what differs.
+fn show_pending_state(row: &Element, entry: &OutboxEntry) {
+    // A message unconfirmed for too long may well have arrived, so "Not sent" would be wrong.
+    let label = match entry.state {
+        OutboxState::Failed { .. } if entry.reason() == Some(client::NOT_CONFIRMED_REASON) => {
+            "Not confirmed"
+        }
+        OutboxState::Failed { .. } => "Not sent",
+        _ => "Sending…",
+    };
+    let find = |css: &str| row.query_selector(css).ok().flatten();
+    if let Some(line) = find(".pending-state")
+        && line.text_content().as_deref() != Some(label)
+    {
+        line.set_text_content(Some(label));
+    }
+    match (entry.reason(), find(".reason")) {
+        (Some(reason), Some(shown)) => {
+            if shown.text_content().as_deref() != Some(reason) {
+                shown.set_text_content(Some(reason));
+            }
+        }
+        (Some(reason), None) => {
+            let shown = El::with_class("span", "reason")
+                .attr("role", "alert")
+                .text(reason)
+                .0;
+            let actions = find(".pending-actions").map(Node::from);
+            let _ = row.insert_before(&shown, actions.as_ref());
+        }
+        (None, Some(shown)) => shown.remove(),
+        (None, None) => {}
+    }
+}
+
+#[cfg(all(test, target_arch = "wasm32"))]
+mod tests {
+    use super::*;
+    use client::MessageList;
+    use protocol::Message;
+    use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
+
+    wasm_bindgen_test_configure!(run_in_browser);
+
+    const DAY: i64 = 86_400_000;
+
+    fn message(seq: i64, user: &str, ts: i64) -> Message {
+        Message {
+            seq,
+            client_id: format!("client-{seq:05}"),
+            user_id: user.into(),
+            name: user.into(),
+            text: format!("text {seq}"),
+            ts,
+        }
+    }
+
+    struct Fixture {
+        list: Element,
+        end: Node,
+        shown: ShownRows,
+    }
+
+    impl Fixture {
+        fn new() -> Self {
+            let list = El::new("ol").0;
+            let end: Node = document().create_comment("end").into();
+            let _ = list.append_child(&end);
+            Self {
+                list,
+                end,
+                shown: ShownRows::default(),
+            }
+        }
+
+        fn render(&mut self, messages: &[Message]) {
+            let mut all = MessageList::default();
+            all.reset(messages.to_vec(), false);
+            self.shown
+                .update(&self.list, &self.end, &all.rows("me", 0), DAY);
+        }
+
+        /// `data-seq` of each message row, and "day" for each separator, in document order.
+        fn order(&self) -> Vec<String> {
+            let children = self.list.children();
+            (0..children.length())
+                .filter_map(|i| children.item(i))
+                .map(|row| {
+                    row.get_attribute("data-seq")
+                        .unwrap_or_else(|| "day".into())
+                })
+                .collect()
+        }
+
+        fn row(&self, seq: i64) -> Option<Element> {
+            self.list
+                .query_selector(&format!("[data-seq='{seq}']"))
+                .ok()
+                .flatten()
+        }
+    }
+
+    #[wasm_bindgen_test]
+    fn rows_are_kept_by_key_and_only_changed_ones_are_touched() {
+        let mut view = Fixture::new();
+        let mut messages = vec![
+            message(10, "alice", DAY + 1_000),
+            message(11, "alice", DAY + 2_000),
+            message(12, "me", DAY + 3_000),
+        ];
+        view.render(&messages);
+        assert_eq!(view.order(), ["day", "10", "11", "12"]);
+        let (ten, eleven, twelve) = (view.row(10), view.row(11), view.row(12));
+
+        // A live message at the end: one row more, the others are the same nodes.
+        messages.push(message(13, "bob", DAY + 4_000));
+        view.render(&messages);
+        assert_eq!(view.order(), ["day", "10", "11", "12", "13"]);
+        assert!(view.row(11) == eleven && view.row(12) == twelve);
+
+        // A page of older messages, the last one by alice: her row 10 is no longer the first
+        // of its group, so it is rebuilt without her name; 11 and 12 are untouched.
+        messages.splice(
+            0..0,
+            [message(8, "bob", 1_000), message(9, "alice", DAY + 500)],
+        );
+        view.render(&messages);
+        assert_eq!(
+            view.order(),
+            ["day", "8", "day", "9", "10", "11", "12", "13"]
+        );
+        assert!(view.row(10) != ten, "row 10 was rebuilt");
+        let ten = view.row(10);
+        assert!(
+            ten.as_ref()
+                .is_some_and(|r| r.query_selector(".author").ok().flatten().is_none())
+        );
+        assert!(view.row(11) == eleven && view.row(12) == twelve);
+        // Separators are labelled, and the end marker stays last.
+        assert_eq!(view.shown.days.len(), 2);
+        assert!(
+            view.list
+                .last_child()
+                .is_some_and(|last| last.is_same_node(Some(&view.end)))
+        );
+
+        // A reset to fewer messages removes the rest; 10 leads its group again.
+        view.render(&messages[2..]);
+        assert_eq!(view.order(), ["day", "10", "11", "12", "13"]);
+        assert!(
+            view.row(10)
+                .is_some_and(|r| r.query_selector(".author").ok().flatten().is_some())
+        );
+        assert!(view.row(11) == eleven);
+        assert_eq!(view.shown.days.len(), 1);
+    }
+
+    #[wasm_bindgen_test]
+    fn a_pending_row_changes_in_place_and_keeps_its_buttons() {
+        let mut entry = OutboxEntry {
+            client_id: "pending-0001".into(),
+            text: "hello".into(),
+            created_ts: 0,
+            state: OutboxState::Sent,
+            attempts: 1,
+            first_sent_at: Some(0),
+        };
+        let row = pending_row(&entry);
+        let text = |css: &str| {
+            row.query_selector(css)
+                .ok()
+                .flatten()
+                .and_then(|e| e.text_content())
+        };
+        let buttons = row.query_selector(".pending-actions").ok().flatten();
+        assert_eq!(text(".pending-state").as_deref(), Some("Sending…"));
+        assert_eq!(text(".reason"), None);
+
+        entry.state = OutboxState::Waiting {
+            retry_at: 5_000,
+            reason: "the store is down".into(),
+        };
+        show_pending_state(&row, &entry);
+        assert_eq!(text(".pending-state").as_deref(), Some("Sending…"));
+        assert_eq!(text(".reason").as_deref(), Some("the store is down"));
+        // The reason sits between the state line and the buttons.
+        let order: Vec<String> = (0..row.children().length())
+            .filter_map(|i| row.children().item(i))
+            .map(|e| e.class_name())
+            .collect();
+        assert_eq!(
+            order,
+            ["text", "pending-state", "reason", "pending-actions"]
+        );
+
+        entry.state = OutboxState::Failed {
+            reason: "refused".into(),
+        };
+        show_pending_state(&row, &entry);
+        assert_eq!(text(".pending-state").as_deref(), Some("Not sent"));
+        assert_eq!(text(".reason").as_deref(), Some("refused"));
+
+        entry.state = OutboxState::Sent;
+        show_pending_state(&row, &entry);
+        assert_eq!(text(".pending-state").as_deref(), Some("Sending…"));
+        assert_eq!(text(".reason"), None);
+        assert!(row.query_selector(".pending-actions").ok().flatten() == buttons);
+    }
+}
