@@ -77,8 +77,13 @@ fn message_text_is_text_never_html() {
 
 #[wasm_bindgen_test]
 fn a_bad_room_shows_a_clear_message() {
-    let problem = room_from_path("/r/Not A Room").expect_err("refused");
+    let problem = room_from_path("/r/Not%20a%20Room!").expect_err("refused");
     assert!(problem.contains("not a valid room name"), "{problem}");
+    assert!(problem.contains("“Not a Room!”"), "decoded: {problem}");
+    assert_eq!(
+        room_from_path("/r/%E2%9C%93%zz").expect_err("refused"),
+        "“✓%zz” is not a valid room name."
+    );
     assert_eq!(room_from_path("/"), Ok("lobby".to_owned()));
     assert_eq!(room_from_path("/r/team-7/"), Ok("team-7".to_owned()));
     let parent = container();
@@ -88,6 +93,12 @@ fn a_bad_room_shows_a_clear_message() {
         text.contains("No such room") && text.contains("not a valid room name"),
         "{text}"
     );
+    assert_eq!(
+        text.matches("a–z").count(),
+        1,
+        "the rule is stated once: {text}"
+    );
+    assert!(!text.contains("lowercase letters"), "{text}");
     assert!(
         parent
             .query_selector("a[href='/']")

@@ -255,9 +255,15 @@ async fn hostile_text_is_shown_as_text_and_bad_rooms_are_explained() -> Result<(
         );
 
         alice
-            .goto(&format!("{}/r/Not_A-Room!", stack.base_url()))
+            .goto(&format!("{}/r/Not a Room!", stack.base_url()))
             .await?;
-        check::text_in(&alice, ".bad-room", "not a valid room name").await?;
+        // As typed, not as the address encodes it ("Not%20a%20Room!").
+        check::text_in(
+            &alice,
+            ".bad-room",
+            "“Not a Room!” is not a valid room name",
+        )
+        .await?;
         Ok(())
     }
     .await;

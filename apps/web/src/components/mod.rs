@@ -26,7 +26,9 @@ use std::cell::Cell;
 use std::rc::Rc;
 use web_sys::{Element, Event};
 
-/// Which room the address names: `/` is the lobby, `/r/{room}` any room.
+/// Which room the address names: `/` is the lobby, `/r/{room}` any room. The refusal quotes
+/// the address as the person typed it (decoded: "Not a room!", not "Not%20a%20room!"); the rule
+/// for names is the bad-room page's hint, stated once.
 pub fn room_from_path(path: &str) -> Result<String, String> {
     let path = path.trim_end_matches('/');
     if path.is_empty() {
@@ -35,9 +37,34 @@ pub fn room_from_path(path: &str) -> Result<String, String> {
     match path.strip_prefix("/r/") {
         Some(room) => protocol::validate_room(room)
             .map(str::to_owned)
-            .map_err(|e| format!("“{room}” is not a valid room name: {}.", e.0)),
-        None => Err(format!("There is nothing at {path}.")),
+            .map_err(|_| format!("“{}” is not a valid room name.", percent_decoded(room))),
+        None => Err(format!("There is nothing at {}.", percent_decoded(path))),
     }
+}
+
+/// `text` with its `%XX` escapes decoded, as UTF-8 (lossily: an address can hold any bytes).
+fn percent_decoded(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'%')
+            .then(|| bytes.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|hex| std::str::from_utf8(hex).ok())
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match escaped {
+            Some(byte) => {
+                out.push(byte);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The page: the room the address names, after the name picker when no name is known yet.
