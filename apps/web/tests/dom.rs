@@ -81,8 +81,13 @@ fn a_bad_room_shows_a_clear_message() {
     assert!(problem.contains("not a valid room name"), "{problem}");
     assert!(problem.contains("“Not a Room!”"), "decoded: {problem}");
     assert_eq!(
-        room_from_path("/r/%E2%9C%93%zz").expect_err("refused"),
-        "“✓%zz” is not a valid room name."
+        room_from_path("/r/%E2%9C%93").expect_err("refused"),
+        "“✓” is not a valid room name."
+    );
+    assert_eq!(
+        room_from_path("/r/%zz%E2").expect_err("refused"),
+        "“%zz%E2” is not a valid room name.",
+        "not decodable: shown as it is"
     );
     assert_eq!(room_from_path("/"), Ok("lobby".to_owned()));
     assert_eq!(room_from_path("/r/team-7/"), Ok("team-7".to_owned()));

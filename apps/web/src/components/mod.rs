@@ -42,29 +42,13 @@ pub fn room_from_path(path: &str) -> Result<String, String> {
     }
 }
 
-/// `text` with its `%XX` escapes decoded, as UTF-8 (lossily: an address can hold any bytes).
+/// `text` with its `%XX` escapes decoded by the browser (which costs the client no decoder of
+/// its own); as it is when they are not valid UTF-8.
 fn percent_decoded(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let escaped = (bytes[i] == b'%')
-            .then(|| bytes.get(i + 1..i + 3))
-            .flatten()
-            .and_then(|hex| std::str::from_utf8(hex).ok())
-            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
-        match escaped {
-            Some(byte) => {
-                out.push(byte);
-                i += 3;
-            }
-            None => {
-                out.push(bytes[i]);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    js_sys::decode_uri_component(text)
+        .ok()
+        .and_then(|decoded| decoded.as_string())
+        .unwrap_or_else(|| text.to_owned())
 }
 
 /// The page: the room the address names, after the name picker when no name is known yet.
