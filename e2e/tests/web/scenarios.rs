@@ -101,6 +101,13 @@ async fn scrolling_up_loads_older_pages_without_gaps() -> Result<()> {
         );
         let shown = find::message_texts(&reader).await?;
         ensure!(shown == all, "no gap, no duplicate: {shown:?}");
+
+        // Scrolled up, a new message shows "↓ 1 new" over the list; a long draft that makes the
+        // composer grow does not cover it.
+        writer.say("history-121", "message 121").await?;
+        check::text_in(&reader, ".jump", "1 new").await?;
+        action::type_only(&reader, &"a long draft that wraps ".repeat(40)).await?;
+        check::clear_of_composer(&reader, ".jump").await?;
         Ok(())
     }
     .await;
@@ -370,6 +377,20 @@ async fn the_first_paint_is_the_chats_skeleton_until_the_app_takes_its_place() -
             .execute("return document.getElementById('skeleton') === null;", vec![])
             .await?;
         ensure!(left == serde_json::json!(true), "the skeleton stayed");
+        // The wasm is fetched once, by the preload in the page's head, in parallel with the
+        // JavaScript that instantiates it, not after it.
+        let wasm = page
+            .execute(
+                "return performance.getEntriesByType('resource') \
+                   .filter((e) => e.name.endsWith('/pkg/web_bg.wasm')) \
+                   .map((e) => e.initiatorType);",
+                vec![],
+            )
+            .await?;
+        ensure!(
+            wasm == serde_json::json!(["link"]),
+            "the wasm was not fetched once by the preload: {wasm}"
+        );
 
         // The page as it is before any WebAssembly runs: the served HTML without its module.
         page.execute_async(
