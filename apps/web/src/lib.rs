@@ -19,13 +19,66 @@ pub fn start() {
     owner.set();
     std::mem::forget(owner);
     let document = leptos_dom::helpers::document();
-    // index.html shows a skeleton of the chat until now; the app takes its place.
+    // index.html shows a skeleton of the chat until now, whose composer already takes typing:
+    // what was typed there, and the focus, move into the app's composer.
+    let draft = take_early_draft(&document);
     if let Some(skeleton) = document.get_element_by_id("skeleton") {
         skeleton.remove();
     }
     if let Some(body) = document.body() {
         let _ = body.append_child(&components::app());
     }
+    if let Some(draft) = draft {
+        carry_early_draft(&document, &draft);
+    }
+}
+
+/// What was typed into the skeleton's composer before the app ran, and whether it had the focus.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EarlyDraft {
+    pub text: String,
+    pub focused: bool,
+}
+
+/// Reads the skeleton's composer (`#skeleton .composer textarea`), if the page has one.
+pub fn take_early_draft(document: &web_sys::Document) -> Option<EarlyDraft> {
+    let area = textarea(document, "#skeleton .composer textarea")?;
+    let element: &web_sys::Element = area.as_ref();
+    let focused = document
+        .active_element()
+        .is_some_and(|active| active == *element);
+    Some(EarlyDraft {
+        text: area.value(),
+        focused,
+    })
+}
+
+/// Puts `draft` into the app's composer (`.composer textarea`), as if it had been typed there
+/// (an `input` event, which the composer listens to), and gives it the focus if the skeleton's
+/// had it.
+pub fn carry_early_draft(document: &web_sys::Document, draft: &EarlyDraft) {
+    let Some(area) = textarea(document, ".composer textarea") else {
+        return;
+    };
+    if !draft.text.is_empty() {
+        area.set_value(&draft.text);
+        if let Ok(input) = web_sys::Event::new("input") {
+            let _ = area.dispatch_event(&input);
+        }
+    }
+    if draft.focused {
+        let _ = area.focus();
+    }
+}
+
+/// The first `<textarea>` that `selector` finds.
+fn textarea(document: &web_sys::Document, selector: &str) -> Option<web_sys::HtmlTextAreaElement> {
+    use wasm_bindgen::JsCast;
+    document
+        .query_selector(selector)
+        .ok()
+        .flatten()
+        .and_then(|element| element.dyn_into().ok())
 }
 
 /// Milliseconds since the epoch, from the browser's clock.

@@ -255,3 +255,52 @@ fn secrets_and_ids_come_from_crypto_not_math_random() {
     assert_eq!(bytes.len(), 64);
     assert!(bytes.iter().any(|b| *b != 0));
 }
+
+#[wasm_bindgen_test]
+fn what_was_typed_in_the_skeleton_moves_into_the_apps_composer_with_the_focus() {
+    let document = web_sys::window()
+        .and_then(|w| w.document())
+        .expect("a document");
+    let parent = container();
+    parent.set_inner_html(
+        "<div id=\"skeleton\"><form class=\"composer\"><textarea></textarea></form></div>",
+    );
+    let early: web_sys::HtmlTextAreaElement = document
+        .query_selector("#skeleton .composer textarea")
+        .expect("query")
+        .expect("the skeleton's composer")
+        .dyn_into()
+        .expect("a textarea");
+    early.set_value("typed while loading");
+    early.focus().expect("focused");
+    let draft = web::take_early_draft(&document).expect("a draft");
+    assert_eq!(
+        draft,
+        web::EarlyDraft {
+            text: "typed while loading".into(),
+            focused: true
+        }
+    );
+
+    // The app takes the skeleton's place; its composer hears the text as typed input.
+    parent.set_inner_html(
+        "<form class=\"composer\"><textarea oninput=\"this.dataset.heard = this.value\"></textarea></form>",
+    );
+    web::carry_early_draft(&document, &draft);
+    let area: web_sys::HtmlTextAreaElement = document
+        .query_selector(".composer textarea")
+        .expect("query")
+        .expect("the app's composer")
+        .dyn_into()
+        .expect("a textarea");
+    assert_eq!(area.value(), "typed while loading");
+    assert_eq!(
+        area.get_attribute("data-heard").as_deref(),
+        Some("typed while loading")
+    );
+    let active = document.active_element().expect("something has the focus");
+    assert!(
+        active == *AsRef::<web_sys::Element>::as_ref(&area),
+        "the focus moved"
+    );
+}

@@ -393,36 +393,43 @@ async fn the_first_paint_is_the_chats_skeleton_until_the_app_takes_its_place() -
         );
 
         // The page as it is before any WebAssembly runs: the served HTML without its module.
-        page.execute_async(
-            "const done = arguments[arguments.length - 1]; \
-             fetch(location.href).then((r) => r.text()).then((html) => { \
-               document.open(); \
-               document.write(html.replace(/<script type=\"module\">[\\s\\S]*?<\\/script>/, '')); \
-               document.close(); \
-               done(true); \
-             });",
-            vec![],
-        )
-        .await?;
+        skeleton_only(&page).await?;
         check::text_in(&page, "#skeleton .bar h1", "#design").await?;
         let shown = page
             .execute(
                 "const r = (s) => document.querySelector(s).getBoundingClientRect(); \
                  return [r('#skeleton .bar').height > 0, r('#skeleton .composer').bottom <= innerHeight, \
                          document.querySelectorAll('#skeleton .bubble.ghost').length, \
-                         document.querySelector('#skeleton .composer textarea').disabled];",
+                         document.querySelector('#skeleton .composer button').disabled];",
                 vec![],
             )
             .await?;
         ensure!(
             shown == serde_json::json!([true, true, 5, true]),
-            "header, composer in view, placeholder bubbles, a composer that waits: {shown}"
+            "header, composer in view, placeholder bubbles, a Send that waits: {shown}"
         );
         screenshot(&page, "skeleton-first-paint").await?;
         Ok(())
     }
     .await;
     rec.finish(result).await
+}
+
+/// The page as served, with its module left out: the skeleton, as a person sees it while the
+/// WebAssembly downloads.
+async fn skeleton_only(page: &fantoccini::Client) -> Result<()> {
+    page.execute_async(
+        "const done = arguments[arguments.length - 1]; \
+         fetch(location.href).then((r) => r.text()).then((html) => { \
+           document.open(); \
+           document.write(html.replace(/<script type=\"module\">[\\s\\S]*?<\\/script>/, '')); \
+           document.close(); \
+           done(true); \
+         });",
+        vec![],
+    )
+    .await?;
+    Ok(())
 }
 
 /// Two tabs of one room, both offline: a message written in one tab that is then closed is
