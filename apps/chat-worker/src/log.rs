@@ -5,7 +5,7 @@
 
 use protocol::{HistoryPage, Message};
 use room::StoreFailure;
-use room::mirror::{MARK_EVERY_MS, MARK_EVERY_ROWS, MirrorRow, MirrorStatus};
+use room::mirror::{MarkSchedule, MirrorRow, MirrorStatus};
 use room::store::WriteOutcome;
 use room::wal::{self, Arg, Commit, Snapshot, Statement, StorageUsage, WalLimits};
 use std::cell::Cell;
@@ -29,13 +29,12 @@ pub struct Log {
     /// The mirror's mark as this instance knows it, kept apart from `counts` so that reading
     /// the counts again (after a failed statement) cannot take it back to the saved one.
     mark: Cell<i64>,
-    /// When this instance last saved the mark (0: never), and rows mirrored since.
-    mark_saved_at: Cell<i64>,
-    unsaved_rows: Cell<usize>,
+    /// When the mark is saved next.
+    marks: std::cell::RefCell<MarkSchedule>,
 }
 
 /// Rows in the log, of those the ones not yet mirrored, the highest `seq`, and the mirror's mark
-/// as this instance knows it (ahead of the saved one by up to [`MARK_EVERY_MS`]).
+/// as this instance knows it (ahead of the saved one until [`MarkSchedule`] saves it).
 #[derive(Debug, Clone, Copy)]
 struct Counts {
     rows: usize,
@@ -70,8 +69,7 @@ impl Log {
             room: std::cell::RefCell::new(None),
             usage: Cell::new(StorageUsage::default()),
             mark: Cell::new(0),
-            mark_saved_at: Cell::new(0),
-            unsaved_rows: Cell::new(0),
+            marks: std::cell::RefCell::new(MarkSchedule::default()),
         };
         for statement in wal::SCHEMA {
             log.run(&Statement {
@@ -174,18 +172,10 @@ impl Log {
     /// commit that fails wrote nothing.
     pub fn commit(&self, batch: &room::Batch, now: i64) -> Result<WriteOutcome, StoreFailure> {
         let counts = self.counts()?;
-        let mut existing = std::collections::HashMap::new();
-        for row in self.rows(&wal::existing_statement(batch))? {
-            if let [
-                seq,
-                SqlStorageValue::String(id),
-                SqlStorageValue::String(json),
-            ] = row.as_slice()
-                && let Some(seq) = int(seq)
-            {
-                existing.insert(id.clone(), (seq, json.clone()));
-            }
-        }
+        let existing = committed_rows(self.rows(&wal::existing_statement(batch))?)
+            .into_iter()
+            .map(|row| (row.id, (row.seq, row.json)))
+            .collect();
         let snapshot = Snapshot {
             highest: counts.highest,
             existing,
@@ -309,24 +299,10 @@ impl Log {
         if counts.unmirrored == 0 {
             return Ok(Vec::new());
         }
-        Ok(self
-            .rows(&wal::unmirrored_statement(counts.mirrored, limit))?
-            .into_iter()
-            .filter_map(|row| match <[SqlStorageValue; 3]>::try_from(row) {
-                Ok(
-                    [
-                        seq,
-                        SqlStorageValue::String(id),
-                        SqlStorageValue::String(json),
-                    ],
-                ) => Some(MirrorRow {
-                    seq: int(&seq)?,
-                    id,
-                    json,
-                }),
-                _ => None,
-            })
-            .collect())
+        Ok(committed_rows(self.rows(&wal::unmirrored_statement(
+            counts.mirrored,
+            limit,
+        ))?))
     }
 
     /// How far Redis is behind the log at `now`, with the mirror's failures in a row.
@@ -345,19 +321,14 @@ impl Log {
         })
     }
 
-    /// The mirror wrote the next `written` rows, up to `seq`. The mark is saved at most every
-    /// [`MARK_EVERY_MS`]; at most once a minute, rows the log no longer needs go (those below
-    /// the saved mark only).
+    /// The mirror wrote the next `written` rows, up to `seq`. The mark is saved when
+    /// [`MarkSchedule`] says so; at most once a minute, rows the log no longer needs go (those
+    /// below the saved mark only).
     pub fn mirrored(&self, seq: i64, written: usize, now: i64) -> Result<(), StoreFailure> {
         let mut counts = self.counts()?;
         self.mark.set(seq);
-        let unsaved = self.unsaved_rows.get() + written;
-        if now - self.mark_saved_at.get() >= MARK_EVERY_MS || unsaved >= MARK_EVERY_ROWS {
+        if self.marks.borrow_mut().wrote(now, written) {
             self.change(&wal::set_meta_statement(wal::MIRRORED, Arg::Int(seq)))?;
-            self.mark_saved_at.set(now);
-            self.unsaved_rows.set(0);
-        } else {
-            self.unsaved_rows.set(unsaved);
         }
         counts.mirrored = seq;
         counts.unmirrored = counts.unmirrored.saturating_sub(written);
@@ -372,6 +343,27 @@ impl Log {
         self.counts.set(Some(counts));
         Ok(())
     }
+}
+
+/// Rows of `(seq, id, json)`, as the queries for committed ids and for unmirrored rows return
+/// them; a row of another shape is skipped.
+fn committed_rows(rows: Vec<Vec<SqlStorageValue>>) -> Vec<MirrorRow> {
+    rows.into_iter()
+        .filter_map(|row| match <[SqlStorageValue; 3]>::try_from(row) {
+            Ok(
+                [
+                    seq,
+                    SqlStorageValue::String(id),
+                    SqlStorageValue::String(json),
+                ],
+            ) => Some(MirrorRow {
+                seq: int(&seq)?,
+                id,
+                json,
+            }),
+            _ => None,
+        })
+        .collect()
 }
 
 /// An integer column (SQLite integers reach JavaScript as numbers).

@@ -123,6 +123,28 @@ pub struct MirrorStatus {
     pub storage: crate::wal::StorageUsage,
 }
 
+/// When the mirror's mark is saved ([`MARK_EVERY_MS`], [`MARK_EVERY_ROWS`]): the instance's
+/// memory, so a new instance saves on its first write.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MarkSchedule {
+    saved_at: i64,
+    unsaved: usize,
+}
+
+impl MarkSchedule {
+    /// The mirror wrote `rows` more rows at `now`: whether to save the mark now. Once it says
+    /// so, it counts the mark as saved.
+    pub fn wrote(&mut self, now: i64, rows: usize) -> bool {
+        self.unsaved += rows;
+        let save = now - self.saved_at >= MARK_EVERY_MS || self.unsaved >= MARK_EVERY_ROWS;
+        if save {
+            self.saved_at = now;
+            self.unsaved = 0;
+        }
+        save
+    }
+}
+
 /// Whether a mirror pass starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Start {
@@ -197,6 +219,17 @@ impl MirrorSchedule {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_mark_is_saved_every_ten_seconds_or_thousand_rows() {
+        let mut marks = MarkSchedule::default();
+        assert!(marks.wrote(50_000, 1), "a new instance saves at once");
+        assert!(!marks.wrote(50_200, 10));
+        assert!(!marks.wrote(59_999, 10));
+        assert!(marks.wrote(60_000, 1), "ten seconds on");
+        assert!(!marks.wrote(60_100, 999));
+        assert!(marks.wrote(60_200, 1), "a thousand rows on");
+    }
 
     #[test]
     fn passes_start_at_most_every_200_ms() {

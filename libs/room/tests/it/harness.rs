@@ -7,7 +7,7 @@
 //! [`MIRROR_SCRIPT`]: room::mirror::MIRROR_SCRIPT
 
 use protocol::{ClientFrame, ErrorCode, ErrorFrame, HistoryPage, Message, ServerFrame, Welcome};
-use room::mirror::{MIRROR_BATCH, MirrorRow, MirrorSchedule, Start};
+use room::mirror::{MIRROR_BATCH, MarkSchedule, MirrorRow, MirrorSchedule, Start};
 use room::store::{self, WriteOutcome};
 use room::wal::{self, Commit, Snapshot, WalLimits};
 use room::{ConnId, Connection, Output, RoomConfig, RoomCore, StoreFailure};
@@ -226,8 +226,7 @@ pub struct Harness {
     /// memory, lost with it.
     pub mirror: MirrorSchedule,
     pub mark: Option<i64>,
-    pub mark_saved_at: i64,
-    pub unsaved_rows: usize,
+    pub marks: MarkSchedule,
     /// The times the room asked to be woken at (`WakeAt`), in order.
     pub wake_requests: Vec<i64>,
     /// The times the mirror asked to run again at (a retry, or its next pass), in order.
@@ -266,8 +265,7 @@ impl Harness {
             redis: Redis::default(),
             mirror: MirrorSchedule::default(),
             mark: None,
-            mark_saved_at: 0,
-            unsaved_rows: 0,
+            marks: MarkSchedule::default(),
             wake_requests: Vec::new(),
             mirror_wakes: Vec::new(),
             fenced: 0,
@@ -397,8 +395,7 @@ impl Harness {
         self.room = RoomCore::new(config);
         self.mirror = MirrorSchedule::default();
         self.mark = None;
-        self.mark_saved_at = 0;
-        self.unsaved_rows = 0;
+        self.marks = MarkSchedule::default();
         // The sockets are gone with the instance; a new one numbers connections from 1 again.
         self.attachments.clear();
         self.closed.clear();
@@ -418,8 +415,7 @@ impl Harness {
         self.room = RoomCore::new(config);
         self.mirror = MirrorSchedule::default();
         self.mark = None;
-        self.mark_saved_at = 0;
-        self.unsaved_rows = 0;
+        self.marks = MarkSchedule::default();
         for connection in self.attachments.values() {
             self.room.restore(connection.clone());
         }
@@ -518,13 +514,8 @@ impl Harness {
             match self.redis.mirror(&rows, keep) {
                 Ok(_) => {
                     self.mark = Some(last);
-                    self.unsaved_rows += rows.len();
-                    if self.now - self.mark_saved_at >= room::mirror::MARK_EVERY_MS
-                        || self.unsaved_rows >= room::mirror::MARK_EVERY_ROWS
-                    {
+                    if self.marks.wrote(self.now, rows.len()) {
                         self.log.mirrored = last;
-                        self.mark_saved_at = self.now;
-                        self.unsaved_rows = 0;
                     }
                 }
                 Err(_) => break false,
