@@ -177,7 +177,8 @@ async fn reconnection_delivers_messages_typed_during_the_outage_once() -> Result
 }
 
 /// Redis away: messages still arrive (the room's log has them) until the backlog waiting for
-/// Redis is full; then they stay pending with the reason, until sent or discarded.
+/// Redis is full; then they stay pending with the reason and a countdown, offering Retry and
+/// Discard, and the header says that messages cannot be stored, until Redis is back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_outage_keeps_the_message_pending_with_a_reason_until_sent_or_discarded()
 -> Result<()> {
@@ -193,13 +194,20 @@ async fn a_store_outage_keeps_the_message_pending_with_a_reason_until_sent_or_di
         check::messages_end_with(&alice, &["delivered while redis is down"]).await?;
         action::say(&alice, "sent while redis is down").await?;
         action::say(&alice, "discarded while redis is down").await?;
-        check::text_in(&alice, "li.pending .reason", "unavailable").await?;
+        check::text_in(
+            &alice,
+            "li.pending .reason",
+            "the server can't store messages right now; retrying in ",
+        )
+        .await?;
+        check::status_is(&alice, "degraded").await?;
         action::click_on_pending(&alice, "discarded while redis is down", "Discard").await?;
         check::pending_are(&alice, &["sent while redis is down"]).await?;
         stack.redis().resume()?;
         let both = ["delivered while redis is down", "sent while redis is down"];
         check::messages_end_with(&alice, &both).await?;
         check::pending_are(&alice, &[]).await?;
+        check::status_is(&alice, "live").await?;
         check::stored_are(&stack, "lobby", &both).await
     }
     .await;

@@ -60,6 +60,9 @@ pub struct ChatState {
     /// The outbox could not be saved (the browser's storage is full or refused): what is in it
     /// lasts only as long as the page, and the person is told so.
     pub outbox_unsaved: bool,
+    /// The room said it cannot store messages (`store_unavailable`) and has stored none since:
+    /// the header says so while the connection itself is live.
+    pub store_down: bool,
     secret: Secret,
     joined: bool,
     typing_sent_at: Option<i64>,
@@ -90,6 +93,7 @@ impl ChatState {
             heartbeat: Heartbeat::default(),
             attention: Attention::default(),
             outbox_unsaved: false,
+            store_down: false,
             secret,
             joined: false,
             typing_sent_at: None,
@@ -175,6 +179,7 @@ impl ChatState {
                 self.flush(now)
             }
             ServerFrame::Message { .. } | ServerFrame::Messages { .. } => {
+                self.store_down = false;
                 for message in frame.stored_messages() {
                     self.outbox.confirm(&message.client_id);
                     self.typing.stop(&message.user_id);
@@ -225,6 +230,9 @@ impl ChatState {
                 Vec::new()
             }
             ServerFrame::Error(error) => {
+                if error.code == ErrorCode::StoreUnavailable {
+                    self.store_down = true;
+                }
                 match &error.client_id {
                     Some(client_id) => self.outbox.refused(
                         client_id,

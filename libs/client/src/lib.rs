@@ -14,7 +14,9 @@ pub use backoff::{Backoff, Beat, Heartbeat};
 pub use chat::{ChatState, ConnectionStatus, Notice, ROOM_FULL_DEFAULT_WAIT_MS};
 pub use messages::{MessageList, Row};
 pub use outbox::{
-    CONFIRM_WINDOW_MS, NOT_CONFIRMED_REASON, Outbox, OutboxEntry, OutboxState, STORE_REFUSED_REASON,
+    CONFIRM_WINDOW_MS, NOT_CONFIRMED_REASON, Outbox, OutboxEntry, OutboxState,
+    PENDING_ACTIONS_AFTER_MS, PendingView, RATE_LIMITED_REASON, STORE_REFUSED_REASON,
+    STORE_UNAVAILABLE_REASON,
 };
 pub use protocol::Secret;
 pub use typing::Typing;

@@ -44,6 +44,32 @@ pub const OTHER_TAB_GRACE_MS: i64 = 5_000;
 /// The reason shown on a message another tab wrote while this tab waits for that one.
 pub const OTHER_TAB_REASON: &str = "written in another tab; sending from there";
 
+/// Why a message the room could not store for now (`store_unavailable`) waits. The server's
+/// own text is meant for operators.
+pub const STORE_UNAVAILABLE_REASON: &str = "the server can't store messages right now";
+
+/// Why a message the room found too fast (`rate_limited`) waits.
+pub const RATE_LIMITED_REASON: &str = "sending too fast";
+
+/// A message neither refused nor confirmed shows Retry and Discard only after this long: before,
+/// they are noise on every message just sent; after, the person may want to give up on one
+/// written offline, or to retry one a slow network holds.
+pub const PENDING_ACTIONS_AFTER_MS: i64 = 5_000;
+
+/// What a message in the outbox shows: its state, the reason with when it is tried again, and
+/// whether the person is offered Retry and Discard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingView {
+    /// "Sending…", "Not sent yet", "Not sent" or "Not confirmed".
+    pub label: &'static str,
+    /// Why it is not sent yet, and when it is tried again: "the server can't store messages
+    /// right now; retrying in 4 s".
+    pub detail: Option<String>,
+    /// Retry and Discard: offered once the room refused it, or it waited
+    /// [`PENDING_ACTIONS_AFTER_MS`].
+    pub actions: bool,
+}
+
 /// Where an unconfirmed message stands.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum OutboxState {
@@ -77,6 +103,44 @@ impl OutboxEntry {
         match &self.state {
             OutboxState::Waiting { reason, .. } | OutboxState::Failed { reason } => Some(reason),
             _ => None,
+        }
+    }
+
+    /// What the entry shows at `now`.
+    pub fn view(&self, now: i64) -> PendingView {
+        let long = now - self.created_ts >= PENDING_ACTIONS_AFTER_MS;
+        match &self.state {
+            OutboxState::Queued | OutboxState::Sent => PendingView {
+                label: "Sending…",
+                detail: None,
+                actions: long,
+            },
+            OutboxState::Waiting { retry_at, reason } => {
+                let seconds = ((retry_at - now).max(0) + 999) / 1000;
+                PendingView {
+                    label: "Not sent yet",
+                    detail: Some(if seconds > 0 {
+                        format!("{reason}; retrying in {seconds} s")
+                    } else {
+                        format!("{reason}; retrying")
+                    }),
+                    // Another tab's message is that tab's to send; a short pause for the
+                    // room's rate limit is no failure.
+                    actions: long
+                        || !matches!(reason.as_str(), OTHER_TAB_REASON | RATE_LIMITED_REASON),
+                }
+            }
+            OutboxState::Failed { reason } => PendingView {
+                // A message unconfirmed for too long may well have arrived, so "Not sent"
+                // would be wrong.
+                label: if reason == NOT_CONFIRMED_REASON {
+                    "Not confirmed"
+                } else {
+                    "Not sent"
+                },
+                detail: Some(reason.clone()),
+                actions: true,
+            },
         }
     }
 
@@ -272,15 +336,18 @@ impl Outbox {
                 self.pace.paused_until = self.pace.paused_until.max(now + wait);
                 OutboxState::Waiting {
                     retry_at: now + wait,
-                    reason: message.to_owned(),
+                    reason: RATE_LIMITED_REASON.to_owned(),
                 }
             }
             ErrorCode::StoreUnavailable if entry.attempts < MAX_AUTOMATIC_ATTEMPTS => {
                 OutboxState::Waiting {
                     retry_at: now + wait,
-                    reason: message.to_owned(),
+                    reason: STORE_UNAVAILABLE_REASON.to_owned(),
                 }
             }
+            ErrorCode::StoreUnavailable => OutboxState::Failed {
+                reason: STORE_UNAVAILABLE_REASON.to_owned(),
+            },
             // Sent before the hello was answered (a race on reconnect): send again.
             ErrorCode::NotJoined => OutboxState::Queued,
             // Nothing was stored and retrying cannot help until an operator steps in.
@@ -512,7 +579,7 @@ mod tests {
             Some(1000),
             10,
         );
-        assert_eq!(outbox.entries()[0].reason(), Some("store down"));
+        assert_eq!(outbox.entries()[0].reason(), Some(STORE_UNAVAILABLE_REASON));
         assert_eq!(outbox.next_retry(), Some(1010));
         assert!(outbox.due(1009).is_empty());
         assert_eq!(client_ids(&outbox.due(1010)), ["m1-aaaaaa"]);
@@ -930,5 +997,86 @@ mod tests {
         assert!(is_failed_with(&outbox.entries()[0], STORE_REFUSED_REASON));
         assert_eq!(outbox.next_retry(), None);
         assert!(outbox.due(99_999).is_empty(), "no automatic retry");
+    }
+
+    #[test]
+    fn retry_and_discard_are_offered_after_a_refusal_or_a_long_wait_with_the_reason() {
+        let mut outbox = Outbox::default();
+        outbox.add("m1-aaaaaa".into(), "one".into(), 1_000);
+        let view = |outbox: &Outbox, now| outbox.entries()[0].view(now);
+        // Just written, then just sent: nothing to decide yet.
+        let fresh = PendingView {
+            label: "Sending…",
+            detail: None,
+            actions: false,
+        };
+        assert_eq!(view(&outbox, 1_000), fresh);
+        outbox.due(1_200);
+        assert_eq!(view(&outbox, 1_200), fresh);
+        // Unanswered for a while (a slow network, or written offline): the person may act.
+        assert!(!view(&outbox, 1_000 + PENDING_ACTIONS_AFTER_MS - 1).actions);
+        assert!(view(&outbox, 1_000 + PENDING_ACTIONS_AFTER_MS).actions);
+
+        // Refused for now: the reason in the person's words, and a countdown.
+        outbox.refused(
+            "m1-aaaaaa",
+            ErrorCode::StoreUnavailable,
+            "the message store is unavailable",
+            Some(3_500),
+            1_300,
+        );
+        let waiting = view(&outbox, 1_300);
+        assert_eq!(waiting.label, "Not sent yet");
+        assert_eq!(
+            waiting.detail.as_deref(),
+            Some("the server can't store messages right now; retrying in 4 s")
+        );
+        assert!(waiting.actions, "a refusal is a failure worth showing");
+        assert_eq!(
+            view(&outbox, 4_000).detail.as_deref(),
+            Some("the server can't store messages right now; retrying in 1 s")
+        );
+        assert_eq!(
+            view(&outbox, 4_800).detail.as_deref(),
+            Some("the server can't store messages right now; retrying")
+        );
+
+        // A pause for the room's rate limit is no failure, until it has lasted.
+        outbox.add("m2-aaaaaa".into(), "two".into(), 2_000);
+        outbox.due(2_000);
+        outbox.refused(
+            "m2-aaaaaa",
+            ErrorCode::RateLimited,
+            "slow down",
+            Some(900),
+            2_000,
+        );
+        let paused = outbox.entries()[1].view(2_000);
+        assert_eq!(
+            paused.detail.as_deref(),
+            Some("sending too fast; retrying in 1 s")
+        );
+        assert!(!paused.actions);
+        assert!(
+            outbox.entries()[1]
+                .view(2_000 + PENDING_ACTIONS_AFTER_MS)
+                .actions
+        );
+
+        // Refused for good.
+        outbox.refused("m1-aaaaaa", ErrorCode::InvalidText, "too long", None, 5_000);
+        assert_eq!(
+            view(&outbox, 5_000),
+            PendingView {
+                label: "Not sent",
+                detail: Some("too long".into()),
+                actions: true,
+            }
+        );
+        outbox.expire(2_000 + CONFIRM_WINDOW_MS);
+        assert_eq!(
+            outbox.entries()[1].view(2_000 + CONFIRM_WINDOW_MS).label,
+            "Not confirmed"
+        );
     }
 }

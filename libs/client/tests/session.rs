@@ -274,9 +274,23 @@ fn store_outage_keeps_the_message_pending_with_a_reason_then_retries() {
         200,
     );
     let entry = &chat.outbox.entries()[0];
-    assert_eq!(entry.reason(), Some("the message store is unavailable"));
+    assert_eq!(entry.reason(), Some(client::STORE_UNAVAILABLE_REASON));
+    assert!(chat.store_down, "the header says so too");
     assert!(sent_ids(&chat.tick(2199).0).is_empty());
     assert_eq!(sent_ids(&chat.tick(2200).0), ["outage-msg-1"]);
+    // A reconnect proves nothing about the store; a stored message does.
+    chat.closed(2300, 0.5);
+    chat.opened(3000);
+    chat.received(&welcome(vec![], false), 3000);
+    assert!(chat.store_down);
+    chat.received(
+        &ServerFrame::Message {
+            message: message(1, "bob-msg-01", "bob"),
+        }
+        .to_json(),
+        3100,
+    );
+    assert!(!chat.store_down);
 }
 
 #[test]

@@ -15,6 +15,8 @@ use web_sys::Event;
 pub(super) fn header(state: RwSignal<ChatState>, transport: Transport) -> El {
     let status_name = move || {
         state.with(|s| match s.status {
+            // Connected, but the room cannot store messages: sends wait.
+            ConnectionStatus::Live if s.store_down => "degraded",
             ConnectionStatus::Live => "live",
             ConnectionStatus::Connecting { .. } => "connecting",
             ConnectionStatus::Reconnecting { .. } => "reconnecting",
@@ -26,6 +28,9 @@ pub(super) fn header(state: RwSignal<ChatState>, transport: Transport) -> El {
         let now = transport.clock.get();
         state.with(|s| match s.status {
             ConnectionStatus::Connecting { .. } => "Connecting…".to_owned(),
+            ConnectionStatus::Live if s.store_down => {
+                "Connected; messages can't be stored right now".to_owned()
+            }
             ConnectionStatus::Live => "Live".to_owned(),
             ConnectionStatus::Reconnecting { attempt, next_at } => {
                 let seconds = ((next_at - now).max(0) + 999) / 1000;

@@ -5,7 +5,7 @@ use super::small_button;
 use crate::dom::{self, El};
 use crate::format;
 use crate::transport::Transport;
-use client::{ChatState, OutboxEntry, OutboxState, Row};
+use client::{ChatState, PendingView, Row};
 use leptos_dom::helpers::document;
 use reactive_graph::prelude::*;
 use reactive_graph::signal::RwSignal;
@@ -191,32 +191,47 @@ pub(super) fn message_list(state: RwSignal<ChatState>, transport: Transport) -> 
     }));
 
     // The outbox is a handful of entries. Each keeps its row while it is in the outbox and only
-    // the state line and the reason change in place, so a click on Retry or Discard never lands
-    // on a button that was replaced between press and release.
-    let mut pending: Vec<OutboxEntry> = Vec::new();
+    // the state line, the reason and whether the buttons show change in place, so a click on
+    // Retry or Discard never lands on a button that was replaced between press and release.
+    // The clock is read too: a countdown runs, and the buttons appear after a long wait.
+    let mut pending: Vec<(String, PendingView)> = Vec::new();
     let mut rows: Vec<(String, Element)> = Vec::new();
     {
         let list = list.clone();
         dom::watch(Box::new(move || {
-            let changed = state.with(|s| s.outbox.entries() != pending.as_slice());
-            if !changed {
+            let now = transport.clock.get();
+            let current: Vec<(String, PendingView)> = state.with(|s| {
+                s.outbox
+                    .entries()
+                    .iter()
+                    .map(|entry| (entry.client_id.clone(), entry.view(now)))
+                    .collect()
+            });
+            if current == pending {
                 return;
             }
-            pending = state.with_untracked(|s| s.outbox.entries().to_vec());
+            pending = current;
             rows.retain(|(id, row)| {
-                let kept = pending.iter().any(|entry| entry.client_id == *id);
+                let kept = pending.iter().any(|(client_id, _)| client_id == id);
                 if !kept {
                     row.remove();
                 }
                 kept
             });
-            for entry in &pending {
-                match rows.iter().find(|(id, _)| *id == entry.client_id) {
-                    Some((_, row)) => show_pending_state(row, entry),
+            for (client_id, view) in &pending {
+                match rows.iter().find(|(id, _)| id == client_id) {
+                    Some((_, row)) => show_pending_state(row, view),
                     None => {
-                        let row = pending_row(entry);
+                        let text = state.with_untracked(|s| {
+                            s.outbox
+                                .entries()
+                                .iter()
+                                .find(|entry| entry.client_id == *client_id)
+                                .map(|entry| entry.text.clone())
+                        });
+                        let row = pending_row(client_id, &text.unwrap_or_default(), view);
                         let _ = list.append_child(&row);
-                        rows.push((entry.client_id.clone(), row));
+                        rows.push((client_id.clone(), row));
                     }
                 }
             }
@@ -256,11 +271,11 @@ pub fn message_row(row: &Row<'_>, now: i64) -> Element {
     }
 }
 
-/// A message in the outbox, with Retry and Discard (handled by the list).
-fn pending_row(entry: &OutboxEntry) -> Element {
+/// A message in the outbox, with Retry and Discard (handled by the list) when `view` offers them.
+fn pending_row(client_id: &str, text: &str, view: &PendingView) -> Element {
     let row = El::with_class("li", "bubble own first pending")
-        .attr("data-client-id", &entry.client_id)
-        .push(El::with_class("p", "text").text(&entry.text))
+        .attr("data-client-id", client_id)
+        .push(El::with_class("p", "text").text(text))
         .push(El::with_class("span", "pending-state"))
         .push(
             El::with_class("span", "pending-actions")
@@ -268,43 +283,42 @@ fn pending_row(entry: &OutboxEntry) -> Element {
                 .push(small_button("Discard").attr("data-action", "discard")),
         )
         .0;
-    show_pending_state(&row, entry);
+    show_pending_state(&row, view);
     row
 }
 
-/// Writes the entry's state ("Sending…", "Not sent", "Not confirmed") and the reason it
-/// failed, if any, into its row, touching only what differs.
-fn show_pending_state(row: &Element, entry: &OutboxEntry) {
-    // A message unconfirmed for too long may well have arrived, so "Not sent" would be wrong.
-    let label = match entry.state {
-        OutboxState::Failed { .. } if entry.reason() == Some(client::NOT_CONFIRMED_REASON) => {
-            "Not confirmed"
-        }
-        OutboxState::Failed { .. } => "Not sent",
-        _ => "Sending…",
-    };
+/// Writes the entry's state ("Sending…", "Not sent yet", "Not sent", "Not confirmed"), the
+/// reason with its countdown, and whether Retry and Discard show, touching only what differs.
+/// The buttons are hidden, not removed, so they are the same elements when they come back.
+fn show_pending_state(row: &Element, view: &PendingView) {
     let find = |css: &str| row.query_selector(css).ok().flatten();
     if let Some(line) = find(".pending-state")
-        && line.text_content().as_deref() != Some(label)
+        && line.text_content().as_deref() != Some(view.label)
     {
-        line.set_text_content(Some(label));
+        line.set_text_content(Some(view.label));
     }
-    match (entry.reason(), find(".reason")) {
+    match (view.detail.as_deref(), find(".reason")) {
         (Some(reason), Some(shown)) => {
             if shown.text_content().as_deref() != Some(reason) {
                 shown.set_text_content(Some(reason));
             }
         }
         (Some(reason), None) => {
-            let shown = El::with_class("span", "reason")
-                .attr("role", "alert")
-                .text(reason)
-                .0;
+            let shown = El::with_class("span", "reason").text(reason).0;
             let actions = find(".pending-actions").map(Node::from);
             let _ = row.insert_before(&shown, actions.as_ref());
         }
         (None, Some(shown)) => shown.remove(),
         (None, None) => {}
+    }
+    if let Some(actions) = find(".pending-actions")
+        && actions.has_attribute("hidden") == view.actions
+    {
+        let _ = if view.actions {
+            actions.remove_attribute("hidden")
+        } else {
+            actions.set_attribute("hidden", "")
+        };
     }
 }
 
@@ -431,16 +445,12 @@ mod tests {
     }
 
     #[wasm_bindgen_test]
-    fn a_pending_row_changes_in_place_and_keeps_its_buttons() {
-        let mut entry = OutboxEntry {
-            client_id: "pending-0001".into(),
-            text: "hello".into(),
-            created_ts: 0,
-            state: OutboxState::Sent,
-            attempts: 1,
-            first_sent_at: Some(0),
-        };
-        let row = pending_row(&entry);
+    fn a_pending_row_changes_in_place_and_offers_its_buttons_only_after_a_failure() {
+        let mut outbox = client::Outbox::default();
+        outbox.add("pending-0001".into(), "hello".into(), 0);
+        outbox.due(0);
+        let view = |outbox: &client::Outbox, now| outbox.entries()[0].view(now);
+        let row = pending_row("pending-0001", "hello", &view(&outbox, 0));
         let text = |css: &str| {
             row.query_selector(css)
                 .ok()
@@ -448,16 +458,30 @@ mod tests {
                 .and_then(|e| e.text_content())
         };
         let buttons = row.query_selector(".pending-actions").ok().flatten();
+        let offered = || buttons.as_ref().is_some_and(|b| !b.has_attribute("hidden"));
         assert_eq!(text(".pending-state").as_deref(), Some("Sending…"));
         assert_eq!(text(".reason"), None);
+        assert!(!offered(), "no Retry or Discard on a message just sent");
 
-        entry.state = OutboxState::Waiting {
-            retry_at: 5_000,
-            reason: "the store is down".into(),
-        };
-        show_pending_state(&row, &entry);
-        assert_eq!(text(".pending-state").as_deref(), Some("Sending…"));
-        assert_eq!(text(".reason").as_deref(), Some("the store is down"));
+        outbox.refused(
+            "pending-0001",
+            protocol::ErrorCode::StoreUnavailable,
+            "the message store is unavailable",
+            Some(4_000),
+            100,
+        );
+        show_pending_state(&row, &view(&outbox, 100));
+        assert_eq!(text(".pending-state").as_deref(), Some("Not sent yet"));
+        assert_eq!(
+            text(".reason").as_deref(),
+            Some("the server can't store messages right now; retrying in 4 s")
+        );
+        assert!(offered());
+        show_pending_state(&row, &view(&outbox, 2_100));
+        assert_eq!(
+            text(".reason").as_deref(),
+            Some("the server can't store messages right now; retrying in 2 s")
+        );
         // The reason sits between the state line and the buttons.
         let order: Vec<String> = (0..row.children().length())
             .filter_map(|i| row.children().item(i))
@@ -468,17 +492,25 @@ mod tests {
             ["text", "pending-state", "reason", "pending-actions"]
         );
 
-        entry.state = OutboxState::Failed {
-            reason: "refused".into(),
-        };
-        show_pending_state(&row, &entry);
+        outbox.refused(
+            "pending-0001",
+            protocol::ErrorCode::InvalidText,
+            "refused",
+            None,
+            3_000,
+        );
+        show_pending_state(&row, &view(&outbox, 3_000));
         assert_eq!(text(".pending-state").as_deref(), Some("Not sent"));
         assert_eq!(text(".reason").as_deref(), Some("refused"));
 
-        entry.state = OutboxState::Sent;
-        show_pending_state(&row, &entry);
+        outbox.retry("pending-0001");
+        outbox.due(3_100);
+        show_pending_state(&row, &view(&outbox, 3_100));
         assert_eq!(text(".pending-state").as_deref(), Some("Sending…"));
         assert_eq!(text(".reason"), None);
+        assert!(!offered(), "a fresh retry is a fresh send");
+        show_pending_state(&row, &view(&outbox, client::PENDING_ACTIONS_AFTER_MS));
+        assert!(offered(), "offered again after a long wait");
         assert!(row.query_selector(".pending-actions").ok().flatten() == buttons);
     }
 }
