@@ -51,7 +51,14 @@ impl El {
     /// Calls `handler` on each `event`. The handler is never detached, so this is for elements
     /// that live as long as the page; rows, which come and go, share one delegated listener on
     /// their list instead. (The name picker's two handlers outlive its form, once per visit.)
-    pub fn on(self, event: &str, handler: Box<dyn FnMut(Event)>) -> Self {
+    ///
+    /// This and the other generic helpers only box their closure and call one shared function,
+    /// so each call site costs a few bytes of wasm, not a copy of the listener code.
+    pub fn on(self, event: &str, handler: impl FnMut(Event) + 'static) -> Self {
+        self.on_boxed(event, Box::new(handler))
+    }
+
+    fn on_boxed(self, event: &str, handler: Box<dyn FnMut(Event)>) -> Self {
         let closure = Closure::wrap(handler);
         let _ = self
             .0
@@ -61,20 +68,24 @@ impl El {
     }
 
     /// Binds the element's text to `value` (see [`text`]).
-    pub fn bind_text(self, value: Box<dyn Fn() -> String>) -> Self {
-        text(&self.0, value);
+    pub fn bind_text(self, value: impl Fn() -> String + 'static) -> Self {
+        text(&self.0, Box::new(value));
         self
     }
 
     /// Binds one attribute to `value` (see [`attr`]).
-    pub fn bind_attr(self, name: &'static str, value: Box<dyn Fn() -> Option<String>>) -> Self {
-        attr(&self.0, name, value);
+    pub fn bind_attr(
+        self,
+        name: &'static str,
+        value: impl Fn() -> Option<String> + 'static,
+    ) -> Self {
+        attr(&self.0, name, Box::new(value));
         self
     }
 
     /// Appends `child`, present only while `when` is true (see [`shown`]).
-    pub fn shown_child(self, child: El, when: Box<dyn Fn() -> bool>) -> Self {
-        shown(&self.0, child.0, when);
+    pub fn shown_child(self, child: El, when: impl Fn() -> bool + 'static) -> Self {
+        shown(&self.0, child.0, Box::new(when));
         self
     }
 
@@ -85,7 +96,11 @@ impl El {
 
 /// Runs `effect` once soon and again whenever a signal it read changes. The one effect type
 /// every binding shares, so the reactive machinery is compiled once.
-pub fn watch(mut effect: Box<dyn FnMut()>) {
+pub fn watch(effect: impl FnMut() + 'static) {
+    watch_boxed(Box::new(effect));
+}
+
+fn watch_boxed(mut effect: Box<dyn FnMut()>) {
     Effect::new(move |_: Option<()>| effect());
 }
 
@@ -93,7 +108,7 @@ pub fn watch(mut effect: Box<dyn FnMut()>) {
 pub fn text(element: &Element, value: Box<dyn Fn() -> String>) {
     let element = element.clone();
     let mut shown: Option<String> = None;
-    watch(Box::new(move || {
+    watch_boxed(Box::new(move || {
         let now = value();
         if shown.as_ref() != Some(&now) {
             element.set_text_content(Some(&now));
@@ -106,7 +121,7 @@ pub fn text(element: &Element, value: Box<dyn Fn() -> String>) {
 pub fn attr(element: &Element, name: &'static str, value: Box<dyn Fn() -> Option<String>>) {
     let element = element.clone();
     let mut shown: Option<Option<String>> = None;
-    watch(Box::new(move || {
+    watch_boxed(Box::new(move || {
         let now = value();
         if shown.as_ref() != Some(&now) {
             let _ = match &now {
@@ -125,7 +140,7 @@ pub fn shown(parent: &Element, child: Element, when: Box<dyn Fn() -> bool>) {
     let marker: Node = document().create_comment("").into();
     let _ = parent.append_child(&marker);
     let mut present = false;
-    watch(Box::new(move || {
+    watch_boxed(Box::new(move || {
         let now = when();
         if now != present {
             if now {

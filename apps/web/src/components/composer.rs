@@ -35,17 +35,17 @@ pub(super) fn composer(transport: Transport) -> El {
             let _ = area.focus();
         })
     };
-    let on_input: Box<dyn FnMut(Event)> = {
+    let on_input = {
         let problem = problem.0.clone();
-        Box::new(move |event: Event| {
+        move |event: Event| {
             text.set(dom::event_value(&event));
             problem.set_text_content(None);
             transport.keystroke();
-        })
+        }
     };
-    let on_key: Box<dyn FnMut(Event)> = {
+    let on_key = {
         let send = send.clone();
-        Box::new(move |event: Event| {
+        move |event: Event| {
             let Some(key) = event.dyn_ref::<web_sys::KeyboardEvent>() else {
                 return;
             };
@@ -53,35 +53,29 @@ pub(super) fn composer(transport: Transport) -> El {
                 event.prevent_default();
                 send();
             }
-        })
+        }
     };
     let count = move || text.with(|t| t.trim().chars().count());
     let counter = El::new("span")
         .attr("aria-live", "polite")
-        .bind_attr(
-            "class",
-            Box::new(move || {
-                Some(
-                    if count() > TEXT_MAX_CHARS {
-                        "counter over"
-                    } else {
-                        "counter"
-                    }
-                    .to_owned(),
-                )
-            }),
-        )
-        .bind_text(Box::new(move || format!("{}/{TEXT_MAX_CHARS}", count())));
+        .bind_attr("class", move || {
+            Some(
+                if count() > TEXT_MAX_CHARS {
+                    "counter over"
+                } else {
+                    "counter"
+                }
+                .to_owned(),
+            )
+        })
+        .bind_text(move || format!("{}/{TEXT_MAX_CHARS}", count()));
     El::with_class("form", "composer")
-        .on(
-            "submit",
-            Box::new(move |event: Event| {
-                event.prevent_default();
-                send();
-            }),
-        )
+        .on("submit", move |event: Event| {
+            event.prevent_default();
+            send();
+        })
         .push(area.on("input", on_input).on("keydown", on_key))
-        .shown_child(counter, Box::new(move || count() >= TEXT_MAX_CHARS - 200))
+        .shown_child(counter, move || count() >= TEXT_MAX_CHARS - 200)
         .push(
             El::new("button")
                 .attr("type", "submit")
@@ -93,10 +87,10 @@ pub(super) fn composer(transport: Transport) -> El {
             El::with_class("p", "storage-warning")
                 .attr("role", "alert")
                 .text("This browser's storage is full: unsent messages will not survive a reload."),
-            Box::new(move || {
+            move || {
                 transport
                     .state
                     .with(|s| s.outbox_unsaved && !s.outbox.is_empty())
-            }),
+            },
         )
 }

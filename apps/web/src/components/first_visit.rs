@@ -44,7 +44,7 @@ fn card(title: &str, problem: &str, hint: &str, link: Option<El>) -> Element {
 
 /// Asks for a display name. `chosen` gets a valid one (already stored); what it returns takes
 /// the picker's place in the page.
-pub fn name_picker(chosen: Box<dyn Fn(String) -> Option<Element>>) -> Element {
+pub fn name_picker(chosen: impl Fn(String) -> Option<Element> + 'static) -> Element {
     let problem = El::with_class("p", "problem").attr("role", "alert");
     let input = El::new("input")
         .attr("id", "name")
@@ -54,12 +54,12 @@ pub fn name_picker(chosen: Box<dyn Fn(String) -> Option<Element>>) -> Element {
         .attr("required", "")
         .on("input", {
             let problem = problem.0.clone();
-            Box::new(move |_| problem.set_text_content(None))
+            move |_| problem.set_text_content(None)
         });
     let main = El::with_class("main", "centered");
-    let submit: Box<dyn FnMut(Event)> = {
+    let submit = {
         let (problem, input, main) = (problem.0.clone(), input.0.clone(), main.0.clone());
-        Box::new(move |event: Event| {
+        move |event: Event| {
             event.prevent_default();
             match protocol::validate_name(&dom::value_of(&input)) {
                 Ok(valid) => {
@@ -70,7 +70,7 @@ pub fn name_picker(chosen: Box<dyn Fn(String) -> Option<Element>>) -> Element {
                 }
                 Err(e) => problem.set_text_content(Some(&e.0)),
             }
-        })
+        }
     };
     main.push(
         El::with_class("form", "card")

@@ -49,23 +49,14 @@ pub(super) fn header(state: RwSignal<ChatState>, transport: Transport) -> El {
     let status = El::new("span")
         .attr("role", "status")
         .attr("aria-live", "polite")
-        .bind_attr(
-            "class",
-            Box::new(move || Some(format!("status {}", status_name()))),
-        )
-        .bind_attr(
-            "data-status",
-            Box::new(move || Some(status_name().to_owned())),
-        )
-        .bind_text(Box::new(status_text));
+        .bind_attr("class", move || Some(format!("status {}", status_name())))
+        .bind_attr("data-status", move || Some(status_name().to_owned()))
+        .bind_text(status_text);
     // A full room's wait stands whoever asks, so the button would do nothing then.
-    let retry = small_button("Retry now").on("click", Box::new(move |_| transport.retry_now()));
-    let reload = small_button("Reload").on(
-        "click",
-        Box::new(move |_| {
-            let _ = window().location().reload();
-        }),
-    );
+    let retry = small_button("Retry now").on("click", move |_| transport.retry_now());
+    let reload = small_button("Reload").on("click", move |_| {
+        let _ = window().location().reload();
+    });
     let outdated = move || state.with(|s| s.outdated().is_some());
     let can_retry = move || {
         state.with(|s| {
@@ -81,15 +72,15 @@ pub(super) fn header(state: RwSignal<ChatState>, transport: Transport) -> El {
         .attr("placeholder", "room")
         .attr("pattern", "[a-z0-9_-]{1,64}")
         .attr("maxlength", "64");
-    let go: Box<dyn FnMut(Event)> = {
+    let go = {
         let input = goto.0.clone();
-        Box::new(move |event: Event| {
+        move |event: Event| {
             event.prevent_default();
             // Room names are ASCII (a-z, 0-9, _ and -); ASCII lowercasing spares the client the
             // Unicode case tables (12 KB of wasm), and anything else is refused by the room page.
             let target = dom::value_of(&input).trim().to_ascii_lowercase();
             let _ = window().location().set_href(&format!("/r/{target}"));
-        })
+        }
     };
     let room = state.with_untracked(|s| format!("#{}", s.room));
 
@@ -103,8 +94,8 @@ pub(super) fn header(state: RwSignal<ChatState>, transport: Transport) -> El {
             El::with_class("div", "connection")
                 .push(notify_toggle(state))
                 .push(status)
-                .shown_child(retry, Box::new(can_retry))
-                .shown_child(reload, Box::new(outdated)),
+                .shown_child(retry, can_retry)
+                .shown_child(reload, outdated),
         )
         .push(
             El::with_class("form", "goto")
@@ -120,7 +111,7 @@ fn roster(state: RwSignal<ChatState>) -> El {
     let mut shown: Option<Vec<String>> = None;
     {
         let names = names.0.clone();
-        dom::watch(Box::new(move || {
+        dom::watch(move || {
             let changed = state.with(|s| {
                 shown
                     .as_ref()
@@ -136,12 +127,13 @@ fn roster(state: RwSignal<ChatState>) -> El {
                 let _ = names.append_child(&El::new("li").text(name).into_node());
             }
             shown = Some(now);
-        }));
+        });
     }
     El::with_class("details", "online")
-        .push(El::new("summary").bind_text(Box::new(move || {
-            format!("{} online", state.with(|s| s.online.len()))
-        })))
+        .push(
+            El::new("summary")
+                .bind_text(move || format!("{} online", state.with(|s| s.online.len()))),
+        )
         .push(names)
 }
 
@@ -169,27 +161,19 @@ fn notify_toggle(state: RwSignal<ChatState>) -> El {
         }
     };
     El::with_class("button", "small notify")
-        .bind_attr(
-            "aria-pressed",
-            Box::new(move || Some(if on() { "true" } else { "false" }.to_owned())),
-        )
-        .bind_attr(
-            "title",
-            Box::new(move || {
-                Some(
-                    match permission.get() {
-                        Permission::Denied => "Notifications are blocked in this browser",
-                        _ if on() => {
-                            "Notifications are on while this tab is hidden; click to turn off"
-                        }
-                        _ => "Notify me of new messages while this tab is hidden",
-                    }
-                    .to_owned(),
-                )
-            }),
-        )
-        .bind_text(Box::new(move || {
-            if on() { "Notify: on" } else { "Notify" }.to_owned()
-        }))
-        .on("click", Box::new(toggle))
+        .bind_attr("aria-pressed", move || {
+            Some(if on() { "true" } else { "false" }.to_owned())
+        })
+        .bind_attr("title", move || {
+            Some(
+                match permission.get() {
+                    Permission::Denied => "Notifications are blocked in this browser",
+                    _ if on() => "Notifications are on while this tab is hidden; click to turn off",
+                    _ => "Notify me of new messages while this tab is hidden",
+                }
+                .to_owned(),
+            )
+        })
+        .bind_text(move || if on() { "Notify: on" } else { "Notify" }.to_owned())
+        .on("click", toggle)
 }

@@ -24,7 +24,7 @@ use reactive_graph::prelude::*;
 use reactive_graph::signal::RwSignal;
 use std::cell::Cell;
 use std::rc::Rc;
-use web_sys::{Element, Event};
+use web_sys::Element;
 
 /// Which room the address names: `/` is the lobby, `/r/{room}` any room. The refusal quotes
 /// the address as the person typed it (decoded: "Not a room!", not "Not%20a%20room!"); the rule
@@ -64,9 +64,7 @@ pub fn app() -> Element {
     };
     match storage::name() {
         Some(name) => chat_room(&room, &name, secret),
-        None => name_picker(Box::new(move |name| {
-            Some(chat_room(&room, &name, secret.clone()))
-        })),
+        None => name_picker(move |name| Some(chat_room(&room, &name, secret.clone()))),
     }
 }
 
@@ -83,13 +81,13 @@ fn chat_room(room: &str, name: &str, secret: String) -> Element {
     let transport = Transport::start(state);
     // The tab title carries the unread count while the tab is hidden.
     let mut title = String::new();
-    dom::watch(Box::new(move || {
+    dom::watch(move || {
         let now = state.with(|s| s.attention.title(&s.room));
         if now != title {
             document().set_title(&now);
             title = now;
         }
-    }));
+    });
 
     let list = El::with_class("div", "messages").attr("aria-label", "Messages");
     let at_bottom = RwSignal::new(true);
@@ -108,7 +106,7 @@ fn chat_room(room: &str, name: &str, secret: String) -> Element {
     // New messages at the bottom: follow them when at the bottom, else count them.
     let mut previous: Option<(Option<i64>, usize)> = None;
     let follow = scroll_to_bottom.clone();
-    dom::watch(Box::new(move || {
+    dom::watch(move || {
         let current = state.with(|s| (s.messages.newest_seq(), s.outbox.entries().len()));
         if previous == Some(current) {
             return;
@@ -120,12 +118,12 @@ fn chat_room(room: &str, name: &str, secret: String) -> Element {
             unseen.update(|n| *n += 1);
         }
         previous = Some(current);
-    }));
+    });
     // Older messages at the top: keep what the reader was looking at in place.
     let mut oldest = None;
     {
         let (list, anchor) = (list.0.clone(), anchor.clone());
-        dom::watch(Box::new(move || {
+        dom::watch(move || {
             let current = state.with(|s| s.messages.oldest_seq());
             if current == oldest {
                 return;
@@ -137,12 +135,12 @@ fn chat_room(room: &str, name: &str, secret: String) -> Element {
                     list.set_scroll_top(list.scroll_height() - height + top);
                 });
             }
-        }));
+        });
     }
 
-    let on_scroll: Box<dyn FnMut(Event)> = {
+    let on_scroll = {
         let (el, anchor) = (list.0.clone(), anchor.clone());
-        Box::new(move |_| {
+        move |_| {
             let bottom = el.scroll_height() - el.scroll_top() - el.client_height() < 40;
             at_bottom.set(bottom);
             if bottom {
@@ -160,12 +158,12 @@ fn chat_room(room: &str, name: &str, secret: String) -> Element {
                 anchor.set(Some((el.scroll_height(), el.scroll_top())));
                 transport.load_older();
             }
-        })
+        }
     };
 
     let history_edge = El::with_class("p", "history-edge")
         .attr("aria-live", "polite")
-        .bind_text(Box::new(move || {
+        .bind_text(move || {
             state.with(|s| {
                 if s.messages.loading_older {
                     "Loading older messages…"
@@ -180,26 +178,26 @@ fn chat_room(room: &str, name: &str, secret: String) -> Element {
                 }
                 .to_owned()
             })
-        }));
+        });
 
     let rows = rows::message_list(state, transport);
     let jump = {
         let jump_to = scroll_to_bottom.clone();
         El::with_class("button", "jump")
-            .on("click", Box::new(move |_| jump_to()))
-            .bind_text(Box::new(move || format!("↓ {} new", unseen.get())))
+            .on("click", move |_| jump_to())
+            .bind_text(move || format!("↓ {} new", unseen.get()))
     };
     let typing = El::with_class("p", "typing")
         .attr("aria-live", "polite")
-        .bind_text(Box::new(move || {
+        .bind_text(move || {
             let now = transport.clock.get();
             state.with(|s| s.typing.summary(now)).unwrap_or_default()
-        }));
+        });
 
     El::with_class("div", "chat")
         .push(header::header(state, transport))
         .push(list.on("scroll", on_scroll).push(history_edge).child(&rows))
-        .shown_child(jump, Box::new(move || unseen.get() > 0))
+        .shown_child(jump, move || unseen.get() > 0)
         .push(typing)
         .push(composer::composer(transport))
         .0

@@ -138,7 +138,7 @@ pub(super) fn message_list(state: RwSignal<ChatState>, transport: Transport) -> 
         .attr("aria-live", "polite")
         .attr("aria-relevant", "additions");
     // The pending rows' buttons: one listener for all of them, as rows come and go.
-    let on_click: Box<dyn FnMut(Event)> = Box::new(move |event: Event| {
+    let on_click = move |event: Event| {
         let button = event
             .target()
             .and_then(|t| t.dyn_into::<Element>().ok())
@@ -156,7 +156,7 @@ pub(super) fn message_list(state: RwSignal<ChatState>, transport: Transport) -> 
             (Some("discard"), Some(id)) => transport.discard(&id),
             _ => {}
         }
-    });
+    };
     let list = list.on("click", on_click).0;
     // Stored rows go before this marker, pending rows after it.
     let end: Node = document().create_comment("pending").into();
@@ -169,7 +169,7 @@ pub(super) fn message_list(state: RwSignal<ChatState>, transport: Transport) -> 
     let mut seen: Option<(u64, String)> = None;
     {
         let (list, end, shown) = (list.clone(), end.clone(), shown.clone());
-        dom::watch(Box::new(move || {
+        dom::watch(move || {
             let changed = state.with(|s| {
                 seen.as_ref()
                     .is_none_or(|(rev, me)| *rev != s.messages.revision() || *me != s.me.user_id)
@@ -183,12 +183,12 @@ pub(super) fn message_list(state: RwSignal<ChatState>, transport: Transport) -> 
                 let offset = format::tz_offset_ms(s.messages.newest_seq().unwrap_or(0));
                 shown.borrow_mut().update(&list, &end, &s.rows(offset), now);
             });
-        }));
+        });
     }
-    dom::watch(Box::new(move || {
+    dom::watch(move || {
         let now = transport.clock.get();
         shown.borrow().relabel_days(now);
-    }));
+    });
 
     // The outbox is a handful of entries. Each keeps its row while it is in the outbox and only
     // the state line, the reason and whether the buttons show change in place, so a click on
@@ -198,7 +198,7 @@ pub(super) fn message_list(state: RwSignal<ChatState>, transport: Transport) -> 
     let mut rows: Vec<(String, Element)> = Vec::new();
     {
         let list = list.clone();
-        dom::watch(Box::new(move || {
+        dom::watch(move || {
             let now = transport.clock.get();
             let current: Vec<(String, PendingView)> = state.with(|s| {
                 s.outbox
@@ -235,7 +235,7 @@ pub(super) fn message_list(state: RwSignal<ChatState>, transport: Transport) -> 
                     }
                 }
             }
-        }));
+        });
     }
     list.into()
 }
