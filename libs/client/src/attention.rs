@@ -34,6 +34,11 @@ impl Attention {
         }
     }
 
+    /// Whether the tab is hidden: what arrives is not seen yet.
+    pub fn is_hidden(&self) -> bool {
+        self.hidden
+    }
+
     /// Messages that arrived while the tab was hidden, own messages aside.
     pub fn unread(&self) -> u32 {
         self.unread

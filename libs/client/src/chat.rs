@@ -5,8 +5,9 @@ use crate::attention::Attention;
 use crate::backoff::{Backoff, Beat, Heartbeat};
 use crate::messages::{MessageList, Row};
 use crate::outbox::Outbox;
+use crate::rooms::Rooms;
 use crate::typing::Typing;
-use protocol::{ClientFrame, ErrorCode, Member, Secret, ServerFrame};
+use protocol::{ClientFrame, ErrorCode, HistoryPage, Member, Secret, ServerFrame};
 
 /// While typing, the client repeats `typing: true` at most this often (the room's typing limit
 /// is 1 per second with a burst of 5).
@@ -57,6 +58,9 @@ pub struct ChatState {
     pub heartbeat: Heartbeat,
     /// The unread count and notifications while the tab is hidden.
     pub attention: Attention,
+    /// The rooms this browser has been in, with what was seen in each: this room is marked
+    /// seen up to its newest message whenever that is shown on a visible page.
+    pub rooms: Rooms,
     /// The outbox could not be saved (the browser's storage is full or refused): what is in it
     /// lasts only as long as the page, and the person is told so.
     pub outbox_unsaved: bool,
@@ -92,6 +96,7 @@ impl ChatState {
             backoff: Backoff::default(),
             heartbeat: Heartbeat::default(),
             attention: Attention::default(),
+            rooms: Rooms::default(),
             outbox_unsaved: false,
             store_down: false,
             secret,
@@ -121,6 +126,47 @@ impl ChatState {
         self.messages.rows(&self.me.user_id, tz_offset_ms)
     }
 
+    /// The person chose a new display name: it is checked as the room checks it, and the next
+    /// hello carries it (the caller reconnects), so the room tells everyone and stamps new
+    /// messages with it. `Err` says why the name is refused.
+    pub fn rename(&mut self, name: &str) -> Result<(), String> {
+        let name = protocol::validate_name(name).map_err(|e| e.0)?;
+        self.me.name = name.to_owned();
+        Ok(())
+    }
+
+    /// The page was hidden or shown; shown, this room's messages are seen.
+    pub fn set_hidden(&mut self, hidden: bool) {
+        self.attention.set_hidden(hidden);
+        self.mark_seen();
+    }
+
+    /// The newest page of another room arrived: its unread count, own messages aside.
+    pub fn newest_page_of(&mut self, room: &str, page: &HistoryPage) {
+        self.rooms.newest_page(room, page, &self.me.user_id);
+    }
+
+    /// The rooms whose unread counts are worth asking for: every other room of the list, once
+    /// the room said who we are (own messages do not count) and while the page is visible.
+    pub fn rooms_to_count(&self) -> Vec<String> {
+        if self.me.user_id.is_empty() || self.attention.is_hidden() {
+            return Vec::new();
+        }
+        self.rooms
+            .entries()
+            .iter()
+            .map(|e| e.room.clone())
+            .filter(|room| *room != self.room)
+            .collect()
+    }
+
+    /// What a visible page shows of this room is seen.
+    fn mark_seen(&mut self) {
+        if let (false, Some(newest)) = (self.attention.is_hidden(), self.messages.newest_seq()) {
+            self.rooms.saw(&self.room, newest);
+        }
+    }
+
     /// A connection attempt starts.
     pub fn connecting(&mut self) {
         self.status = ConnectionStatus::Connecting {
@@ -146,6 +192,12 @@ impl ChatState {
 
     /// A text frame arrived. Returns frames to send in answer.
     pub fn received(&mut self, text: &str, now: i64) -> Vec<String> {
+        let frames = self.receive(text, now);
+        self.mark_seen();
+        frames
+    }
+
+    fn receive(&mut self, text: &str, now: i64) -> Vec<String> {
         self.heartbeat.heard(now);
         let Ok(frame) = ServerFrame::decode(text) else {
             // `pong`, or a frame from a newer server this client does not know: nothing to do.

@@ -5,13 +5,16 @@
 mod attention;
 mod backoff;
 mod chat;
+mod face;
 mod messages;
 mod outbox;
+mod rooms;
 mod typing;
 
 pub use attention::{Alert, Attention};
 pub use backoff::{Backoff, Beat, Heartbeat};
 pub use chat::{ChatState, ConnectionStatus, Notice, ROOM_FULL_DEFAULT_WAIT_MS};
+pub use face::{Face, HUES};
 pub use messages::{MessageList, Row};
 pub use outbox::{
     CONFIRM_WINDOW_MS, NOT_CONFIRMED_REASON, Outbox, OutboxEntry, OutboxState,
@@ -19,6 +22,7 @@ pub use outbox::{
     STORE_UNAVAILABLE_REASON,
 };
 pub use protocol::Secret;
+pub use rooms::{MAX_ROOMS, RoomEntry, Rooms, UNREAD_PAGE, Unread};
 pub use typing::Typing;
 
 /// An id of `len` characters of `A-Za-z0-9_-` from random bytes the caller supplies (the

@@ -128,7 +128,10 @@ impl MessageList {
             }
             let first_in_group = new_day
                 || previous.is_none_or(|p| {
-                    p.user_id != message.user_id || message.ts - p.ts > GROUP_GAP_MS
+                    // A new name starts a group too, so that it shows.
+                    p.user_id != message.user_id
+                        || p.name != message.name
+                        || message.ts - p.ts > GROUP_GAP_MS
                 });
             rows.push(Row::Message {
                 message,
@@ -227,6 +230,11 @@ mod tests {
             message(3, "alice", day + 2000),
             message(4, "bob", day + 3000),
             message(5, "bob", day + 3000 + GROUP_GAP_MS + 1),
+            // Bob took a new name: his next message starts a group, which shows it.
+            Message {
+                name: "Robert".into(),
+                ..message(6, "bob", day + 3000 + GROUP_GAP_MS + 2)
+            },
         ]);
         let shape: Vec<String> = list
             .rows("bob", 0)
@@ -245,7 +253,10 @@ mod tests {
                 ),
             })
             .collect();
-        assert_eq!(shape, ["day0", "1*", "day1", "2*", "3", "4o*", "5o*"]);
+        assert_eq!(
+            shape,
+            ["day0", "1*", "day1", "2*", "3", "4o*", "5o*", "6o*"]
+        );
         // Two hours east of UTC, message 1 already falls on day 1.
         let rows = list.rows("bob", 2 * 3600 * 1000);
         assert!(matches!(rows[0], Row::Day { day: 1, .. }));

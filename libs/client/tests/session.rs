@@ -679,3 +679,67 @@ fn the_rooms_dedupe_window_bounds_automatic_resends() {
     relaxed.outbox.set_dedupe_window(10 * 60 * 60 * 1000);
     assert_eq!(relaxed.outbox.confirm_window_ms(), CONFIRM_WINDOW_MS);
 }
+
+#[test]
+fn a_new_name_is_checked_and_said_in_the_next_hello() {
+    let mut chat = alice();
+    assert!(chat.rename("   ").is_err(), "a blank name is refused");
+    assert!(chat.rename(&"x".repeat(33)).is_err(), "too long");
+    chat.rename("  Alice B.  ").ok();
+    assert_eq!(chat.me.name, "Alice B.");
+    let hello = parse(&chat.opened(0));
+    assert!(
+        matches!(&hello[..], [ClientFrame::Hello { name, .. }] if name == "Alice B."),
+        "{hello:?}"
+    );
+}
+
+#[test]
+fn what_a_visible_page_shows_is_seen_and_other_rooms_are_counted() {
+    let mut chat = alice();
+    chat.rooms.visit("design");
+    chat.rooms.visit("lobby");
+    assert!(
+        chat.rooms_to_count().is_empty(),
+        "not before the room says who we are"
+    );
+    chat.opened(0);
+    chat.received(&welcome(vec![message(5, "m5-aaaaaa", "bob-0001")], true), 0);
+    let seen = |chat: &ChatState, room: &str| {
+        chat.rooms
+            .entries()
+            .iter()
+            .find(|e| e.room == room)
+            .map(|e| e.seen)
+    };
+    assert_eq!(seen(&chat, "lobby"), Some(5));
+    assert_eq!(chat.rooms_to_count(), ["design"]);
+
+    // While the page is hidden, what arrives is not seen, and no counts are asked for.
+    chat.set_hidden(true);
+    let live = |seq| {
+        ServerFrame::Message {
+            message: message(seq, &format!("m{seq}-aaaaaa"), "bob-0001"),
+        }
+        .to_json()
+    };
+    chat.received(&live(6), 1);
+    assert_eq!(seen(&chat, "lobby"), Some(5));
+    assert!(chat.rooms_to_count().is_empty());
+    chat.set_hidden(false);
+    assert_eq!(seen(&chat, "lobby"), Some(6));
+
+    // Another room's newest page counts others' messages only.
+    let page = protocol::HistoryPage {
+        messages: vec![
+            message(7, "m7-aaaaaa", "bob-0001"),
+            message(8, "m8-aaaaaa", &chat.me.user_id.clone()),
+        ],
+        has_more: false,
+    };
+    chat.newest_page_of("design", &page);
+    assert_eq!(
+        chat.rooms.entries()[1].unread,
+        Some(client::Unread::Exactly(1))
+    );
+}

@@ -90,6 +90,22 @@ impl ErrorCode {
     }
 }
 
+impl HistoryPage {
+    /// Decodes a page as `GET /api/rooms/{room}/messages` answers it:
+    /// `{"messages":[…],"has_more":…}`, members it does not define ignored.
+    pub fn decode(text: &str) -> Result<HistoryPage, DecodeError> {
+        HistoryPage::from_json(&Json::parse(text)?)
+            .ok_or(DecodeError::Shape("not a page of messages"))
+    }
+
+    fn from_json(json: &Json) -> Option<HistoryPage> {
+        Some(HistoryPage {
+            messages: json.list_member("messages", Message::decode)?,
+            has_more: json.bool_member("has_more")?,
+        })
+    }
+}
+
 impl ServerFrame {
     /// Decodes a server frame, as the client does (the Worker encodes with serde). Members a
     /// frame does not define are ignored, so a newer server may add some.
@@ -109,12 +125,9 @@ impl ServerFrame {
             "messages" => json
                 .list_member("messages", Message::decode)
                 .map(|messages| ServerFrame::Messages { messages }),
-            "history" => Some(ServerFrame::History(HistoryPage {
-                messages: json
-                    .list_member("messages", Message::decode)
-                    .ok_or_else(&fields)?,
-                has_more: json.bool_member("has_more").ok_or_else(&fields)?,
-            })),
+            "history" => Some(ServerFrame::History(
+                HistoryPage::from_json(&json).ok_or_else(&fields)?,
+            )),
             "typing" => TypingNotice::decode(&json).map(|n| ServerFrame::Typing {
                 user_id: n.user_id,
                 name: n.name,

@@ -300,6 +300,23 @@ fn server_frames() {
     );
 }
 
+/// The body of `GET /api/rooms/{room}/messages`, which the web client reads for unread counts.
+#[test]
+fn http_history_page() {
+    let page = HistoryPage {
+        messages: vec![message(7)],
+        has_more: true,
+    };
+    let json = concat!(
+        r#"{"messages":[{"seq":7,"client_id":"c1234567","user_id":"u1234567","name":"alice","#,
+        r#""text":"hi <b>\"there\"</b>\n🙂","ts":1732700000123}],"has_more":true}"#
+    );
+    assert_eq!(serde_json::to_string(&page).ok().as_deref(), Some(json));
+    assert_eq!(HistoryPage::decode(json), Ok(page));
+    assert!(HistoryPage::decode(r#"{"messages":[]}"#).is_err());
+    assert!(HistoryPage::decode(r#"{"error":"too many history requests"}"#).is_err());
+}
+
 #[test]
 fn error_codes() {
     let golden = [
