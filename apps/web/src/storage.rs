@@ -1,8 +1,8 @@
 //! What the browser remembers: the display name, the secret that is this browser's identity,
-//! and each room's outbox.
+//! each room's outbox, and the rooms visited with what was seen in each.
 
 use crate::NoSecureRandom;
-use client::Outbox;
+use client::{Outbox, Rooms};
 
 fn local_storage() -> Option<web_sys::Storage> {
     web_sys::window()?.local_storage().ok().flatten()
@@ -88,6 +88,26 @@ pub fn save_outbox(room: &str, outbox: &mut Outbox, now: i64) -> bool {
         outbox.saved();
     }
     saved
+}
+
+const ROOMS_KEY: &str = "edge-chat.rooms";
+
+/// The rooms this browser has been in, as every tab left them.
+pub fn rooms() -> Rooms {
+    get(ROOMS_KEY)
+        .map(|json| Rooms::from_json(&json))
+        .unwrap_or_default()
+}
+
+/// Saves `rooms` after taking in what other tabs stored ([`Rooms::merge_stored`]).
+pub fn save_rooms(rooms: &mut Rooms) {
+    rooms.merge_stored(get(ROOMS_KEY).as_deref());
+    set(ROOMS_KEY, &rooms.to_json());
+}
+
+/// Whether a `storage` event (another tab wrote) concerns the list of rooms.
+pub fn is_rooms(key: Option<&str>) -> bool {
+    key == Some(ROOMS_KEY)
 }
 
 /// Whether a `storage` event (another tab wrote localStorage) concerns `room`'s outbox; its new

@@ -106,22 +106,25 @@ impl Transport {
                 return;
             };
             let room = shared.state.with_untracked(|s| s.room.clone());
+            let stored = event.new_value();
             if storage::is_outbox_of(&room, event.key().as_deref()) {
-                let stored = event.new_value();
                 shared.state.update(|s| {
                     s.outbox.merge_stored(stored.as_deref(), now());
                 });
+            } else if storage::is_rooms(event.key().as_deref()) {
+                // Another tab visited a room or saw one.
+                shared
+                    .state
+                    .update(|s| s.rooms.merge_stored(stored.as_deref()));
             }
         });
         let leaving = transport;
         let _ = window_event_listener_untyped("pagehide", move |_| leaving.drop_socket());
         let visible = transport;
-        visible
-            .state
-            .update(|s| s.attention.set_hidden(!page_shown()));
+        visible.state.update(|s| s.set_hidden(!page_shown()));
         let on_visible = Closure::<dyn FnMut()>::new(move || {
             let shown = page_shown();
-            visible.state.update(|s| s.attention.set_hidden(!shown));
+            visible.update(|s| s.set_hidden(!shown));
             if shown && !visible.state.with_untracked(ChatState::is_live) {
                 visible.retry_now();
             }
@@ -229,6 +232,17 @@ impl Transport {
         }
     }
 
+    /// The person chose a new name: it is kept for the next visit, and the connection starts
+    /// over so that the room's hello carries it. `Err` says why the name is refused.
+    pub fn rename(&self, name: &str) -> Result<(), String> {
+        self.state
+            .try_update(|s| s.rename(name))
+            .unwrap_or_else(|| Err("the chat is closed".to_owned()))?;
+        storage::set_name(&self.state.with_untracked(|s| s.me.name.clone()));
+        self.retry_now();
+        Ok(())
+    }
+
     /// The user sends a message. `Err` says why the text is refused.
     pub fn compose(&self, text: &str) -> Result<(), String> {
         let client_id = crate::new_id();
@@ -320,16 +334,21 @@ impl Transport {
             .unwrap_or(false)
     }
 
-    /// Changes the state and, when the outbox changed, saves it, so nothing typed is lost to a
-    /// reload. Saving only on change matters beyond the cost: every save merges with what other
-    /// tabs stored. `None` only once the page's reactive owner is gone.
-    fn update<T>(&self, change: impl FnOnce(&mut ChatState) -> T) -> Option<T> {
+    /// Changes the state and, when the outbox or the rooms changed, saves them, so nothing
+    /// typed is lost to a reload and unread counts survive it. Saving only on change matters
+    /// beyond the cost: every save merges with what other tabs stored. `None` only once the
+    /// page's reactive owner is gone.
+    pub fn update<T>(&self, change: impl FnOnce(&mut ChatState) -> T) -> Option<T> {
         self.state.try_update(|s| {
             let before = s.outbox.entries().to_vec();
+            let rooms = s.rooms.clone();
             let result = change(s);
             if s.outbox.entries() != before.as_slice() {
                 let saved = storage::save_outbox(&s.room, &mut s.outbox, now());
                 s.outbox_unsaved = !saved;
+            }
+            if s.rooms != rooms {
+                storage::save_rooms(&mut s.rooms);
             }
             result
         })

@@ -16,8 +16,8 @@ async fn two_people_chat_see_presence_and_typing_and_keep_who_they_are() -> Resu
     let result = async {
         action::join(&alice, &stack.base_url(), "alice").await?;
         action::join(&bob, &stack.base_url(), "bob").await?;
-        check::text_in(&alice, ".online summary", "2 online").await?;
-        check::text_in(&bob, ".online summary", "2 online").await?;
+        check::text_in(&alice, ".people h2", "2 online").await?;
+        check::text_in(&bob, ".people h2", "2 online").await?;
 
         action::type_only(&bob, "hi alice ").await?;
         check::text_in(&alice, ".typing", "bob is typing…").await?;
@@ -43,14 +43,48 @@ async fn two_people_chat_see_presence_and_typing_and_keep_who_they_are() -> Resu
             "one own bubble after a reload, got {}",
             own.len()
         );
-        check::text_in(&alice, ".online summary", "2 online").await?;
+        check::text_in(&alice, ".people h2", "2 online").await?;
+
+        // Someone else called alice joins: the two alices have faces of different colours.
+        let (other_alice, _) =
+            Chat::join(&stack.ws_url("lobby"), "alice", "other-alice", None).await?;
+        check::text_in(&bob, ".people h2", "3 online").await?;
+        let hues = bob
+            .execute(
+                "return Array.from(document.querySelectorAll('.people li'))
+                   .filter((li) => li.querySelector('.name').textContent === 'alice')
+                   .map((li) => li.querySelector('.avatar').style.getPropertyValue('--hue'));",
+                vec![],
+            )
+            .await?;
+        let hues: Vec<String> = serde_json::from_value(hues)?;
+        ensure!(
+            hues.len() == 2 && hues[0] != hues[1],
+            "two alices, two colours: {hues:?}"
+        );
+        other_alice.close().await?;
+        check::text_in(&bob, ".people h2", "2 online").await?;
+
+        // Alice takes a new name: bob sees it in who is online and on her next message.
+        action::rename(&alice, "Alicia").await?;
+        check::text_in(&alice, ".you .name", "Alicia").await?;
+        check::status_is(&alice, "live").await?;
+        check::text_in(&bob, ".people .name", "Alicia").await?;
+        let names = find::texts(&bob, ".people .name").await?;
+        ensure!(
+            names.len() == 2 && !names.contains(&"alice".to_owned()),
+            "{names:?}"
+        );
+        action::say(&alice, "new name").await?;
+        check::messages_end_with(&bob, &["new name"]).await?;
+        check::texts_are(&bob, "li.bubble.first .author", &["alice", "Alicia"]).await?;
 
         // Bob goes to another room: his last connection to the lobby closes and alice sees him
         // leave.
         bob.goto(&format!("{}/r/elsewhere", stack.base_url()))
             .await?;
         check::status_is(&bob, "live").await?;
-        check::text_in(&alice, ".online summary", "1 online").await?;
+        check::text_in(&alice, ".people h2", "1 online").await?;
         Ok(())
     }
     .await;
@@ -285,6 +319,71 @@ async fn hostile_text_is_shown_as_text_and_bad_rooms_are_explained() -> Result<(
     rec.finish(result).await
 }
 
+/// The rooms visited are listed with what arrived in each since it was last read, counted again
+/// after a reload; a room is joined or created from the list by name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rooms_list_counts_unread_across_reloads_and_joins_rooms_by_name() -> Result<()> {
+    let stack = ChatStack::start(WorkerOptions::default()).await?;
+    let mut browser = Browser::start()?;
+    let mut rec = Recorder::new("rooms");
+    let alice = rec.add("alice", browser.session(1280, 800).await?);
+    let result = async {
+        let (mut writer, _) = Chat::join(&stack.ws_url("lobby"), "writer", "writer", None).await?;
+        let mut say = async |text: &str| -> Result<()> {
+            writer.say(&testkit::unique("away"), text).await?;
+            writer.messages(1).await?;
+            Ok(())
+        };
+        say("before alice left").await?;
+        action::join(&alice, &stack.base_url(), "alice").await?;
+        check::messages_end_with(&alice, &["before alice left"]).await?;
+
+        // A bad name is explained where it was typed; a good one is lowercased and opened.
+        action::fill_and_enter(&alice, "#join-room", "Not a room!").await?;
+        check::text_in(&alice, ".join .problem", "Room names use 1 to 64").await?;
+        action::fill_and_enter(&alice, "#join-room", "Design").await?;
+        check::text_in(&alice, ".bar h1", "#design").await?;
+        check::status_is(&alice, "live").await?;
+        check::texts_are(&alice, ".rooms .room-name", &["#design", "#lobby"]).await?;
+        check::texts_are(&alice, ".rooms [aria-current='page']", &["#design"]).await?;
+
+        // Two messages in the lobby while alice is away: its badge says 2, after a reload too.
+        say("one while away").await?;
+        say("two while away").await?;
+        let lobby = ["before alice left", "one while away", "two while away"];
+        check::stored_are(&stack, "lobby", &lobby).await?;
+        let badge = ".rooms a[href='/r/lobby'] .badge";
+        for _ in 0..2 {
+            alice.refresh().await?;
+            check::status_is(&alice, "live").await?;
+            check::texts_are(&alice, badge, &["2"]).await?;
+        }
+
+        // Reading the lobby clears its count; one more while away counts one.
+        action::click(&alice, ".rooms a[href='/r/lobby']").await?;
+        check::text_in(&alice, ".bar h1", "#lobby").await?;
+        check::messages_end_with(&alice, &lobby).await?;
+        check::texts_are(&alice, ".rooms .room-name", &["#lobby", "#design"]).await?;
+        action::click(&alice, ".rooms a[href='/r/design']").await?;
+        check::text_in(&alice, ".bar h1", "#design").await?;
+        check::status_is(&alice, "live").await?;
+        say("three while away").await?;
+        check::stored_are(
+            &stack,
+            "lobby",
+            &[&lobby[..], &["three while away"]].concat(),
+        )
+        .await?;
+        alice.refresh().await?;
+        check::status_is(&alice, "live").await?;
+        check::texts_are(&alice, badge, &["1"]).await?;
+        screenshot(&alice, "rooms").await?;
+        Ok(())
+    }
+    .await;
+    rec.finish(result).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_a_phone_the_composer_and_last_message_fit_without_sideways_scrolling() -> Result<()> {
     let stack = ChatStack::start(WorkerOptions::default()).await?;
@@ -303,11 +402,16 @@ async fn on_a_phone_the_composer_and_last_message_fit_without_sideways_scrolling
                 const composer = document.querySelector('.composer').getBoundingClientRect();
                 const bubbles = document.querySelectorAll('li.bubble');
                 const last = bubbles[bubbles.length - 1].getBoundingClientRect();
+                const bar = document.querySelector('.bar').getBoundingClientRect();
+                const shown = (css) => getComputedStyle(document.querySelector(css)).display !== 'none';
                 return {
                     width: window.innerWidth,
                     sideways: document.documentElement.scrollWidth > window.innerWidth,
                     composerVisible: composer.bottom <= window.innerHeight && composer.top >= 0,
+                    noBandUnderComposer: window.innerHeight - composer.bottom < 1,
                     lastVisible: last.bottom <= composer.top + 1 && last.right <= window.innerWidth,
+                    oneRowHeader: bar.height < 60,
+                    drawerClosed: !shown('.drawer'),
                 };
                 "#,
                 vec![],
@@ -317,10 +421,37 @@ async fn on_a_phone_the_composer_and_last_message_fit_without_sideways_scrolling
             "width": 375,
             "sideways": false,
             "composerVisible": true,
-            "lastVisible": true
+            "noBandUnderComposer": true,
+            "lastVisible": true,
+            "oneRowHeader": true,
+            "drawerClosed": true,
         });
         ensure!(layout == expected, "layout {layout}");
         screenshot(&phone, "phone-layout").await?;
+
+        // The menu opens the drawer with the rooms, you and who is online; Escape closes it.
+        action::click(&phone, "button.menu").await?;
+        check::texts_are(&phone, ".drawer .rooms .room-name", &["#lobby"]).await?;
+        check::text_in(&phone, ".drawer .people h2", "1 online").await?;
+        check::text_in(&phone, ".drawer .you .name", "pat").await?;
+        check::script_holds(
+            &phone,
+            "return document.querySelector('button.menu').getAttribute('aria-expanded') === 'true' \
+               && document.querySelector('.drawer').getBoundingClientRect().width > 250;",
+        )
+        .await?;
+        screenshot(&phone, "phone-drawer").await?;
+        action::click(&phone, "#join-room").await?;
+        phone
+            .active_element()
+            .await?
+            .send_keys(&fantoccini::key::Key::Escape.to_string())
+            .await?;
+        check::script_holds(
+            &phone,
+            "return getComputedStyle(document.querySelector('.drawer')).display === 'none';",
+        )
+        .await?;
         Ok(())
     }
     .await;

@@ -11,7 +11,9 @@ use wasm_bindgen::JsCast;
 use web_sys::{Event, HtmlTextAreaElement};
 
 pub(super) fn composer(transport: Transport) -> El {
-    let text = RwSignal::new(String::new());
+    // Only the draft's length is kept: a signal of another type would compile the reactive
+    // machinery for it once more.
+    let length = RwSignal::new(0usize);
     let problem = El::with_class("p", "problem").attr("role", "alert");
     let area = El::new("textarea")
         .attr("rows", "1")
@@ -27,7 +29,7 @@ pub(super) fn composer(transport: Transport) -> El {
             match transport.compose(&area.value()) {
                 Ok(()) => {
                     area.set_value("");
-                    text.set(String::new());
+                    length.set(0);
                     problem.set_text_content(None);
                 }
                 Err(e) => problem.set_text_content(Some(&e)),
@@ -38,7 +40,7 @@ pub(super) fn composer(transport: Transport) -> El {
     let on_input = {
         let problem = problem.0.clone();
         move |event: Event| {
-            text.set(dom::event_value(&event));
+            length.set(dom::event_value(&event).trim().chars().count());
             problem.set_text_content(None);
             transport.keystroke();
         }
@@ -55,7 +57,7 @@ pub(super) fn composer(transport: Transport) -> El {
             }
         }
     };
-    let count = move || text.with(|t| t.trim().chars().count());
+    let count = move || length.get();
     let counter = El::new("span")
         .attr("aria-live", "polite")
         .bind_attr("class", move || {

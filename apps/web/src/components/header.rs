@@ -1,18 +1,20 @@
-//! The room's bar: its name, who is online, the connection's state with Retry or Reload, the
-//! notifications toggle, and the room switcher.
+//! The room's bar, one row on any screen: the menu button (on a phone: the drawer with the
+//! rooms, you and who is online), the room's name, and the connection's state with Retry or
+//! Reload.
 
 use super::small_button;
-use crate::dom::{self, El};
-use crate::notify::{self, Permission};
-use crate::storage;
+use crate::dom::El;
 use crate::transport::Transport;
 use client::{ChatState, ConnectionStatus};
 use leptos_dom::helpers::window;
 use reactive_graph::prelude::*;
 use reactive_graph::signal::RwSignal;
-use web_sys::Event;
 
-pub(super) fn header(state: RwSignal<ChatState>, transport: Transport) -> El {
+pub(super) fn header(
+    state: RwSignal<ChatState>,
+    transport: Transport,
+    menu_open: RwSignal<bool>,
+) -> El {
     let status_name = move || {
         state.with(|s| match s.status {
             // Connected, but the room cannot store messages: sends wait.
@@ -67,113 +69,22 @@ pub(super) fn header(state: RwSignal<ChatState>, transport: Transport) -> El {
         })
     };
 
-    let goto = El::new("input")
-        .attr("aria-label", "Go to room")
-        .attr("placeholder", "room")
-        .attr("pattern", "[a-z0-9_-]{1,64}")
-        .attr("maxlength", "64");
-    let go = {
-        let input = goto.0.clone();
-        move |event: Event| {
-            event.prevent_default();
-            // Room names are ASCII (a-z, 0-9, _ and -); ASCII lowercasing spares the client the
-            // Unicode case tables (12 KB of wasm), and anything else is refused by the room page.
-            let target = dom::value_of(&input).trim().to_ascii_lowercase();
-            let _ = window().location().set_href(&format!("/r/{target}"));
-        }
-    };
     let room = state.with_untracked(|s| format!("#{}", s.room));
+    let menu = El::with_class("button", "menu")
+        .attr("type", "button")
+        .attr("aria-label", "Rooms and people")
+        .attr("aria-controls", "drawer")
+        .bind_attr("aria-expanded", move || Some(menu_open.get().to_string()))
+        .text("☰")
+        .on("click", move |_| menu_open.update(|open| *open = !*open));
 
     El::with_class("header", "bar")
-        .push(
-            El::with_class("div", "room")
-                .push(El::new("h1").text(&room))
-                .push(roster(state)),
-        )
+        .push(menu)
+        .push(El::new("h1").text(&room))
         .push(
             El::with_class("div", "connection")
-                .push(notify_toggle(state))
                 .push(status)
                 .shown_child(retry, can_retry)
                 .shown_child(reload, outdated),
         )
-        .push(
-            El::with_class("form", "goto")
-                .on("submit", go)
-                .push(goto)
-                .push(small_button("Go").attr("type", "submit")),
-        )
-}
-
-/// "3 online", opening to the list of names.
-fn roster(state: RwSignal<ChatState>) -> El {
-    let names = El::new("ul");
-    let mut shown: Option<Vec<String>> = None;
-    {
-        let names = names.0.clone();
-        dom::watch(move || {
-            let changed = state.with(|s| {
-                shown
-                    .as_ref()
-                    .is_none_or(|old| !old.iter().eq(s.online.iter().map(|m| &m.name)))
-            });
-            if !changed {
-                return;
-            }
-            let now: Vec<String> =
-                state.with_untracked(|s| s.online.iter().map(|m| m.name.clone()).collect());
-            names.set_text_content(None);
-            for name in &now {
-                let _ = names.append_child(&El::new("li").text(name).into_node());
-            }
-            shown = Some(now);
-        });
-    }
-    El::with_class("details", "online")
-        .push(
-            El::new("summary")
-                .bind_text(move || format!("{} online", state.with(|s| s.online.len()))),
-        )
-        .push(names)
-}
-
-/// Turns desktop notifications on and off. The browser is asked for permission only here, on a
-/// click; when it refuses, the button says so.
-fn notify_toggle(state: RwSignal<ChatState>) -> El {
-    let permission = RwSignal::new(notify::permission());
-    let on = move || state.with(|s| s.attention.notify);
-    let set = move |value: bool| {
-        storage::set_notify(value);
-        state.update(|s| s.attention.notify = value);
-    };
-    // The answer is read again on each click: the user may have changed it in the browser's
-    // settings meanwhile.
-    let toggle = move |_| {
-        let now = notify::permission();
-        permission.set(now);
-        match now {
-            Permission::Granted => set(!on()),
-            Permission::Ask => notify::request(move |answer| {
-                permission.set(answer);
-                set(answer == Permission::Granted);
-            }),
-            Permission::Denied => set(false),
-        }
-    };
-    El::with_class("button", "small notify")
-        .bind_attr("aria-pressed", move || {
-            Some(if on() { "true" } else { "false" }.to_owned())
-        })
-        .bind_attr("title", move || {
-            Some(
-                match permission.get() {
-                    Permission::Denied => "Notifications are blocked in this browser",
-                    _ if on() => "Notifications are on while this tab is hidden; click to turn off",
-                    _ => "Notify me of new messages while this tab is hidden",
-                }
-                .to_owned(),
-            )
-        })
-        .bind_text(move || if on() { "Notify: on" } else { "Notify" }.to_owned())
-        .on("click", toggle)
 }

@@ -3,13 +3,17 @@
 //! bound to the state, and each binding writes the DOM only when its own value changes.
 //!
 //! One module per part of the page: [`first_visit`] (the name picker and the pages shown instead
-//! of a room), [`header`] (the room's bar: name, roster, connection, notifications),
-//! [`rows`] (the message list) and [`composer`].
+//! of a room), [`header`] (the room's bar: menu, name, connection), [`side`] (rooms with unread
+//! counts, joining one, you, notifications), [`people`] (who is online), [`rows`] (the message
+//! list) and [`composer`]. On a desktop the side and the people are columns beside the
+//! messages; on a phone they are a drawer the header's menu button opens.
 
 mod composer;
 mod first_visit;
 mod header;
+mod people;
 mod rows;
+mod side;
 
 pub use first_visit::{bad_room, name_picker, no_identity};
 pub use rows::message_row;
@@ -24,6 +28,7 @@ use reactive_graph::prelude::*;
 use reactive_graph::signal::RwSignal;
 use std::cell::Cell;
 use std::rc::Rc;
+use wasm_bindgen::JsCast;
 use web_sys::Element;
 
 /// Which room the address names: `/` is the lobby, `/r/{room}` any room. The refusal quotes
@@ -76,7 +81,11 @@ fn chat_room(room: &str, name: &str, secret: String) -> Element {
         storage::outbox(room),
     ));
     state.update(|s| {
-        s.attention.notify = storage::notify() && notify::permission() == Permission::Granted
+        s.attention.notify = storage::notify() && notify::permission() == Permission::Granted;
+        // This room heads the list of rooms visited.
+        s.rooms = storage::rooms();
+        s.rooms.visit(room);
+        storage::save_rooms(&mut s.rooms);
     });
     let transport = Transport::start(state);
     // The tab title carries the unread count while the tab is hidden.
@@ -194,8 +203,43 @@ fn chat_room(room: &str, name: &str, secret: String) -> Element {
             state.with(|s| s.typing.summary(now)).unwrap_or_default()
         });
 
-    El::with_class("div", "chat")
-        .push(header::header(state, transport))
+    // The drawer (a phone's menu): the side and the people. On a desktop it is no box at all
+    // (`display: contents`), so both are columns of the chat's grid.
+    let menu_open = RwSignal::new(false);
+    let drawer = El::with_class("div", "drawer")
+        .attr("id", "drawer")
+        .push(
+            El::with_class("button", "small quiet close")
+                .attr("type", "button")
+                .text("Close")
+                .on("click", move |_| menu_open.set(false)),
+        )
+        .push(side::side(state, transport))
+        .push(people::people(state))
+        .on("keydown", move |event: web_sys::Event| {
+            let escape = event
+                .dyn_ref::<web_sys::KeyboardEvent>()
+                .is_some_and(|key| key.key() == "Escape");
+            if escape {
+                menu_open.set(false);
+            }
+        });
+    let backdrop = El::with_class("div", "backdrop").on("click", move |_| menu_open.set(false));
+
+    El::new("div")
+        .bind_attr("class", move || {
+            Some(
+                if menu_open.get() {
+                    "chat menu-open"
+                } else {
+                    "chat"
+                }
+                .to_owned(),
+            )
+        })
+        .push(header::header(state, transport, menu_open))
+        .push(drawer)
+        .shown_child(backdrop, move || menu_open.get())
         .push(list.on("scroll", on_scroll).push(history_edge).child(&rows))
         .shown_child(jump, move || unseen.get() > 0)
         .push(typing)
@@ -206,4 +250,16 @@ fn chat_room(room: &str, name: &str, secret: String) -> Element {
 /// A small button, as the header and the pending rows use.
 fn small_button(label: &str) -> El {
     El::with_class("button", "small").text(label)
+}
+
+/// A person's avatar: initials on a colour from their `user_id` ([`client::Face`]); their name
+/// and the start of their id on hover. Decorative for screen readers, which read the name next
+/// to it.
+fn face(user_id: &str, name: &str) -> El {
+    let face = client::Face::of(user_id, name);
+    El::with_class("span", "avatar")
+        .attr("aria-hidden", "true")
+        .attr("style", &format!("--hue:{}", face.hue))
+        .attr("title", &format!("{name} · {}", face.tag))
+        .text(&face.initials)
 }

@@ -1,7 +1,7 @@
 //! The message list: stored messages kept by key (only changed rows are touched), day
 //! separators, and the outbox's pending rows with Retry and Discard.
 
-use super::small_button;
+use super::{face, small_button};
 use crate::dom::{self, El};
 use crate::format;
 use crate::transport::Transport;
@@ -260,13 +260,21 @@ pub fn message_row(row: &Row<'_>, now: i64) -> Element {
                 (false, true) => "bubble first",
                 (false, false) => "bubble",
             };
+            let time = format::time(message.ts);
             let mut li = El::with_class("li", class).attr("data-seq", &message.seq.to_string());
-            if *first_in_group && !own {
-                li = li.push(El::with_class("span", "author").text(&message.name));
+            // A group (one person's messages close together) shows its face, its name and its
+            // time once, at the top; each later message tells its time on hover.
+            if *first_in_group {
+                let mut meta = El::with_class("div", "meta");
+                if !own {
+                    li = li.push(face(&message.user_id, &message.name));
+                    meta = meta.push(El::with_class("span", "author").text(&message.name));
+                }
+                li = li.push(meta.push(El::with_class("time", "time").text(&time)));
+            } else {
+                li = li.attr("title", &time);
             }
-            li.push(El::with_class("p", "text").text(&message.text))
-                .push(El::with_class("time", "time").text(&format::time(message.ts)))
-                .0
+            li.push(El::with_class("p", "text").text(&message.text)).0
         }
     }
 }
