@@ -33,52 +33,67 @@ pub fn start() {
     }
 }
 
-/// What was typed into the skeleton's composer before the app ran, and whether it had the focus.
+/// What was typed into the skeleton's footer before the app ran (its composer, or on a first
+/// visit its name field), whether it had the focus, and where it goes in the app.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EarlyDraft {
+    /// The app's field that takes it.
+    pub target: &'static str,
     pub text: String,
     pub focused: bool,
 }
 
-/// Reads the skeleton's composer (`#skeleton .composer textarea`), if the page has one.
+/// Each field of the skeleton that takes typing, and the app's field it goes to. The skeleton
+/// shows one of them, as the app will: the prompt to join on a first visit (`newcomer`).
+const EARLY_FIELDS: [(&str, &str); 2] = [
+    (
+        "#skeleton.newcomer .join-prompt input",
+        ".join-prompt input",
+    ),
+    (
+        "#skeleton:not(.newcomer) .composer textarea",
+        ".composer textarea",
+    ),
+];
+
+/// Reads the skeleton's field that shows, if the page has one.
 pub fn take_early_draft(document: &web_sys::Document) -> Option<EarlyDraft> {
-    let area = textarea(document, "#skeleton .composer textarea")?;
-    let element: &web_sys::Element = area.as_ref();
-    let focused = document
-        .active_element()
-        .is_some_and(|active| active == *element);
-    Some(EarlyDraft {
-        text: area.value(),
-        focused,
+    EARLY_FIELDS.iter().find_map(|(skeleton, target)| {
+        let field = document.query_selector(skeleton).ok().flatten()?;
+        let focused = document
+            .active_element()
+            .is_some_and(|active| active == field);
+        Some(EarlyDraft {
+            target,
+            text: dom::value_of(&field),
+            focused,
+        })
     })
 }
 
-/// Puts `draft` into the app's composer (`.composer textarea`), as if it had been typed there
-/// (an `input` event, which the composer listens to), and gives it the focus if the skeleton's
-/// had it.
+/// Puts `draft` into the app's field, as if it had been typed there (an `input` event, which
+/// the field's view listens to), and gives it the focus if the skeleton's had it. Nothing
+/// happens if the app shows another field (a stored name that turned out invalid).
 pub fn carry_early_draft(document: &web_sys::Document, draft: &EarlyDraft) {
-    let Some(area) = textarea(document, ".composer textarea") else {
+    use wasm_bindgen::JsCast;
+    let Some(field) = document.query_selector(draft.target).ok().flatten() else {
         return;
     };
     if !draft.text.is_empty() {
-        area.set_value(&draft.text);
+        if let Some(input) = field.dyn_ref::<web_sys::HtmlInputElement>() {
+            input.set_value(&draft.text);
+        } else if let Some(area) = field.dyn_ref::<web_sys::HtmlTextAreaElement>() {
+            area.set_value(&draft.text);
+        }
         if let Ok(input) = web_sys::Event::new("input") {
-            let _ = area.dispatch_event(&input);
+            let _ = field.dispatch_event(&input);
         }
     }
-    if draft.focused {
-        let _ = area.focus();
+    if draft.focused
+        && let Some(field) = field.dyn_ref::<web_sys::HtmlElement>()
+    {
+        let _ = field.focus();
     }
-}
-
-/// The first `<textarea>` that `selector` finds.
-fn textarea(document: &web_sys::Document, selector: &str) -> Option<web_sys::HtmlTextAreaElement> {
-    use wasm_bindgen::JsCast;
-    document
-        .query_selector(selector)
-        .ok()
-        .flatten()
-        .and_then(|element| element.dyn_into().ok())
 }
 
 /// Milliseconds since the epoch, from the browser's clock.

@@ -145,8 +145,11 @@ impl Transport {
         self.inner.try_with_value(|cell| f(&mut cell.borrow_mut()))
     }
 
-    /// Opens a socket unless one is open or opening.
+    /// Opens a socket unless one is open or opening, or this is a preview (no name yet).
     pub fn connect(&self) {
+        if self.state.with_untracked(ChatState::is_preview) {
+            return;
+        }
         let opening = self.with_inner(|inner| {
             if let Some(socket) = &inner.socket
                 && matches!(
@@ -232,14 +235,20 @@ impl Transport {
         }
     }
 
-    /// The person chose a new name: it is kept for the next visit, and the connection starts
-    /// over so that the room's hello carries it. `Err` says why the name is refused.
-    pub fn rename(&self, name: &str) -> Result<(), String> {
+    /// The person picked a name: on a first visit to join, later to change it. It is kept for
+    /// the next visit, and the connection starts (or starts over), so that the room's hello
+    /// carries it. `Err` says why the name is refused.
+    pub fn set_name(&self, name: &str) -> Result<(), String> {
+        let first_visit = self.state.with_untracked(ChatState::is_preview);
         self.state
-            .try_update(|s| s.rename(name))
+            .try_update(|s| s.join(name))
             .unwrap_or_else(|| Err("the chat is closed".to_owned()))?;
         storage::set_name(&self.state.with_untracked(|s| s.me.name.clone()));
-        self.retry_now();
+        if first_visit {
+            self.connect();
+        } else {
+            self.retry_now();
+        }
         Ok(())
     }
 
@@ -366,4 +375,26 @@ impl Transport {
             }
         });
     }
+}
+
+/// `GET url` on the page's own origin; `on_text` gets the body of a 200 answer. Anything else
+/// (an error status, no network) calls nothing: callers show what they had. `XMLHttpRequest`
+/// with a callback rather than `fetch`, whose promise would cost the client its futures.
+pub fn get_text(url: &str, on_text: Box<dyn FnOnce(String)>) {
+    let Ok(request) = web_sys::XmlHttpRequest::new() else {
+        return;
+    };
+    if request.open("GET", url).is_err() {
+        return;
+    }
+    let answered = request.clone();
+    let on_load = Closure::once_into_js(move || {
+        if answered.status().ok() == Some(200)
+            && let Ok(Some(text)) = answered.response_text()
+        {
+            on_text(text);
+        }
+    });
+    request.set_onload(Some(on_load.unchecked_ref()));
+    let _ = request.send();
 }

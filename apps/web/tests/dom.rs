@@ -7,23 +7,11 @@
 #![allow(clippy::expect_used)]
 
 use protocol::Message;
-use std::cell::RefCell;
-use std::rc::Rc;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
-use web::components::{bad_room, message_row, name_picker, room_from_path};
+use web::components::{bad_room, message_row, room_from_path};
 
 wasm_bindgen_test_configure!(run_in_browser);
-
-/// Lets the reactive system apply pending updates to the DOM (its effects run as tasks).
-async fn settle() {
-    let promise = js_sys::Promise::new(&mut |resolve, _| {
-        if let Some(window) = web_sys::window() {
-            let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, 10);
-        }
-    });
-    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
-}
 
 fn container() -> web_sys::HtmlElement {
     let document = web_sys::window()
@@ -110,52 +98,6 @@ fn a_bad_room_shows_a_clear_message() {
             .expect("query")
             .is_some()
     );
-}
-
-#[wasm_bindgen_test]
-async fn the_name_picker_refuses_a_blank_name() {
-    let parent = container();
-    let name = Rc::new(RefCell::new(None::<String>));
-    let chosen = name.clone();
-    parent
-        .append_child(&name_picker(Box::new(move |valid| {
-            *chosen.borrow_mut() = Some(valid);
-            None
-        })))
-        .expect("appended");
-    let form: web_sys::HtmlFormElement = parent
-        .query_selector("form")
-        .expect("query")
-        .expect("a form")
-        .unchecked_into();
-    let input: web_sys::HtmlInputElement = parent
-        .query_selector("input")
-        .expect("query")
-        .expect("an input")
-        .unchecked_into();
-    // Spaces pass the browser's `required` check; our validation trims and refuses them.
-    input.set_value("   ");
-    input
-        .dispatch_event(&web_sys::Event::new("input").expect("event"))
-        .expect("dispatched");
-    form.request_submit().expect("submitted");
-    settle().await;
-    assert_eq!(*name.borrow(), None);
-    let problem = parent
-        .query_selector(".problem")
-        .expect("query")
-        .and_then(|e| e.text_content())
-        .unwrap_or_default();
-    assert_eq!(problem, "the name is empty");
-
-    input.set_value("  zoë ");
-    input
-        .dispatch_event(&web_sys::Event::new("input").expect("event"))
-        .expect("dispatched");
-    form.request_submit().expect("submitted");
-    settle().await;
-    assert_eq!(name.borrow().as_deref(), Some("zoë"));
-    assert_eq!(web::storage::name().as_deref(), Some("zoë"));
 }
 
 #[wasm_bindgen_test]
@@ -277,6 +219,7 @@ fn what_was_typed_in_the_skeleton_moves_into_the_apps_composer_with_the_focus() 
     assert_eq!(
         draft,
         web::EarlyDraft {
+            target: ".composer textarea",
             text: "typed while loading".into(),
             focused: true
         }
@@ -303,4 +246,42 @@ fn what_was_typed_in_the_skeleton_moves_into_the_apps_composer_with_the_focus() 
         active == *AsRef::<web_sys::Element>::as_ref(&area),
         "the focus moved"
     );
+}
+
+#[wasm_bindgen_test]
+fn on_a_first_visit_the_name_typed_in_the_skeleton_moves_into_the_join_prompt() {
+    let document = web_sys::window()
+        .and_then(|w| w.document())
+        .expect("a document");
+    let parent = container();
+    parent.set_inner_html(
+        "<div id=\"skeleton\" class=\"newcomer\">\
+           <form class=\"composer\"><textarea></textarea></form>\
+           <form class=\"composer join-prompt\"><input></form></div>",
+    );
+    let early: web_sys::HtmlInputElement = document
+        .query_selector("#skeleton .join-prompt input")
+        .expect("query")
+        .expect("the skeleton's name field")
+        .dyn_into()
+        .expect("an input");
+    early.set_value("zoë");
+    let draft = web::take_early_draft(&document).expect("a draft");
+    assert_eq!(
+        draft,
+        web::EarlyDraft {
+            target: ".join-prompt input",
+            text: "zoë".into(),
+            focused: false
+        }
+    );
+    parent.set_inner_html("<form class=\"composer join-prompt\"><input></form>");
+    web::carry_early_draft(&document, &draft);
+    let field: web_sys::HtmlInputElement = document
+        .query_selector(".join-prompt input")
+        .expect("query")
+        .expect("the app's name field")
+        .dyn_into()
+        .expect("an input");
+    assert_eq!(field.value(), "zoë");
 }

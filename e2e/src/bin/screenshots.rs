@@ -44,7 +44,7 @@ async fn join(page: &Client, url: &str, name: &str) -> Result<()> {
         .await?
         .send_keys(name)
         .await?;
-    page.find(Locator::Css("form.card button"))
+    page.find(Locator::Css("form.join-prompt button"))
         .await?
         .click()
         .await?;

@@ -510,8 +510,9 @@ async fn the_first_paint_is_the_chats_skeleton_until_the_app_takes_its_place() -
     let page = rec.add("page", browser.session(390, 844).await?);
     let result = async {
         page.goto(&format!("{}/r/design", stack.base_url())).await?;
-        // Once the app runs, the skeleton is gone and the app's own view is there.
-        check::text_in(&page, "main", "name").await?;
+        // Once the app runs, the skeleton is gone and the app's own view is there: a first
+        // visit's prompt to join.
+        check::text_in(&page, ".join-prompt label", "Join #design as").await?;
         let left = page
             .execute("return document.getElementById('skeleton') === null;", vec![])
             .await?;
@@ -692,4 +693,131 @@ async fn a_page_the_worker_no_longer_speaks_to_reloads_itself_once() -> Result<(
     }
     .await;
     rec.finish(result).await
+}
+
+/// A first visit shows the room as it is, read-only, with the prompt to join focused in the
+/// composer's place; joining keeps what was shown and asks only for what came after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_visit_shows_the_room_read_only_and_joins_from_the_prompt() -> Result<()> {
+    let stack = ChatStack::start(WorkerOptions::default()).await?;
+    let mut browser = Browser::start()?;
+    let mut rec = Recorder::new("first-visit");
+    let page = rec.add("page", browser.phone(375, 667).await?);
+    let result = async {
+        let (mut host, _) = Chat::join(&stack.ws_url("design"), "host", "host", None).await?;
+        for text in ["welcome to design", "say hi when you join"] {
+            host.say(&testkit::unique("host"), text).await?;
+            host.messages(1).await?;
+        }
+        let shown = ["welcome to design", "say hi when you join"];
+        check::stored_are(&stack, "design", &shown).await?;
+
+        page.goto(&format!("{}/r/design", stack.base_url())).await?;
+        check::status_is(&page, "preview").await?;
+        check::messages_end_with(&page, &shown).await?;
+        check::text_in(&page, ".join-prompt label", "Join #design as").await?;
+        check::script_holds(
+            &page,
+            "return document.activeElement && document.activeElement.id === 'name' \
+               && !document.querySelector('.composer textarea');",
+        )
+        .await?;
+        check::text_in(&page, ".people h2", "0 online").await?;
+        screenshot(&page, "first-visit").await?;
+
+        // A blank name is explained where it was typed; a good one joins.
+        action::fill_and_enter(&page, "#name", "   ").await?;
+        check::text_in(&page, ".join-prompt .problem", "the name is empty").await?;
+        action::fill_and_enter(&page, "#name", "zoë").await?;
+        check::status_is(&page, "live").await?;
+        check::script_holds(
+            &page,
+            "return document.activeElement === document.querySelector('.composer textarea');",
+        )
+        .await?;
+        check::text_in(&page, ".people h2", "2 online").await?;
+        ensure!(
+            find::message_texts(&page).await? == shown,
+            "the preview's messages, once each"
+        );
+        action::say(&page, "hi, I am zoë").await?;
+        let heard = host.messages(1).await?;
+        ensure!(heard[0].text == "hi, I am zoë" && heard[0].name == "zoë");
+        // The name is kept: the next visit goes straight in.
+        page.refresh().await?;
+        check::status_is(&page, "live").await?;
+        Ok(())
+    }
+    .await;
+    rec.finish(result).await
+}
+
+/// The skeleton index.html paints is where the app will be: no part of its header or footer
+/// moves more than 2 px when the app takes its place, on a phone and a desktop, on a first visit
+/// (the prompt to join) and after (the composer).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_skeletons_header_and_footer_stay_in_place_when_the_app_mounts() -> Result<()> {
+    let stack = ChatStack::start(WorkerOptions::default()).await?;
+    let mut browser = Browser::start()?;
+    let mut rec = Recorder::new("skeleton-shift");
+    let phone = rec.add("phone", browser.phone(390, 844).await?);
+    let desktop = rec.add("desktop", browser.session(1280, 800).await?);
+    let result = async {
+        let url = format!("{}/r/design", stack.base_url());
+        for page in [&phone, &desktop] {
+            page.goto(&url).await?;
+            check::status_is(page, "preview").await?;
+            compare_with_skeleton(page, "first visit").await?;
+            action::join(page, &url, "zoë").await?;
+            page.refresh().await?;
+            check::status_is(page, "live").await?;
+            compare_with_skeleton(page, "returning").await?;
+        }
+        Ok(())
+    }
+    .await;
+    rec.finish(result).await
+}
+
+/// Where the header's and the footer's parts are on the page now, then in the skeleton of the
+/// same address; fails when one moved more than 2 px. The status is right-aligned and its text
+/// differs ("Loading…", "Live"), so only its right edge and top count.
+async fn compare_with_skeleton(page: &fantoccini::Client, visit: &str) -> Result<()> {
+    const MEASURE: &str = r#"
+        const parts = ['.bar', '.bar .menu', '.bar h1', '.bar .status',
+                       '.join-prompt', '.join-prompt label', '.join-prompt input', '.join-prompt button',
+                       '.composer:not(.join-prompt)', '.composer textarea', '.composer:not(.join-prompt) button'];
+        const out = {};
+        for (const css of parts) {
+            const shown = [...document.querySelectorAll(css)].find((e) => e.getClientRects().length > 0);
+            if (!shown) { out[css] = null; continue; }
+            const r = shown.getBoundingClientRect();
+            out[css] = css === '.bar .status' ? [r.right, r.top] : [r.left, r.top, r.right, r.bottom];
+        }
+        return out;"#;
+    let app = page.execute(MEASURE, vec![]).await?;
+    skeleton_only(page).await?;
+    let skeleton = page.execute(MEASURE, vec![]).await?;
+    let (Some(app), Some(skeleton)) = (app.as_object(), skeleton.as_object()) else {
+        anyhow::bail!("no measures: {app} {skeleton}");
+    };
+    for (part, at) in app {
+        let before = skeleton.get(part).cloned().unwrap_or_default();
+        let moved = match (before.as_array(), at.as_array()) {
+            (None, None) => false,
+            (Some(before), Some(at)) => before.iter().zip(at).any(|(b, a)| {
+                (b.as_f64().unwrap_or(f64::NAN) - a.as_f64().unwrap_or(0.0)).abs() > 2.0
+            }),
+            _ => true,
+        };
+        ensure!(
+            !moved,
+            "{visit}: {part} moved from {before} in the skeleton to {at} in the app"
+        );
+    }
+    ensure!(
+        app.values().filter(|at| at.is_array()).count() >= 6,
+        "{visit}: too little was measured: {app:?}"
+    );
+    Ok(())
 }

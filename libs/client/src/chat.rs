@@ -20,6 +20,9 @@ pub const ROOM_FULL_DEFAULT_WAIT_MS: u64 = 5_000;
 /// What the connection indicator shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConnectionStatus {
+    /// A first visit: no name yet, so no connection. The room's recent messages show read-only
+    /// until the person joins.
+    Preview,
     /// Opening a connection (attempt 0 is the first).
     Connecting { attempt: u32 },
     /// Joined: messages flow.
@@ -79,7 +82,8 @@ pub struct ChatState {
 
 impl ChatState {
     /// A fresh state for `room`, for the user called `name` holding `secret`, with the outbox
-    /// kept from an earlier visit.
+    /// kept from an earlier visit. An empty `name` is a first visit: a preview until
+    /// [`ChatState::join`].
     pub fn new(room: &str, name: &str, secret: Secret, outbox: Outbox) -> Self {
         Self {
             room: room.to_owned(),
@@ -91,7 +95,11 @@ impl ChatState {
             outbox,
             typing: Typing::default(),
             online: Vec::new(),
-            status: ConnectionStatus::Connecting { attempt: 0 },
+            status: if name.is_empty() {
+                ConnectionStatus::Preview
+            } else {
+                ConnectionStatus::Connecting { attempt: 0 }
+            },
             notice: None,
             backoff: Backoff::default(),
             heartbeat: Heartbeat::default(),
@@ -124,6 +132,30 @@ impl ChatState {
     /// The rows of the message list, own messages marked by the `user_id` the room gave us.
     pub fn rows(&self, tz_offset_ms: i64) -> Vec<Row<'_>> {
         self.messages.rows(&self.me.user_id, tz_offset_ms)
+    }
+
+    /// Whether this is a first visit that has not joined yet (no name, no connection).
+    pub fn is_preview(&self) -> bool {
+        self.status == ConnectionStatus::Preview
+    }
+
+    /// The room's newest page, fetched for a preview: shown read-only. A join that came first
+    /// wins (its welcome has the messages).
+    pub fn preview_page(&mut self, page: HistoryPage) {
+        if self.is_preview() {
+            self.messages.reset(page.messages, page.has_more);
+        }
+    }
+
+    /// The person picked a name, on a first visit or to change it ([`ChatState::rename`]). A
+    /// first visit's connection may then start (the caller connects), and its hello asks only
+    /// for what came after the preview's messages.
+    pub fn join(&mut self, name: &str) -> Result<(), String> {
+        self.rename(name)?;
+        if self.is_preview() {
+            self.status = ConnectionStatus::Connecting { attempt: 0 };
+        }
+        Ok(())
     }
 
     /// The person chose a new display name: it is checked as the room checks it, and the next
@@ -359,15 +391,21 @@ impl ChatState {
         delay
     }
 
-    /// The browser went offline.
+    /// The browser went offline. A preview stays one: it has no connection to lose.
     pub fn offline(&mut self) {
-        self.status = ConnectionStatus::Offline;
+        if !self.is_preview() {
+            self.status = ConnectionStatus::Offline;
+        }
     }
 
     /// The user asked to reconnect now, or the browser came back online or to the foreground:
     /// no more waiting. Returns 0 to connect at once, or how many milliseconds are left of the
     /// wait a full room asked for, which stands whoever asks (it is the server's limit).
     pub fn retry_now(&mut self, now: i64) -> u64 {
+        if self.is_preview() {
+            // Nothing to reconnect: the connection starts with the join.
+            return u64::MAX;
+        }
         if let Some(until) = self.room_full_until.filter(|until| *until > now) {
             self.status = ConnectionStatus::Reconnecting {
                 attempt: self.backoff.attempt(),

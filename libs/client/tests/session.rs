@@ -743,3 +743,39 @@ fn what_a_visible_page_shows_is_seen_and_other_rooms_are_counted() {
         Some(client::Unread::Exactly(1))
     );
 }
+
+#[test]
+fn a_first_visit_previews_the_room_then_joins_and_resumes_after_what_it_showed() {
+    let mut chat = ChatState::new("lobby", "", Secret::new(SECRET), Default::default());
+    assert_eq!(chat.status, ConnectionStatus::Preview);
+    assert!(!chat.is_live());
+    // Nothing reconnects a preview: the browser coming online or back to the foreground.
+    chat.offline();
+    assert_eq!(chat.retry_now(0), u64::MAX);
+    assert_eq!(chat.status, ConnectionStatus::Preview);
+    chat.preview_page(HistoryPage {
+        messages: vec![
+            message(5, "m5-aaaaaa", "bob-0001"),
+            message(6, "m6-aaaaaa", "bob-0001"),
+        ],
+        has_more: true,
+    });
+    assert_eq!(chat.messages.len(), 2);
+    assert!(chat.load_older().is_none(), "older pages wait for the join");
+
+    assert!(chat.join("  ").is_err(), "a blank name is refused");
+    assert_eq!(chat.status, ConnectionStatus::Preview);
+    chat.join("zoë").ok();
+    assert_eq!(chat.status, ConnectionStatus::Connecting { attempt: 0 });
+    let hello = parse(&chat.opened(10));
+    assert!(
+        matches!(&hello[..], [ClientFrame::Hello { name, since: Some(6), .. }] if name == "zoë"),
+        "{hello:?}"
+    );
+    // A preview page that arrives after the join changes nothing.
+    chat.preview_page(HistoryPage {
+        messages: vec![],
+        has_more: false,
+    });
+    assert_eq!(chat.messages.len(), 2);
+}

@@ -1,9 +1,12 @@
-//! The first visit and the pages shown instead of a room: the name picker, a bad room, no
-//! identity.
+//! The first visit and the pages shown instead of a room: the prompt to join a room previewed
+//! read-only, a bad room, no identity.
 
 use crate::dom::{self, El};
-use crate::storage;
-use web_sys::{Element, Event};
+use crate::transport::Transport;
+use leptos_dom::helpers::{document, request_animation_frame};
+use reactive_graph::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::{Element, Event, HtmlElement};
 
 /// Shown instead of the chat when no secret could be made: joining without one is impossible,
 /// and one from a weak generator could be guessed by others.
@@ -42,9 +45,10 @@ fn card(title: &str, problem: &str, hint: &str, link: Option<El>) -> Element {
     El::with_class("main", "centered").push(card).0
 }
 
-/// Asks for a display name. `chosen` gets a valid one (already stored); what it returns takes
-/// the picker's place in the page.
-pub fn name_picker(chosen: impl Fn(String) -> Option<Element> + 'static) -> Element {
+/// A first visit's footer, in the composer's place: "Join #room as [name] [Join]", focused,
+/// while the room's recent messages show above it. A valid name is stored and the chat
+/// connects; the composer then takes this form's place, with the focus.
+pub(super) fn join_prompt(transport: Transport) -> El {
     let problem = El::with_class("p", "problem").attr("role", "alert");
     let input = El::new("input")
         .attr("id", "name")
@@ -56,30 +60,38 @@ pub fn name_picker(chosen: impl Fn(String) -> Option<Element> + 'static) -> Elem
             let problem = problem.0.clone();
             move |_| problem.set_text_content(None)
         });
-    let main = El::with_class("main", "centered");
+    let field = input.0.clone();
     let submit = {
-        let (problem, input, main) = (problem.0.clone(), input.0.clone(), main.0.clone());
+        let (problem, input) = (problem.0.clone(), input.0.clone());
         move |event: Event| {
             event.prevent_default();
-            match protocol::validate_name(&dom::value_of(&input)) {
-                Ok(valid) => {
-                    storage::set_name(valid);
-                    if let Some(next) = chosen(valid.to_owned()) {
-                        let _ = main.replace_with_with_node_1(&next);
-                    }
-                }
-                Err(e) => problem.set_text_content(Some(&e.0)),
+            match transport.set_name(&dom::value_of(&input)) {
+                Ok(()) => request_animation_frame(|| focus(".composer textarea")),
+                Err(e) => problem.set_text_content(Some(&e)),
             }
         }
     };
-    main.push(
-        El::with_class("form", "card")
-            .on("submit", submit)
-            .push(El::new("h1").text("edge-chat"))
-            .push(El::new("label").attr("for", "name").text("Your name"))
-            .push(input)
-            .push(problem)
-            .push(El::new("button").attr("type", "submit").text("Join")),
-    )
-    .0
+    // The page is in the document by the next frame.
+    request_animation_frame(move || {
+        if let Some(field) = field.dyn_ref::<HtmlElement>() {
+            let _ = field.focus();
+        }
+    });
+    let room = transport
+        .state
+        .with_untracked(|s| format!("Join #{} as", s.room));
+    El::with_class("form", "composer join-prompt")
+        .on("submit", submit)
+        .push(El::new("label").attr("for", "name").text(&room))
+        .push(input)
+        .push(El::new("button").attr("type", "submit").text("Join"))
+        .push(problem)
+}
+
+/// Focuses the first element `selector` finds.
+fn focus(selector: &str) {
+    let found = document().query_selector(selector).ok().flatten();
+    if let Some(element) = found.and_then(|e| e.dyn_into::<HtmlElement>().ok()) {
+        let _ = element.focus();
+    }
 }

@@ -20,6 +20,7 @@ pub(super) fn header(
             // Connected, but the room cannot store messages: sends wait.
             ConnectionStatus::Live if s.store_down => "degraded",
             ConnectionStatus::Live => "live",
+            ConnectionStatus::Preview => "preview",
             ConnectionStatus::Connecting { .. } => "connecting",
             ConnectionStatus::Reconnecting { .. } => "reconnecting",
             ConnectionStatus::Offline => "offline",
@@ -29,6 +30,7 @@ pub(super) fn header(
     let status_text = move || {
         let now = transport.clock.get();
         state.with(|s| match s.status {
+            ConnectionStatus::Preview => "Not joined".to_owned(),
             ConnectionStatus::Connecting { .. } => "Connecting…".to_owned(),
             ConnectionStatus::Live if s.store_down => {
                 "Connected; messages can't be stored right now".to_owned()

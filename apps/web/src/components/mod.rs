@@ -2,8 +2,8 @@
 //! they hold no chat logic of their own. Elements are built with [`crate::dom`]; what changes is
 //! bound to the state, and each binding writes the DOM only when its own value changes.
 //!
-//! One module per part of the page: [`first_visit`] (the name picker and the pages shown instead
-//! of a room), [`header`] (the room's bar: menu, name, connection), [`side`] (rooms with unread
+//! One module per part of the page: [`first_visit`] (the prompt to join a previewed room and
+//! the pages shown instead of a room), [`header`] (the room's bar: menu, name, connection), [`side`] (rooms with unread
 //! counts, joining one, you, notifications), [`people`] (who is online), [`rows`] (the message
 //! list) and [`composer`]. On a desktop the side and the people are columns beside the
 //! messages; on a phone they are a drawer the header's menu button opens.
@@ -15,13 +15,13 @@ mod people;
 mod rows;
 mod side;
 
-pub use first_visit::{bad_room, name_picker, no_identity};
+pub use first_visit::{bad_room, no_identity};
 pub use rows::message_row;
 
 use crate::dom::{self, El};
 use crate::notify::{self, Permission};
 use crate::storage;
-use crate::transport::Transport;
+use crate::transport::{self, Transport};
 use client::{ChatState, Secret};
 use leptos_dom::helpers::{document, request_animation_frame, window};
 use reactive_graph::prelude::*;
@@ -56,7 +56,8 @@ fn percent_decoded(text: &str) -> String {
         .unwrap_or_else(|| text.to_owned())
 }
 
-/// The page: the room the address names, after the name picker when no name is known yet.
+/// The page: the room the address names. Without a name yet (a first visit) it is a preview:
+/// the room's recent messages, read-only, with a prompt to join in the composer's place.
 pub fn app() -> Element {
     let path = window().location().pathname().unwrap_or_default();
     let room = match room_from_path(&path) {
@@ -67,10 +68,7 @@ pub fn app() -> Element {
         Ok(secret) => secret,
         Err(problem) => return no_identity(&problem.to_string()),
     };
-    match storage::name() {
-        Some(name) => chat_room(&room, &name, secret),
-        None => name_picker(move |name| Some(chat_room(&room, &name, secret.clone()))),
-    }
+    chat_room(&room, &storage::name().unwrap_or_default(), secret)
 }
 
 fn chat_room(room: &str, name: &str, secret: String) -> Element {
@@ -88,6 +86,17 @@ fn chat_room(room: &str, name: &str, secret: String) -> Element {
         storage::save_rooms(&mut s.rooms);
     });
     let transport = Transport::start(state);
+    if state.with_untracked(ChatState::is_preview) {
+        let url = format!("/api/rooms/{room}/messages");
+        transport::get_text(
+            &url,
+            Box::new(move |text| {
+                if let Ok(page) = protocol::HistoryPage::decode(&text) {
+                    state.update(|s| s.preview_page(page));
+                }
+            }),
+        );
+    }
     // The tab title carries the unread count while the tab is hidden.
     let mut title = String::new();
     dom::watch(move || {
@@ -100,7 +109,9 @@ fn chat_room(room: &str, name: &str, secret: String) -> Element {
 
     let list = El::with_class("div", "messages").attr("aria-label", "Messages");
     let at_bottom = RwSignal::new(true);
-    let unseen = RwSignal::new(0usize);
+    // An `i64` like the transport's clock: a signal of another type would compile the
+    // reactive machinery once more (about 0.5 KB gzip each).
+    let unseen = RwSignal::new(0i64);
     // Where the view was before older messages were added above it.
     let anchor = Rc::new(Cell::new(None::<(i32, i32)>));
 
@@ -176,9 +187,11 @@ fn chat_room(room: &str, name: &str, secret: String) -> Element {
             state.with(|s| {
                 if s.messages.loading_older {
                     "Loading older messages…"
+                } else if s.messages.has_more && s.is_preview() {
+                    "Join to read older messages."
                 } else if s.messages.has_more {
                     ""
-                } else if s.messages.is_empty() && s.is_live() {
+                } else if s.messages.is_empty() && (s.is_live() || s.is_preview()) {
                     "No messages yet. Say hello!"
                 } else if s.messages.is_empty() {
                     ""
@@ -243,7 +256,12 @@ fn chat_room(room: &str, name: &str, secret: String) -> Element {
         .push(list.on("scroll", on_scroll).push(history_edge).child(&rows))
         .shown_child(jump, move || unseen.get() > 0)
         .push(typing)
-        .push(composer::composer(transport))
+        .shown_child(composer::composer(transport), move || {
+            !state.with(ChatState::is_preview)
+        })
+        .shown_child(first_visit::join_prompt(transport), move || {
+            state.with(ChatState::is_preview)
+        })
         .0
 }
 

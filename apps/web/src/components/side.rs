@@ -5,7 +5,7 @@
 use super::{face, small_button};
 use crate::dom::{self, El};
 use crate::notify::{self, Permission};
-use crate::transport::Transport;
+use crate::transport::{Transport, get_text};
 use crate::{now, storage};
 use client::{ChatState, UNREAD_PAGE};
 use leptos_dom::helpers::{set_interval_with_handle, window};
@@ -15,7 +15,6 @@ use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;
 use wasm_bindgen::JsCast;
-use wasm_bindgen::closure::Closure;
 use web_sys::Event;
 
 /// How often the other rooms' unread counts are asked for while the page is visible. Each
@@ -29,7 +28,9 @@ pub(super) fn side(state: RwSignal<ChatState>, transport: Transport) -> El {
     El::with_class("aside", "side")
         .attr("aria-label", "Rooms and you")
         .push(rooms(state, transport))
-        .push(you(state, transport))
+        .shown_child(you(state, transport), move || {
+            !state.with(ChatState::is_preview)
+        })
 }
 
 /// The list of rooms with unread counts, and the form to join one.
@@ -152,28 +153,17 @@ fn count_unread_now_and_then(transport: Transport) {
 }
 
 /// One room's newest page over HTTP, counted into the rooms. A failed request leaves the count
-/// as it was: a badge is a hint, and the next round asks again. (`XMLHttpRequest` with a
-/// callback rather than `fetch`: awaiting a promise costs the client its futures.)
+/// as it was: a badge is a hint, and the next round asks again.
 fn count_unread(transport: Transport, room: String) {
-    let Ok(request) = web_sys::XmlHttpRequest::new() else {
-        return;
-    };
     let url = format!("/api/rooms/{room}/messages?limit={UNREAD_PAGE}");
-    if request.open("GET", &url).is_err() {
-        return;
-    }
-    let answered = request.clone();
-    let on_load = Closure::once_into_js(move || {
-        if answered.status().ok() != Some(200) {
-            return;
-        }
-        let text = answered.response_text().ok().flatten();
-        if let Some(page) = text.and_then(|t| protocol::HistoryPage::decode(&t).ok()) {
-            transport.update(|s| s.newest_page_of(&room, &page));
-        }
-    });
-    request.set_onload(Some(on_load.unchecked_ref()));
-    let _ = request.send();
+    get_text(
+        &url,
+        Box::new(move |text| {
+            if let Ok(page) = protocol::HistoryPage::decode(&text) {
+                transport.update(|s| s.newest_page_of(&room, &page));
+            }
+        }),
+    );
 }
 
 /// Your face and name, "Change name" (a `<details>`, which opens and closes by itself), and the
@@ -190,7 +180,7 @@ fn you(state: RwSignal<ChatState>, transport: Transport) -> El {
         let (input, problem, rename) = (input.0.clone(), problem.0.clone(), rename.0.clone());
         move |event: Event| {
             event.prevent_default();
-            match transport.rename(&dom::value_of(&input)) {
+            match transport.set_name(&dom::value_of(&input)) {
                 Ok(()) => {
                     let _ = rename.remove_attribute("open");
                 }
@@ -240,7 +230,9 @@ fn you(state: RwSignal<ChatState>, transport: Transport) -> El {
 /// Turns desktop notifications on and off. The browser is asked for permission only here, on a
 /// click; when it refuses, the button says so.
 fn notify_toggle(state: RwSignal<ChatState>) -> El {
-    let permission = RwSignal::new(notify::permission());
+    // Only whether the browser refused matters to the view; a `bool` signal shares the reactive
+    // code the other flags compiled.
+    let denied = RwSignal::new(notify::permission() == Permission::Denied);
     let on = move || state.with(|s| s.attention.notify);
     let set = move |value: bool| {
         storage::set_notify(value);
@@ -250,11 +242,11 @@ fn notify_toggle(state: RwSignal<ChatState>) -> El {
     // settings meanwhile.
     let toggle = move |_| {
         let now = notify::permission();
-        permission.set(now);
+        denied.set(now == Permission::Denied);
         match now {
             Permission::Granted => set(!on()),
             Permission::Ask => notify::request(move |answer| {
-                permission.set(answer);
+                denied.set(answer == Permission::Denied);
                 set(answer == Permission::Granted);
             }),
             Permission::Denied => set(false),
@@ -267,10 +259,12 @@ fn notify_toggle(state: RwSignal<ChatState>) -> El {
         })
         .bind_attr("title", move || {
             Some(
-                match permission.get() {
-                    Permission::Denied => "Notifications are blocked in this browser",
-                    _ if on() => "Notifications are on while this tab is hidden; click to turn off",
-                    _ => "Notify me of new messages while this tab is hidden",
+                if denied.get() {
+                    "Notifications are blocked in this browser"
+                } else if on() {
+                    "Notifications are on while this tab is hidden; click to turn off"
+                } else {
+                    "Notify me of new messages while this tab is hidden"
                 }
                 .to_owned(),
             )
