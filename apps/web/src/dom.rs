@@ -8,6 +8,8 @@
 
 use leptos_dom::helpers::document;
 use reactive_graph::effect::Effect;
+use reactive_graph::prelude::*;
+use reactive_graph::signal::RwSignal;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue, UnwrapThrowExt};
 use web_sys::{Element, Event, Node};
@@ -171,5 +173,35 @@ pub fn value_of(element: &JsValue) -> String {
         area.value()
     } else {
         String::new()
+    }
+}
+
+/// A reactive on/off. It is an `i64` signal underneath because each signal type compiles the
+/// reactive graph's machinery again (about 0.5 KB gzip), and the transport's clock has compiled
+/// it for `i64` already.
+#[derive(Debug, Clone, Copy)]
+pub struct Flag(RwSignal<i64>);
+
+impl Flag {
+    pub fn new(on: bool) -> Self {
+        Self(RwSignal::new(i64::from(on)))
+    }
+
+    /// Whether it is on; an effect that asks runs again when it changes.
+    pub fn get(self) -> bool {
+        self.0.get() != 0
+    }
+
+    /// Whether it is on, without making the asking effect depend on it.
+    pub fn get_untracked(self) -> bool {
+        self.0.get_untracked() != 0
+    }
+
+    pub fn set(self, on: bool) {
+        self.0.set(i64::from(on));
+    }
+
+    pub fn toggle(self) {
+        self.set(!self.get_untracked());
     }
 }

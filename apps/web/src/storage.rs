@@ -28,6 +28,16 @@ pub fn set_name(name: &str) {
     set("edge-chat.name", name);
 }
 
+/// The `user_id` the room said this browser has, as of the last welcome. Public (every message
+/// carries it), and a hint only: the next welcome says it again.
+pub fn user_id() -> Option<String> {
+    get("edge-chat.me")
+}
+
+pub fn set_user_id(user_id: &str) {
+    set("edge-chat.me", user_id);
+}
+
 /// Whether the user turned desktop notifications on.
 pub fn notify() -> bool {
     get("edge-chat.notify").as_deref() == Some("on")

@@ -139,11 +139,20 @@ impl ChatState {
         self.status == ConnectionStatus::Preview
     }
 
-    /// The room's newest page, fetched for a preview: shown read-only. A join that came first
-    /// wins (its welcome has the messages).
-    pub fn preview_page(&mut self, page: HistoryPage) {
-        if self.is_preview() {
+    /// The room's newest page, fetched over HTTP while the page loads: shown at once (on a
+    /// first visit, read-only), and the hello then asks only for what came after it. A welcome
+    /// that came first wins.
+    pub fn early_page(&mut self, page: HistoryPage) {
+        if !self.joined && self.messages.is_empty() {
             self.messages.reset(page.messages, page.has_more);
+        }
+    }
+
+    /// Who the room said we were on the last visit, until its welcome says it again: own
+    /// messages of an early page are on the own side from the start.
+    pub fn remember_me(&mut self, user_id: &str) {
+        if self.me.user_id.is_empty() {
+            self.me.user_id = user_id.to_owned();
         }
     }
 
@@ -179,9 +188,10 @@ impl ChatState {
     }
 
     /// The rooms whose unread counts are worth asking for: every other room of the list, once
-    /// the room said who we are (own messages do not count) and while the page is visible.
+    /// joined (the room said who we are, and own messages do not count) and while the page is
+    /// visible.
     pub fn rooms_to_count(&self) -> Vec<String> {
-        if self.me.user_id.is_empty() || self.attention.is_hidden() {
+        if !self.joined || self.attention.is_hidden() {
             return Vec::new();
         }
         self.rooms

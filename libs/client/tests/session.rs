@@ -753,7 +753,7 @@ fn a_first_visit_previews_the_room_then_joins_and_resumes_after_what_it_showed()
     chat.offline();
     assert_eq!(chat.retry_now(0), u64::MAX);
     assert_eq!(chat.status, ConnectionStatus::Preview);
-    chat.preview_page(HistoryPage {
+    chat.early_page(HistoryPage {
         messages: vec![
             message(5, "m5-aaaaaa", "bob-0001"),
             message(6, "m6-aaaaaa", "bob-0001"),
@@ -773,9 +773,48 @@ fn a_first_visit_previews_the_room_then_joins_and_resumes_after_what_it_showed()
         "{hello:?}"
     );
     // A preview page that arrives after the join changes nothing.
-    chat.preview_page(HistoryPage {
+    chat.early_page(HistoryPage {
         messages: vec![],
         has_more: false,
     });
     assert_eq!(chat.messages.len(), 2);
+}
+
+#[test]
+fn an_early_page_shows_before_the_welcome_which_resumes_after_it() {
+    let mut chat = alice();
+    chat.remember_me("alice-0001");
+    chat.early_page(HistoryPage {
+        messages: vec![
+            message(5, "m5-aaaaaa", "bob-0001"),
+            message(6, "m6-aaaaaa", "alice-0001"),
+        ],
+        has_more: true,
+    });
+    // Own messages are known as own before the room says who we are.
+    let own: Vec<bool> = chat
+        .rows(0)
+        .iter()
+        .filter_map(|row| match row {
+            Row::Message { own, .. } => Some(*own),
+            Row::Day { .. } => None,
+        })
+        .collect();
+    assert_eq!(own, [false, true]);
+    let hello = parse(&chat.opened(10));
+    assert!(
+        matches!(&hello[..], [ClientFrame::Hello { since: Some(6), .. }]),
+        "{hello:?}"
+    );
+    chat.received(
+        &welcome(vec![message(7, "m7-aaaaaa", "bob-0001")], false),
+        20,
+    );
+    assert_eq!(chat.messages.len(), 3);
+    // A page that comes after the welcome changes nothing.
+    chat.early_page(HistoryPage {
+        messages: vec![],
+        has_more: false,
+    });
+    assert_eq!(chat.messages.len(), 3);
 }

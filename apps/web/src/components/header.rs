@@ -3,18 +3,14 @@
 //! Reload.
 
 use super::small_button;
-use crate::dom::El;
+use crate::dom::{self, El};
 use crate::transport::Transport;
 use client::{ChatState, ConnectionStatus};
 use leptos_dom::helpers::window;
 use reactive_graph::prelude::*;
 use reactive_graph::signal::RwSignal;
 
-pub(super) fn header(
-    state: RwSignal<ChatState>,
-    transport: Transport,
-    menu_open: RwSignal<bool>,
-) -> El {
+pub(super) fn header(state: RwSignal<ChatState>, transport: Transport, menu_open: dom::Flag) -> El {
     let status_name = move || {
         state.with(|s| match s.status {
             // Connected, but the room cannot store messages: sends wait.
@@ -78,7 +74,7 @@ pub(super) fn header(
         .attr("aria-controls", "drawer")
         .bind_attr("aria-expanded", move || Some(menu_open.get().to_string()))
         .text("☰")
-        .on("click", move |_| menu_open.update(|open| *open = !*open));
+        .on("click", move |_| menu_open.toggle());
 
     El::with_class("header", "bar")
         .push(menu)

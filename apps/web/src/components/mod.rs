@@ -29,6 +29,7 @@ use reactive_graph::signal::RwSignal;
 use std::cell::Cell;
 use std::rc::Rc;
 use wasm_bindgen::JsCast;
+use wasm_bindgen::closure::Closure;
 use web_sys::Element;
 
 /// Which room the address names: `/` is the lobby, `/r/{room}` any room. The refusal quotes
@@ -80,23 +81,24 @@ fn chat_room(room: &str, name: &str, secret: String) -> Element {
     ));
     state.update(|s| {
         s.attention.notify = storage::notify() && notify::permission() == Permission::Granted;
+        s.remember_me(&storage::user_id().unwrap_or_default());
         // This room heads the list of rooms visited.
         s.rooms = storage::rooms();
         s.rooms.visit(room);
         storage::save_rooms(&mut s.rooms);
     });
     let transport = Transport::start(state);
-    if state.with_untracked(ChatState::is_preview) {
-        let url = format!("/api/rooms/{room}/messages");
-        transport::get_text(
-            &url,
-            Box::new(move |text| {
-                if let Ok(page) = protocol::HistoryPage::decode(&text) {
-                    state.update(|s| s.preview_page(page));
-                }
-            }),
-        );
-    }
+    show_early_page(state);
+    // Who the room says we are is kept, so that the next visit's early page knows our own
+    // messages before the welcome.
+    let mut known = String::new();
+    dom::watch(move || {
+        let me = state.with(|s| s.me.user_id.clone());
+        if !me.is_empty() && me != known {
+            storage::set_user_id(&me);
+            known = me;
+        }
+    });
     // The tab title carries the unread count while the tab is hidden.
     let mut title = String::new();
     dom::watch(move || {
@@ -108,7 +110,7 @@ fn chat_room(room: &str, name: &str, secret: String) -> Element {
     });
 
     let list = El::with_class("div", "messages").attr("aria-label", "Messages");
-    let at_bottom = RwSignal::new(true);
+    let at_bottom = dom::Flag::new(true);
     // An `i64` like the transport's clock: a signal of another type would compile the
     // reactive machinery once more (about 0.5 KB gzip each).
     let unseen = RwSignal::new(0i64);
@@ -218,7 +220,7 @@ fn chat_room(room: &str, name: &str, secret: String) -> Element {
 
     // The drawer (a phone's menu): the side and the people. On a desktop it is no box at all
     // (`display: contents`), so both are columns of the chat's grid.
-    let menu_open = RwSignal::new(false);
+    let menu_open = dom::Flag::new(false);
     let drawer = El::with_class("div", "drawer")
         .attr("id", "drawer")
         .push(
@@ -263,6 +265,43 @@ fn chat_room(room: &str, name: &str, secret: String) -> Element {
             state.with(ChatState::is_preview)
         })
         .0
+}
+
+/// The room's newest page, which index.html started fetching before any WebAssembly loaded
+/// (`window.edgeChatEarlyPage`, a promise of the body or `null`), shown as soon as both are
+/// there: the first messages need not wait for the socket. Without that promise (a page not
+/// served from index.html) a first visit fetches the page itself, for its preview.
+fn show_early_page(state: RwSignal<ChatState>) {
+    let show = move |text: String| {
+        if let Ok(page) = protocol::HistoryPage::decode(&text) {
+            state.update(|s| s.early_page(page));
+        }
+    };
+    let early = js_sys::Reflect::get(&window(), &"edgeChatEarlyPage".into())
+        .ok()
+        .and_then(|value| value.dyn_into::<js_sys::Promise>().ok());
+    match early {
+        Some(promise) => {
+            let then = Closure::once(move |body: wasm_bindgen::JsValue| {
+                if let Some(text) = body.as_string() {
+                    show(text);
+                }
+            });
+            let _ = promise.then(&then);
+            // The promise settles once; the closure stays for it.
+            then.forget();
+        }
+        None if state.with_untracked(ChatState::is_preview) => {
+            let room = state.with_untracked(|s| s.room.clone());
+            transport::get_text(&early_page_url(&room), Box::new(show));
+        }
+        None => {}
+    }
+}
+
+/// What index.html fetches early: the newest page, as many messages as a welcome brings.
+fn early_page_url(room: &str) -> String {
+    format!("/api/rooms/{room}/messages")
 }
 
 /// A small button, as the header and the pending rows use.

@@ -117,7 +117,7 @@ fn join_form() -> El {
 }
 
 /// Asks for the newest page of every other room in the list and counts what is unread: once
-/// the room said who we are, then every [`UNREAD_EVERY`] and when the page comes back to the
+/// joined, then every [`UNREAD_EVERY`] and when the page comes back to the
 /// foreground ([`ChatState::rooms_to_count`] says which, if any).
 fn count_unread_now_and_then(transport: Transport) {
     let last = Rc::new(Cell::new(None::<i64>));
@@ -140,10 +140,10 @@ fn count_unread_now_and_then(transport: Transport) {
     let first = round.clone();
     let mut previous = None;
     dom::watch(move || {
-        // A round when the room has said who we are, and when the page comes back.
+        // A round once joined, and when the page comes back.
         let now = transport
             .state
-            .with(|s| (s.me.user_id.is_empty(), s.attention.is_hidden()));
+            .with(|s| (s.is_live(), s.attention.is_hidden()));
         if previous != Some(now) {
             previous = Some(now);
             first();
@@ -230,9 +230,8 @@ fn you(state: RwSignal<ChatState>, transport: Transport) -> El {
 /// Turns desktop notifications on and off. The browser is asked for permission only here, on a
 /// click; when it refuses, the button says so.
 fn notify_toggle(state: RwSignal<ChatState>) -> El {
-    // Only whether the browser refused matters to the view; a `bool` signal shares the reactive
-    // code the other flags compiled.
-    let denied = RwSignal::new(notify::permission() == Permission::Denied);
+    // Only whether the browser refused matters to the view.
+    let denied = dom::Flag::new(notify::permission() == Permission::Denied);
     let on = move || state.with(|s| s.attention.notify);
     let set = move |value: bool| {
         storage::set_notify(value);
