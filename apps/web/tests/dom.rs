@@ -26,15 +26,14 @@ fn container() -> web_sys::HtmlElement {
     div.unchecked_into()
 }
 
-#[wasm_bindgen_test]
-fn message_text_is_text_never_html() {
+/// A message by `name` saying `text`, rendered in a container of its own.
+fn rendered(name: &str, text: &str) -> web_sys::HtmlElement {
     let parent = container();
-    let text = "<script>alert(1)</script><img src=x onerror=alert(2)> https://example.com";
     let message = Message {
         seq: 1,
         client_id: "client-0001".into(),
         user_id: "user-00001".into(),
-        name: "<b>mallory</b>".into(),
+        name: name.into(),
         text: text.into(),
         ts: 0,
     };
@@ -46,6 +45,13 @@ fn message_text_is_text_never_html() {
     parent
         .append_child(&message_row(&row, 0))
         .expect("appended");
+    parent
+}
+
+#[wasm_bindgen_test]
+fn message_text_is_text_never_html() {
+    let text = "<script>alert(1)</script><img src=x onerror=alert(2)> https://example.com";
+    let parent = rendered("<b>mallory</b>", text);
     assert!(parent.query_selector("img").expect("query").is_none());
     assert!(parent.query_selector("script").expect("query").is_none());
     assert!(parent.query_selector("b").expect("query").is_none());
@@ -61,6 +67,46 @@ fn message_text_is_text_never_html() {
         .and_then(|e| e.text_content())
         .unwrap_or_default();
     assert_eq!(author, "<b>mallory</b>");
+}
+
+/// Every construct of the little formatting holds text only: marks around HTML, HTML in code,
+/// a link whose address tries to close its attribute, and schemes that must not link.
+#[wasm_bindgen_test]
+fn formatted_text_is_text_never_html() {
+    let text = "**<img src=x onerror=alert(1)>** *<b>em</b>* `<script>alert(2)</script>` \
+                ```\n<iframe src=javascript:alert(3)>\n``` \
+                https://e.com/\"><svg/onload=alert(4)> javascript:alert(5) data:text/html,<p>x";
+    let parent = rendered("mallory", text);
+    for tag in ["img", "b", "script", "iframe", "svg", "p"] {
+        assert!(
+            parent.query_selector(tag).expect("query").is_none(),
+            "no <{tag}> from a message"
+        );
+    }
+    let text_of = |css: &str| {
+        parent
+            .query_selector(css)
+            .expect("query")
+            .and_then(|e| e.text_content())
+            .unwrap_or_default()
+    };
+    assert_eq!(text_of(".text strong"), "<img src=x onerror=alert(1)>");
+    assert_eq!(text_of(".text em"), "<b>em</b>");
+    assert_eq!(text_of(".text > code"), "<script>alert(2)</script>");
+    assert_eq!(text_of(".text pre"), "<iframe src=javascript:alert(3)>");
+    let links = parent.get_elements_by_tag_name("a");
+    assert_eq!(links.length(), 1, "only the https address links");
+    let link = links.item(0).expect("a link");
+    assert_eq!(
+        link.get_attribute("href").as_deref(),
+        Some("https://e.com/\"><svg/onload=alert(4)>")
+    );
+    assert_eq!(
+        link.get_attribute("rel").as_deref(),
+        Some("noopener noreferrer")
+    );
+    assert_eq!(link.get_attribute("target").as_deref(), Some("_blank"));
+    assert!(text_of(".text").ends_with(" javascript:alert(5) data:text/html,<p>x"));
 }
 
 #[wasm_bindgen_test]

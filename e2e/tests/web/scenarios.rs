@@ -282,7 +282,8 @@ async fn the_offline_outbox_survives_a_reload() -> Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hostile_text_is_shown_as_text_and_bad_rooms_are_explained() -> Result<()> {
+async fn hostile_text_is_shown_as_text_formatting_included_and_bad_rooms_are_explained()
+-> Result<()> {
     let stack = ChatStack::start(WorkerOptions::default()).await?;
     let mut browser = Browser::start()?;
     let mut rec = Recorder::new("hostile-text");
@@ -297,6 +298,40 @@ async fn hostile_text_is_shown_as_text_and_bad_rooms_are_explained() -> Result<(
                 .await?
                 .is_empty(),
             "markup in a message became elements"
+        );
+        ensure!(
+            alice.title().await? != "pwned",
+            "the page ran injected script"
+        );
+
+        // The little formatting: links, code and emphasis, each holding text only.
+        let formatted = "**<img src=x onerror=\"document.title='pwned'\">** `<script>x</script>` \
+                         see https://example.com/a_(b)?c=1. or javascript:alert(1)";
+        action::say(&alice, formatted).await?;
+        let last = ".message-list li.bubble:last-of-type .text";
+        check::text_in(&alice, &format!("{last} strong"), "<img src=x").await?;
+        let shown = alice
+            .execute(
+                "const text = document.querySelector(arguments[0]); \
+                 const links = [...text.querySelectorAll('a')]; \
+                 return [links.map((a) => [a.getAttribute('href'), a.target, a.rel]), \
+                         text.querySelector('code').textContent, \
+                         text.querySelectorAll('img, script').length];",
+                vec![serde_json::json!(last)],
+            )
+            .await?;
+        ensure!(
+            shown
+                == serde_json::json!([
+                    [[
+                        "https://example.com/a_(b)?c=1",
+                        "_blank",
+                        "noopener noreferrer"
+                    ]],
+                    "<script>x</script>",
+                    0
+                ]),
+            "formatted message: {shown}"
         );
         ensure!(
             alice.title().await? != "pwned",

@@ -6,6 +6,7 @@ mod attention;
 mod backoff;
 mod chat;
 mod face;
+pub mod markup;
 mod messages;
 mod outbox;
 mod rooms;

@@ -5,6 +5,7 @@ use super::{face, small_button};
 use crate::dom::{self, El};
 use crate::format;
 use crate::transport::Transport;
+use client::markup::{self, Span};
 use client::{ChatState, PendingView, Row};
 use leptos_dom::helpers::document;
 use reactive_graph::prelude::*;
@@ -274,16 +275,48 @@ pub fn message_row(row: &Row<'_>, now: i64) -> Element {
             } else {
                 li = li.attr("title", &time);
             }
-            li.push(El::with_class("p", "text").text(&message.text)).0
+            li.push(rich_text(&message.text)).0
         }
     }
+}
+
+/// `<div class="text">` with a message's text and its little formatting
+/// ([`client::markup`]): every piece is set as text, and a link's address as an attribute, so
+/// nothing in a message is ever parsed as HTML. Links open in a new tab and tell it nothing of
+/// this page.
+fn rich_text(text: &str) -> El {
+    let mut shown = El::with_class("div", "text");
+    for span in markup::spans(text) {
+        // One path for every element, so that each construct costs the client a name only.
+        let (tag, text) = match span {
+            Span::Text(text) => ("", text),
+            Span::Link(url) => ("a", url),
+            Span::Code(code) => ("code", code),
+            Span::Block(code) => ("pre", code),
+            Span::Strong(text) => ("strong", text),
+            Span::Em(text) => ("em", text),
+        };
+        if tag.is_empty() {
+            shown = shown.text(text);
+            continue;
+        }
+        let mut element = El::new(tag).text(text);
+        if tag == "a" {
+            element = element
+                .attr("href", text)
+                .attr("rel", "noopener noreferrer")
+                .attr("target", "_blank");
+        }
+        shown = shown.push(element);
+    }
+    shown
 }
 
 /// A message in the outbox, with Retry and Discard (handled by the list) when `view` offers them.
 fn pending_row(client_id: &str, text: &str, view: &PendingView) -> Element {
     let row = El::with_class("li", "bubble own first pending")
         .attr("data-client-id", client_id)
-        .push(El::with_class("p", "text").text(text))
+        .push(rich_text(text))
         .push(El::with_class("span", "pending-state"))
         .push(
             El::with_class("span", "pending-actions")
