@@ -30,6 +30,8 @@ let
     { what = "package.json binaryen"; pinned = pins.binaryen; actual = packageJson.devDependencies.binaryen; }
     { what = "package-lock.json binaryen"; pinned = pins.binaryen; actual = locked "binaryen"; }
     { what = "package.json @upstash/redis"; pinned = pins.upstashRedis; actual = packageJson.devDependencies."@upstash/redis"; }
+    { what = "package.json axe-core"; pinned = pins.axeCore; actual = packageJson.devDependencies."axe-core"; }
+    { what = "package-lock.json axe-core"; pinned = pins.axeCore; actual = locked "axe-core"; }
   ];
   failures = builtins.filter (c: c.pinned != c.actual) checks;
   describe = c: "${c.what} is ${c.actual}, nix/versions.nix pins ${c.pinned}";

@@ -13,6 +13,8 @@
   miniflare = "4.20260426.0";
   binaryen = "132.0.0";
   upstashRedis = "1.39.0";
+  # The accessibility engine the browser tests run on each page they check.
+  axeCore = "4.14.1";
   nodejs = "20";
   # sha256 of the published .crate files (the registry index's `cksum`), for crane to fetch the
   # pinned CLIs without a fixed-output hash of their own.

@@ -27,6 +27,14 @@ async fn two_people_chat_see_presence_and_typing_and_keep_who_they_are() -> Resu
         action::say(&bob, "<b>bold?</b>").await?;
         check::messages_end_with(&alice, &["hello bob", "hi alice <b>bold?</b>"]).await?;
         check::messages_end_with(&bob, &["hello bob", "hi alice <b>bold?</b>"]).await?;
+        check::accessible(&alice, "the room").await?;
+        // New messages and typing are announced by screen readers.
+        check::script_holds(
+            &alice,
+            "return document.querySelector('.message-list').getAttribute('aria-live') === 'polite' \
+               && document.querySelector('.typing').getAttribute('aria-live') === 'polite';",
+        )
+        .await?;
         // Own messages sit on the own side.
         let own = find::all(&alice, "li.bubble.own .text").await?;
         ensure!(own.len() == 1, "one own bubble, got {}", own.len());
@@ -413,6 +421,7 @@ async fn the_rooms_list_counts_unread_across_reloads_and_joins_rooms_by_name() -
         check::status_is(&alice, "live").await?;
         check::texts_are(&alice, badge, &["1"]).await?;
         screenshot(&alice, "rooms").await?;
+        check::accessible(&alice, "the room list").await?;
         Ok(())
     }
     .await;
@@ -472,10 +481,12 @@ async fn on_a_phone_the_composer_and_last_message_fit_without_sideways_scrolling
         check::script_holds(
             &phone,
             "return document.querySelector('button.menu').getAttribute('aria-expanded') === 'true' \
-               && document.querySelector('.drawer').getBoundingClientRect().width > 250;",
+               && document.querySelector('.drawer').getBoundingClientRect().width > 250 \
+               && document.activeElement === document.querySelector('.drawer .close');",
         )
         .await?;
         screenshot(&phone, "phone-drawer").await?;
+        check::accessible(&phone, "the phone's drawer").await?;
         action::click(&phone, "#join-room").await?;
         phone
             .active_element()
@@ -484,7 +495,8 @@ async fn on_a_phone_the_composer_and_last_message_fit_without_sideways_scrolling
             .await?;
         check::script_holds(
             &phone,
-            "return getComputedStyle(document.querySelector('.drawer')).display === 'none';",
+            "return getComputedStyle(document.querySelector('.drawer')).display === 'none' \
+               && document.activeElement === document.querySelector('button.menu');",
         )
         .await?;
         Ok(())
@@ -759,6 +771,7 @@ async fn a_first_visit_shows_the_room_read_only_and_joins_from_the_prompt() -> R
         .await?;
         check::text_in(&page, ".people h2", "0 online").await?;
         screenshot(&page, "first-visit").await?;
+        check::accessible(&page, "the first visit").await?;
 
         // A blank name is explained where it was typed; a good one joins.
         action::fill_and_enter(&page, "#name", "   ").await?;

@@ -89,7 +89,7 @@ pub(super) fn join_prompt(transport: Transport) -> El {
 }
 
 /// Focuses the first element `selector` finds.
-fn focus(selector: &str) {
+pub(super) fn focus(selector: &str) {
     let found = document().query_selector(selector).ok().flatten();
     if let Some(element) = found.and_then(|e| e.dyn_into::<HtmlElement>().ok()) {
         let _ = element.focus();

@@ -240,6 +240,21 @@ fn chat_room(room: &str, name: &str, secret: String) -> Element {
             }
         });
     let backdrop = El::with_class("div", "backdrop").on("click", move |_| menu_open.set(false));
+    // The keyboard follows the drawer: into it when it opens, back to the menu button when it
+    // closes (after the frame that shows or hides it).
+    let mut was_open = false;
+    dom::watch(move || {
+        let open = menu_open.get();
+        if open != was_open {
+            was_open = open;
+            let target = if open {
+                ".drawer .close"
+            } else {
+                "button.menu"
+            };
+            request_animation_frame(move || first_visit::focus(target));
+        }
+    });
 
     El::new("div")
         .bind_attr("class", move || {

@@ -245,10 +245,8 @@ pub(super) fn message_list(state: RwSignal<ChatState>, transport: Transport) -> 
 pub fn message_row(row: &Row<'_>, now: i64) -> Element {
     match row {
         Row::Day { ts, .. } => {
-            El::with_class("li", "day")
-                .attr("role", "separator")
-                .text(&format::day(*ts, now))
-                .0
+            // A list item like the messages (a list holds items only); its text says the day.
+            El::with_class("li", "day").text(&format::day(*ts, now)).0
         }
         Row::Message {
             message,
