@@ -51,7 +51,7 @@ nix-check:
     nix-instantiate --parse flake.nix > /dev/null
     nix-instantiate --eval --strict nix/check-versions.nix
 
-# Save desktop and phone screenshots of a populated room under target/e2e-artifacts/.
+# Save screenshots of the room (desktop and phone, light and dark), the drawer and a first visit into docs/screenshots/.
 [group('test')]
 screenshots: setup build-worker build-web
     cargo run -q -p e2e --bin screenshots

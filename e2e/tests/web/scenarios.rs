@@ -420,6 +420,11 @@ async fn the_rooms_list_counts_unread_across_reloads_and_joins_rooms_by_name() -
         alice.refresh().await?;
         check::status_is(&alice, "live").await?;
         check::texts_are(&alice, badge, &["1"]).await?;
+        check::script_holds(
+            &alice,
+            "return document.querySelector('button.menu').hasAttribute('data-unread');",
+        )
+        .await?;
         screenshot(&alice, "rooms").await?;
         check::accessible(&alice, "the room list").await?;
         Ok(())

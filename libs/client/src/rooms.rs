@@ -66,6 +66,14 @@ impl Rooms {
             .collect()
     }
 
+    /// Whether a room other than `here` has unread messages (the phone's menu button shows a
+    /// dot then).
+    pub fn unread_elsewhere(&self, here: &str) -> bool {
+        self.entries
+            .iter()
+            .any(|e| e.room != here && e.unread.is_some_and(|u| u != Unread::Exactly(0)))
+    }
+
     /// `room` was opened: it goes first, and the oldest visit beyond [`MAX_ROOMS`] leaves.
     pub fn visit(&mut self, room: &str) {
         let entry = match self.entries.iter().position(|e| e.room == room) {
@@ -255,9 +263,12 @@ mod tests {
             "me",
         );
         assert_eq!(rooms.entries()[0].unread, Some(Unread::Exactly(2)));
+        assert!(rooms.unread_elsewhere("lobby"));
+        assert!(!rooms.unread_elsewhere("design"), "not the room one is in");
         // Seeing it clears the count.
         assert!(rooms.saw("design", 2_100));
         assert_eq!(rooms.entries()[0].unread, Some(Unread::Exactly(0)));
+        assert!(!rooms.unread_elsewhere("lobby"));
     }
 
     #[test]

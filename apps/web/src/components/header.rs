@@ -68,11 +68,23 @@ pub(super) fn header(state: RwSignal<ChatState>, transport: Transport, menu_open
     };
 
     let room = state.with_untracked(|s| format!("#{}", s.room));
+    let unread_elsewhere = move || state.with(|s| s.rooms.unread_elsewhere(&s.room));
     let menu = El::with_class("button", "menu")
         .attr("type", "button")
-        .attr("aria-label", "Rooms and people")
         .attr("aria-controls", "drawer")
         .bind_attr("aria-expanded", move || Some(menu_open.get().to_string()))
+        // A dot on the button while another room has unread messages, which its label says.
+        .bind_attr("data-unread", move || unread_elsewhere().then(String::new))
+        .bind_attr("aria-label", move || {
+            Some(
+                if unread_elsewhere() {
+                    "Rooms and people (unread in other rooms)"
+                } else {
+                    "Rooms and people"
+                }
+                .to_owned(),
+            )
+        })
         .text("☰")
         .on("click", move |_| menu_open.toggle());
 
