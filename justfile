@@ -66,9 +66,7 @@ bench: setup build-worker build-web
 bench-full: setup build-worker build-web
     cargo run -q --profile loadgen -p loadgen -- --profile full --out docs/bench/full.json
 
-# The web client's cold load on a throttled phone (slow 4G, CPU ×4) in headless Chromium:
-# first paint and first message (docs/bench/web-load.json); then one incoming message with 5000
-# in the list (docs/bench/web-rows.json).
+# Time the web client in headless Chromium: a cold load on a slow phone, then a message into a list of 5000 (docs/bench/web-*.json).
 [group('test')]
 bench-web: setup build-worker build-web
     cargo run -q -p e2e --bin webbench -- load docs/bench/web-load.json
@@ -91,8 +89,7 @@ lint:
     cargo clippy -p chat-worker -p room -p protocol -p upstash -p client --target wasm32-unknown-unknown -- -D warnings
     cargo clippy -p web --all-targets --target wasm32-unknown-unknown -- -D warnings
 
-# Everything CI checks: formatting, lints, and every test (unit, integration, SDK, Worker and
-# browser e2e, the web client's DOM tests in headless Chromium).
+# Everything CI checks: formatting, lints, and every test (unit, integration, SDK, Worker, browser e2e, DOM in Chromium).
 [group('test')]
 test: setup
     cargo fmt --all -- --check
