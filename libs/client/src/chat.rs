@@ -263,9 +263,16 @@ impl ChatState {
                 } else {
                     self.messages.merge(welcome.messages);
                 }
-                // A resume may carry our own messages that were stored while we were away.
-                let confirmed: Vec<String> =
-                    self.messages.iter().map(|m| m.client_id.clone()).collect();
+                // A resume may carry our own messages that were stored while we were away. The
+                // room knows a message by who sent it and its `client_id`, and so does this:
+                // someone else's message with the same `client_id` confirms nothing of ours.
+                let me = &self.me.user_id;
+                let confirmed: Vec<String> = self
+                    .messages
+                    .iter()
+                    .filter(|m| m.user_id == *me)
+                    .map(|m| m.client_id.clone())
+                    .collect();
                 for client_id in confirmed {
                     self.outbox.confirm(&client_id);
                 }
@@ -275,7 +282,9 @@ impl ChatState {
             ServerFrame::Message { .. } | ServerFrame::Messages { .. } => {
                 self.store_down = false;
                 for message in frame.stored_messages() {
-                    self.outbox.confirm(&message.client_id);
+                    if message.user_id == self.me.user_id {
+                        self.outbox.confirm(&message.client_id);
+                    }
                     self.typing.stop(&message.user_id);
                     if self.messages.insert(message.clone()) {
                         self.attention

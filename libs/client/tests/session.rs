@@ -818,3 +818,36 @@ fn an_early_page_shows_before_the_welcome_which_resumes_after_it() {
     });
     assert_eq!(chat.messages.len(), 3);
 }
+
+#[test]
+fn only_our_own_message_confirms_a_send_as_the_room_keys_them() {
+    let mut chat = alice();
+    chat.opened(0);
+    chat.received(&welcome(vec![], true), 0);
+    chat.compose("mine", "same-id-01".into(), 1).ok();
+    // Someone else's message that happens to carry the same client_id.
+    chat.received(
+        &ServerFrame::Message {
+            message: message(5, "same-id-01", "bob-0001"),
+        }
+        .to_json(),
+        2,
+    );
+    assert_eq!(chat.outbox.entries().len(), 1, "still ours to confirm");
+    // Nor does a resume that brings it.
+    chat.closed(3, 0.5);
+    chat.opened(4);
+    chat.received(
+        &welcome(vec![message(5, "same-id-01", "bob-0001")], false),
+        4,
+    );
+    assert_eq!(chat.outbox.entries().len(), 1);
+    chat.received(
+        &ServerFrame::Message {
+            message: message(6, "same-id-01", "alice-0001"),
+        }
+        .to_json(),
+        5,
+    );
+    assert!(chat.outbox.is_empty());
+}
