@@ -7,7 +7,7 @@ use crate::fetch_store::Store;
 use crate::log::{Log, Started};
 use room::mirror::{MIRROR_BATCH, MirrorSchedule, Start};
 use room::wal::WalLimits;
-use room::{ConfigError, ConnId, Connection, Output, RoomConfig, RoomCore, StoreFailure};
+use room::{Config, ConfigError, ConnId, Connection, Output, RoomConfig, RoomCore, StoreFailure};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use worker::{
@@ -41,29 +41,38 @@ pub struct ChatRoom {
 
 impl DurableObject for ChatRoom {
     fn new(state: State, env: Env) -> Self {
+        // A misconfigured chat answers every request with the error (see `fetch`); the room
+        // is built from the defaults meanwhile and never runs.
         let (config, misconfigured) = match config_from_env(&env) {
             Ok(config) => (config, None),
-            Err(err) => (RoomConfig::default(), Some(err)),
+            Err(err) => (
+                Config {
+                    room: RoomConfig::default(),
+                    store: Err("the chat is misconfigured"),
+                    allowed_origins: String::new(),
+                },
+                Some(err),
+            ),
         };
         // Heartbeats are answered by the runtime itself, so they never wake a hibernating room.
         if let Ok(pair) = WebSocketRequestResponsePair::new(protocol::PING, protocol::PONG) {
             state.set_websocket_auto_response(&pair);
         }
         let limits = WalLimits {
-            backlog_max: config.mirror_backlog_max,
-            keep: config.tail_capacity,
-            dedupe_window_ms: i64::try_from(config.dedupe_window_ms).unwrap_or(i64::MAX),
+            backlog_max: config.room.mirror_backlog_max,
+            keep: config.room.tail_capacity,
+            dedupe_window_ms: i64::try_from(config.room.dedupe_window_ms).unwrap_or(i64::MAX),
             ..WalLimits::default()
         };
         let log = Log::open(state.storage().sql(), limits);
         Self {
-            store: Store::from_env(&env, &config),
-            history_limit: config.history_limit,
+            store: Store::new(&config),
+            history_limit: config.room.history_limit,
             misconfigured,
             log,
             mirror: RefCell::new(MirrorSchedule::default()),
             state,
-            core: RefCell::new(RoomCore::new(config)),
+            core: RefCell::new(RoomCore::new(config.room)),
             sockets: RefCell::new(HashMap::new()),
             restored: Cell::new(false),
             alarm: Cell::new(None),
@@ -456,8 +465,15 @@ const SAFETY_ALARM_MS: i64 = 30_000;
 
 /// The room's configuration: defaults, overridden by Worker variables where set (so a benchmark
 /// can lift the rate limits, or a small deployment keep less history), refused when invalid.
-pub fn config_from_env(env: &Env) -> std::result::Result<RoomConfig, ConfigError> {
-    RoomConfig::from_vars(|name| env.var(name).ok().map(|v| v.to_string()))
+/// The chat's configuration from the Worker's variables ([`room::VARIABLES`]); the store's
+/// token is a secret, or a variable for local `--var` use.
+pub fn config_from_env(env: &Env) -> std::result::Result<Config, ConfigError> {
+    Config::from_vars(|name| {
+        let secret = (name == "UPSTASH_REDIS_REST_TOKEN")
+            .then(|| env.secret(name).ok())
+            .flatten();
+        secret.or_else(|| env.var(name).ok()).map(|v| v.to_string())
+    })
 }
 
 fn conn_id(ws: &WebSocket) -> Option<ConnId> {

@@ -1,10 +1,9 @@
 //! The room's store over Upstash's REST API, with `worker::Fetch` as the transport.
 
 use protocol::{HistoryPage, Message};
-use room::{RoomConfig, StoreFailure, store};
+use room::{Config, StoreFailure, store};
 use std::time::Duration;
 use upstash::{Client, HttpRequest, HttpResponse, Transport};
-use worker::Env;
 use worker::js_sys;
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
@@ -105,27 +104,15 @@ pub struct Store {
 }
 
 impl Store {
-    /// Reads `UPSTASH_REDIS_REST_URL` (a variable) and `UPSTASH_REDIS_REST_TOKEN` (a secret;
-    /// a variable is accepted too, for local `--var` use). The timeout comes from the parsed
-    /// configuration (`STORE_TIMEOUT_MS`), so an invalid value stops the chat like any other.
-    pub fn from_env(env: &Env, config: &RoomConfig) -> Self {
-        let url = env.var("UPSTASH_REDIS_REST_URL").map(|v| v.to_string());
-        let token = env
-            .secret("UPSTASH_REDIS_REST_TOKEN")
-            .or_else(|_| env.var("UPSTASH_REDIS_REST_TOKEN"))
-            .map(|v| v.to_string());
+    /// A client for the store `config` names, with its request timeout (`STORE_TIMEOUT_MS`),
+    /// or the reason there is none (the URL or the token is missing).
+    pub fn new(config: &Config) -> Self {
         let transport = FetchTransport {
-            timeout: Duration::from_millis(config.store_timeout_ms),
+            timeout: Duration::from_millis(config.room.store_timeout_ms),
         };
-        let client = match (url, token) {
-            (Ok(url), Ok(token)) if !url.is_empty() && !token.is_empty() => {
-                Ok(Client::new(&url, &token, transport))
-            }
-            // The URL is there, so the token is what is missing (unset or empty).
-            (Ok(url), _) if !url.is_empty() => {
-                Err("the UPSTASH_REDIS_REST_TOKEN secret is not configured".to_owned())
-            }
-            _ => Err("UPSTASH_REDIS_REST_URL is not configured".to_owned()),
+        let client = match &config.store {
+            Ok(access) => Ok(Client::new(&access.url, &access.token, transport)),
+            Err(missing) => Err((*missing).to_owned()),
         };
         Self { client }
     }

@@ -46,32 +46,32 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         }
     };
     match route {
-        Route::Health => health(&Store::from_env(&env, &config)),
+        Route::Health => health(&Store::new(&config)),
         Route::StoreHealth => {
             // Shares the history pages' bucket: both are HTTP requests that may cost a command.
-            let limit = (&HISTORY, config.http_history_rate);
+            let limit = (&HISTORY, config.room.http_history_rate);
             if let Some(refusal) = limited(limit, &req, "store requests")? {
                 return Ok(refusal);
             }
-            store_health(&Store::from_env(&env, &config)).await
+            store_health(&Store::new(&config)).await
         }
         Route::RoomSocket(room) => {
-            let limit = (&SOCKETS, config.socket_rate);
+            let limit = (&SOCKETS, config.room.socket_rate);
             if let Some(refusal) = limited(limit, &req, "new connections")? {
                 return Ok(refusal);
             }
-            room_socket(req, &env, room).await
+            room_socket(req, &env, room, &config.allowed_origins).await
         }
         Route::RoomMessages(room) => {
-            let limit = (&HISTORY, config.http_history_rate);
+            let limit = (&HISTORY, config.room.http_history_rate);
             if let Some(refusal) = limited(limit, &req, "history requests")? {
                 return Ok(refusal);
             }
-            room_messages(&Store::from_env(&env, &config), room, url.query()).await
+            room_messages(&Store::new(&config), room, url.query()).await
         }
         Route::RoomHealth(room) => {
             // Wakes the room's Durable Object: limited like the history pages.
-            let limit = (&HISTORY, config.http_history_rate);
+            let limit = (&HISTORY, config.room.http_history_rate);
             if let Some(refusal) = limited(limit, &req, "room health checks")? {
                 return Ok(refusal);
             }
@@ -159,7 +159,7 @@ fn public(failure: &StoreFailure) -> &'static str {
     }
 }
 
-async fn room_socket(req: Request, env: &Env, room: &str) -> Result<Response> {
+async fn room_socket(req: Request, env: &Env, room: &str, allowed: &str) -> Result<Response> {
     let upgrade = req.headers().get("Upgrade")?;
     if !upgrade.is_some_and(|u| u.eq_ignore_ascii_case("websocket")) {
         return json_error(
@@ -175,12 +175,8 @@ async fn room_socket(req: Request, env: &Env, room: &str) -> Result<Response> {
             None => h.to_owned(),
         });
     let host = req.headers().get("Host")?.or(host).unwrap_or_default();
-    let allowed = env
-        .var("ALLOWED_ORIGINS")
-        .map(|v| v.to_string())
-        .unwrap_or_default();
     let origin = req.headers().get("Origin")?;
-    if !origin_allowed(origin.as_deref(), &host, &allowed) {
+    if !origin_allowed(origin.as_deref(), &host, allowed) {
         return json_error(403, "this origin may not open chat connections");
     }
     let stub = env.durable_object("ROOM")?.id_from_name(room)?.get_stub()?;

@@ -32,4 +32,7 @@ pub use crate::core::{
 };
 pub use alarm::alarm_to_set;
 pub use health::{HEALTH_CACHE_MS, HealthCache, HealthCheck};
-pub use limits::{ConfigError, KeyedLimiter, RateLimit, RoomConfig, TokenBucket};
+pub use limits::{
+    Config, ConfigError, KeyedLimiter, RateLimit, RoomConfig, StoreAccess, TokenBucket, VARIABLES,
+    Variable, variables_table,
+};

@@ -133,13 +133,204 @@ pub struct ConfigError {
     pub value: String,
 }
 
+/// Every Worker variable the chat reads, as the README's table lists them (a test keeps the
+/// two equal): the one list, which [`Config::from_vars`] reads and no other code does.
+pub const VARIABLES: [Variable; 19] = [
+    Variable::new(
+        "UPSTASH_REDIS_REST_URL",
+        "URL",
+        "none",
+        "the Upstash REST endpoint (required)",
+    ),
+    Variable::new(
+        "UPSTASH_REDIS_REST_TOKEN",
+        "secret",
+        "none",
+        "its token (required; a secret: `.dev.vars` locally, `wrangler secret put` in production)",
+    ),
+    Variable::new(
+        "HISTORY_LIMIT",
+        "integer ≥ 1",
+        "10000",
+        "messages kept per room in Redis",
+    ),
+    Variable::new(
+        "ALLOWED_ORIGINS",
+        "origins, comma-separated, or `*`",
+        "none",
+        "browser origins besides the Worker's own host that may open chat sockets",
+    ),
+    Variable::new(
+        "MAX_CONNECTIONS",
+        "integer ≥ 1",
+        "1000",
+        "connections per room",
+    ),
+    Variable::new(
+        "MAX_CONNECTIONS_PER_IP",
+        "integer ≥ 1",
+        "50",
+        "connections per address in one room",
+    ),
+    Variable::new(
+        "TYPING_BATCH_MEMBERS",
+        "integer ≥ 1",
+        "50",
+        "rooms this big send typing notices in batches, every half second",
+    ),
+    Variable::new(
+        "MIRROR_BACKLOG_MAX",
+        "integer ≥ 1",
+        "10000",
+        "messages committed but not yet in Redis before sends wait",
+    ),
+    Variable::new(
+        "STORE_TIMEOUT_MS",
+        "integer ≥ 1",
+        "10000",
+        "how long one Redis request may take",
+    ),
+    Variable::new(
+        "SEND_BURST",
+        "number ≥ 1",
+        "10",
+        "sends per connection at once",
+    ),
+    Variable::new("SEND_PER_SECOND", "number > 0", "5", "then per second"),
+    Variable::new(
+        "TYPING_BURST",
+        "number ≥ 1",
+        "5",
+        "typing notices per connection at once",
+    ),
+    Variable::new("TYPING_PER_SECOND", "number > 0", "1", "then per second"),
+    Variable::new(
+        "HISTORY_BURST",
+        "number ≥ 1",
+        "10",
+        "history pages per connection at once",
+    ),
+    Variable::new("HISTORY_PER_SECOND", "number > 0", "2", "then per second"),
+    Variable::new(
+        "SOCKET_BURST",
+        "number ≥ 1",
+        "20",
+        "new sockets per address at the edge, at once",
+    ),
+    Variable::new("SOCKET_PER_SECOND", "number > 0", "1", "then per second"),
+    Variable::new(
+        "HTTP_HISTORY_BURST",
+        "number ≥ 1",
+        "20",
+        "history pages and store health checks per address at the edge, at once",
+    ),
+    Variable::new(
+        "HTTP_HISTORY_PER_SECOND",
+        "number > 0",
+        "5",
+        "then per second",
+    ),
+];
+
+/// One Worker variable: its name, what it must be, its default, and what it sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Variable {
+    pub name: &'static str,
+    pub value: &'static str,
+    pub default: &'static str,
+    pub sets: &'static str,
+}
+
+impl Variable {
+    const fn new(
+        name: &'static str,
+        value: &'static str,
+        default: &'static str,
+        sets: &'static str,
+    ) -> Self {
+        Self {
+            name,
+            value,
+            default,
+            sets,
+        }
+    }
+}
+
+/// [`VARIABLES`] as the README's Markdown table.
+pub fn variables_table() -> String {
+    let mut table = String::from("| Variable | Value | Default | Sets |\n|---|---|---|---|\n");
+    for v in VARIABLES {
+        table.push_str(&format!(
+            "| `{}` | {} | {} | {} |\n",
+            v.name, v.value, v.default, v.sets
+        ));
+    }
+    table
+}
+
+/// The chat's whole configuration: the room's tunables, the store's address and token, and the
+/// origins that may open sockets. Read once per request by the Worker and per instance by the
+/// room, from the same variables, by [`Config::from_vars`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub room: RoomConfig,
+    /// The store's URL and token, or which of them is missing (then the chat answers that it is
+    /// not configured, rather than refusing to parse).
+    pub store: Result<StoreAccess, &'static str>,
+    /// `ALLOWED_ORIGINS`, as `protocol::http::origin_allowed` reads it.
+    pub allowed_origins: String,
+}
+
+/// Where the store is, and the token to it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoreAccess {
+    pub url: String,
+    pub token: String,
+}
+
+impl std::fmt::Debug for StoreAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The token is a secret: logs and panics never show it.
+        f.debug_struct("StoreAccess")
+            .field("url", &self.url)
+            .field("token", &"…")
+            .finish()
+    }
+}
+
+impl Config {
+    /// The configuration from the variables `get` finds ([`VARIABLES`]; an empty one counts as
+    /// unset). Anything set but invalid is an error that names it: the chat refuses to run with
+    /// it rather than guess. A missing store URL or token is not an error here (health checks
+    /// say which is missing).
+    pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let read = |name: &str| get(name).filter(|v| !v.trim().is_empty());
+        let store = match (
+            read("UPSTASH_REDIS_REST_URL"),
+            read("UPSTASH_REDIS_REST_TOKEN"),
+        ) {
+            (Some(url), Some(token)) => Ok(StoreAccess { url, token }),
+            // The URL is there, so the token is what is missing.
+            (Some(_), None) => Err("the UPSTASH_REDIS_REST_TOKEN secret is not configured"),
+            (None, _) => Err("UPSTASH_REDIS_REST_URL is not configured"),
+        };
+        let allowed_origins = read("ALLOWED_ORIGINS").unwrap_or_default();
+        Ok(Self {
+            room: RoomConfig::from_vars(read)?,
+            store,
+            allowed_origins,
+        })
+    }
+}
+
 impl RoomConfig {
     /// The defaults, overridden by the Worker variables `get` finds: `HISTORY_LIMIT`,
     /// `MAX_CONNECTIONS`, `MAX_CONNECTIONS_PER_IP`, `TYPING_BATCH_MEMBERS`, `STORE_TIMEOUT_MS`
     /// (integers ≥ 1), the bursts `SEND_BURST`,
     /// `TYPING_BURST`, `HISTORY_BURST`, `SOCKET_BURST`, `HTTP_HISTORY_BURST` (numbers ≥ 1) and
     /// their rates `…_PER_SECOND` (numbers > 0). An empty variable counts as unset.
-    pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+    fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let mut config = RoomConfig::default();
         let read = |name: &'static str| get(name).filter(|v| !v.trim().is_empty());
         let count = |name: &'static str, slot: &mut usize| -> Result<(), ConfigError> {
@@ -325,6 +516,93 @@ impl KeyedLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::cell::RefCell;
+
+    #[test]
+    fn the_configuration_reads_exactly_the_listed_variables() {
+        let asked = RefCell::new(Vec::new());
+        let config = Config::from_vars(|name| {
+            asked.borrow_mut().push(name.to_owned());
+            None
+        });
+        assert!(config.is_ok());
+        let mut asked = asked.into_inner();
+        asked.sort();
+        asked.dedup();
+        let mut listed: Vec<String> = VARIABLES.iter().map(|v| v.name.to_owned()).collect();
+        listed.sort();
+        assert_eq!(asked, listed);
+    }
+
+    #[test]
+    fn the_documented_defaults_are_the_defaults() {
+        let defaults: HashMap<&str, &str> = VARIABLES
+            .iter()
+            .filter(|v| v.default != "none")
+            .map(|v| (v.name, v.default))
+            .collect();
+        let documented = Config::from_vars(|name| defaults.get(name).map(|v| (*v).to_owned()));
+        assert_eq!(
+            documented.map(|c| c.room),
+            Ok(RoomConfig::default()),
+            "a default in VARIABLES differs from RoomConfig::default"
+        );
+    }
+
+    /// The README's table of variables is `variables_table()`, between its two markers; on a
+    /// change, paste what this prints.
+    #[test]
+    fn the_readme_lists_every_variable() {
+        let readme =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+                .unwrap_or_default();
+        let table = readme
+            .split_once("<!-- variables: begin -->\n")
+            .and_then(|(_, rest)| rest.split_once("<!-- variables: end -->"))
+            .map(|(table, _)| table);
+        assert_eq!(
+            table,
+            Some(variables_table().as_str()),
+            "\n{}",
+            variables_table()
+        );
+    }
+
+    #[test]
+    fn the_store_is_configured_by_url_and_token_and_never_shows_the_token() {
+        let vars = |pairs: &'static [(&str, &str)]| {
+            Config::from_vars(move |name| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| (*v).to_owned())
+            })
+        };
+        let both = vars(&[
+            ("UPSTASH_REDIS_REST_URL", "https://eu1.example"),
+            ("UPSTASH_REDIS_REST_TOKEN", "t0ps3cret"),
+        ]);
+        assert!(both.as_ref().is_ok_and(|c| c.store.is_ok()));
+        assert!(!format!("{both:?}").contains("t0ps3cret"));
+        assert_eq!(
+            vars(&[("UPSTASH_REDIS_REST_URL", "https://eu1.example")]).map(|c| c.store.err()),
+            Ok(Some(
+                "the UPSTASH_REDIS_REST_TOKEN secret is not configured"
+            ))
+        );
+        assert_eq!(
+            vars(&[("UPSTASH_REDIS_REST_TOKEN", " ")]).map(|c| c.store.err()),
+            Ok(Some("UPSTASH_REDIS_REST_URL is not configured"))
+        );
+        assert_eq!(
+            vars(&[("HISTORY_LIMIT", "0.5")]).map(|c| c.room.history_limit),
+            Err(ConfigError {
+                name: "HISTORY_LIMIT",
+                expected: "an integer ≥ 1",
+                value: "0.5".into()
+            })
+        );
+    }
 
     #[test]
     fn variables_are_parsed_strictly() {
