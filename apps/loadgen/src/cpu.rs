@@ -2,7 +2,7 @@
 //! process with its in-process redis-rest) and of the whole machine, read from `/proc` before
 //! and after, so each figure can say which process was busy while it was measured.
 
-use crate::scenarios::percent;
+use crate::numbers::percent;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::time::Instant;

@@ -8,7 +8,8 @@
 
 use anyhow::{Result, bail};
 use clap::{Parser, ValueEnum};
-use scenarios::{Quiet, Target, round};
+use numbers::round;
+use scenarios::{Quiet, Target};
 use serde::Serialize;
 use stack::{ChatStack, WorkerOptions};
 use std::time::Instant;
@@ -16,6 +17,7 @@ use std::time::Instant;
 mod cpu;
 mod direct;
 mod monitor;
+mod numbers;
 mod perf;
 mod profile;
 mod report;

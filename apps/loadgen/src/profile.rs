@@ -2,10 +2,10 @@
 //! protocol through wrangler's inspector proxy, and the samples summed by where they fell.
 //!
 //! The Worker's wasm keeps its `name` section, so samples inside it carry Rust function names
-//! (`room::core::RoomCore::on_frame::h…`); samples outside JavaScript are V8's `(program)` (the
+//! (`room::core::RoomCore::handle_text::h…`); samples outside JavaScript are V8's `(program)` (the
 //! runtime's own C++: sockets, HTTP, timers), `(garbage collector)` and `(idle)`.
 
-use crate::scenarios::percent;
+use crate::numbers::percent;
 use anyhow::{Context, Result, bail};
 use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
@@ -392,7 +392,7 @@ mod tests {
                 node(2, "(idle)", "", &[]),
                 node(3, "(program)", "", &[]),
                 node(4, "webSocketMessage", "index.js", &[5]),
-                node(5, "room::core::RoomCore::on_frame::h0123456789abcdef", "wasm://wasm/chat_worker.wasm-1", &[6]),
+                node(5, "room::core::RoomCore::handle_text::h0123456789abcdef", "wasm://wasm/chat_worker.wasm-1", &[6]),
                 node(6, "serde_json::de::from_str::hfedcba9876543210", "wasm://wasm/chat_worker.wasm-1", &[]),
             ],
             // Every sample stands for one 100 µs interval; the deltas include idle gaps.
