@@ -55,7 +55,9 @@
           fileset = lib.fileset.unions [
             (craneLib.fileset.commonCargoSources ./.)
             ./apps/web/static
-            ./e2e/sdk
+            ./testing/e2e/sdk
+            # The room's tests check the README's table of Worker variables.
+            ./README.md
             ./rust-toolchain.toml
             ./clippy.toml
           ];

@@ -1,6 +1,6 @@
 // Drives Upstash's official TypeScript SDK (@upstash/redis) against redis-rest, with the SDK's
 // defaults (base64 response encoding, automatic JSON deserialization). Run by
-// e2e/tests/upstash_sdk.rs with UPSTASH_REDIS_REST_URL, UPSTASH_REDIS_REST_TOKEN and KEY_PREFIX
+// testing/e2e/tests/upstash_sdk.rs with UPSTASH_REDIS_REST_URL, UPSTASH_REDIS_REST_TOKEN and KEY_PREFIX
 // set; exits non-zero with a message on the first mismatch.
 import { Redis } from "@upstash/redis";
 import assert from "node:assert/strict";

@@ -25,7 +25,7 @@ pub fn unique(prefix: &str) -> String {
 /// Where the workspace lives, for tests that need files outside their own crate
 /// (`node_modules`, built bundles).
 pub fn workspace_root() -> std::path::PathBuf {
-    // This crate sits at `libs/testkit`, two levels below the root.
+    // This crate sits at `testing/testkit`, two levels below the root.
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .ancestors()
         .nth(2)

@@ -10,7 +10,7 @@ use testkit::TestRedis;
 async fn upstash_typescript_sdk_works_against_redis_rest() -> Result<()> {
     let modules = node_modules()?;
     let stack = RestStack::start(TestRedis::start()?).await?;
-    let script = testkit::workspace_root().join("e2e/sdk/upstash-sdk.mjs");
+    let script = testkit::workspace_root().join("testing/e2e/sdk/upstash-sdk.mjs");
     let output = tokio::process::Command::new(node()?)
         .arg(&script)
         .current_dir(modules.parent().context("node_modules has a parent")?)
