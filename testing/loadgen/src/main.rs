@@ -16,10 +16,7 @@ use std::time::Instant;
 
 mod cpu;
 mod direct;
-mod monitor;
 mod numbers;
-mod perf;
-mod profile;
 mod report;
 mod scenarios;
 

@@ -3,11 +3,11 @@
 
 use crate::Profile;
 use crate::cpu::Cpu;
-use crate::perf::NativeProfile;
 use crate::scenarios::{
     BigRoom, Breakdown, BreakdownOutcome, Components, Connections, FanOut, MultiRoom, Outcome,
     Percentiles, Recovery, Sizes, Throughput, WatchedRun,
 };
+use profiler::perf::NativeProfile;
 use serde::Serialize;
 use std::fmt::Display;
 

@@ -3,10 +3,11 @@
 
 use super::fan_out::{FanOutRun, fan_out_room, fan_out_run};
 use super::{FanOut, Outcome, Percentiles, Target, percentiles};
-use crate::perf::{self, NativeProfile};
-use crate::profile::{self, IsolateProfile};
-use crate::{cpu, direct, monitor};
+use crate::{cpu, direct};
 use anyhow::{Result, bail};
+use profiler::monitor;
+use profiler::perf::{self, NativeProfile};
+use profiler::profile::{self, IsolateProfile};
 use serde::Serialize;
 use stack::ChatStack;
 use std::collections::BTreeMap;

@@ -3,7 +3,7 @@
 //! runtime's C++ (KJ event loop, HTTP and WebSocket code, jsg bindings), V8 itself, memory
 //! allocation and the kernel's side of loopback TCP.
 
-use crate::numbers::percent;
+use crate::percent;
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use std::collections::BTreeMap;

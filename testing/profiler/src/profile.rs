@@ -5,7 +5,7 @@
 //! (`room::core::RoomCore::handle_text::h…`); samples outside JavaScript are V8's `(program)` (the
 //! runtime's own C++: sockets, HTTP, timers), `(garbage collector)` and `(idle)`.
 
-use crate::numbers::percent;
+use crate::percent;
 use anyhow::{Context, Result, bail};
 use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
