@@ -137,11 +137,16 @@ pub fn attr(element: &Element, name: &'static str, value: Box<dyn Fn() -> Option
 
 /// Puts `child` at the current end of `parent` while `when()` is true and takes it out of the
 /// document while it is false (not merely hidden, so that it is not found or read out). A
-/// comment marks its place.
+/// comment marks its place. What shows at first is put in at once, not when the effect first
+/// runs (a microtask later): the page is whole when it mounts, so nothing moves, and the
+/// skeleton's draft finds the composer to go into.
 pub fn shown(parent: &Element, child: Element, when: Box<dyn Fn() -> bool>) {
     let marker: Node = document().create_comment("").into();
+    let mut present = when();
+    if present {
+        let _ = parent.append_child(&child);
+    }
     let _ = parent.append_child(&marker);
-    let mut present = false;
     watch_boxed(Box::new(move || {
         let now = when();
         if now != present {

@@ -64,6 +64,10 @@ pub fn secret() -> Result<String, NoSecureRandom> {
     }
     let secret = crate::new_secret()?;
     set(SECRET_KEY, &secret);
+    // A new identity: the user_id the last welcome gave belongs to the old one.
+    if let Some(storage) = local_storage() {
+        let _ = storage.remove_item("edge-chat.me");
+    }
     Ok(secret)
 }
 

@@ -226,6 +226,10 @@ impl Transport {
     /// browser coming back online or to the foreground), unless a full room asked us to stay
     /// away longer: then the reconnect waits for the end of that.
     pub fn retry_now(&self) {
+        if self.state.with_untracked(ChatState::is_preview) {
+            // Nothing to reconnect: the connection starts with the join.
+            return;
+        }
         self.drop_socket();
         let wait = self.update(|s| s.retry_now(now())).unwrap_or(0);
         if wait == 0 {

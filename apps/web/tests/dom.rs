@@ -331,3 +331,16 @@ fn on_a_first_visit_the_name_typed_in_the_skeleton_moves_into_the_join_prompt() 
         .expect("an input");
     assert_eq!(field.value(), "zoë");
 }
+
+/// What shows at first is in the page as soon as it is built, not a microtask later: the app is
+/// whole when it mounts (the skeleton's draft finds the composer).
+#[wasm_bindgen_test]
+fn what_shows_at_first_is_in_the_page_at_once() {
+    use web::dom::El;
+    // Effects run on the browser's microtask queue, as in the app.
+    let _ = any_spawner::Executor::init_wasm_bindgen();
+    let parent = El::new("div")
+        .shown_child(El::new("p").text("shown"), || true)
+        .shown_child(El::new("p").text("hidden"), || false);
+    assert_eq!(parent.0.text_content().as_deref(), Some("shown"));
+}

@@ -333,7 +333,8 @@ impl ChatState {
                 Vec::new()
             }
             ServerFrame::Error(error) => {
-                if error.code == ErrorCode::StoreUnavailable {
+                // A refused send, not a failed history page: only a stored message clears it.
+                if error.code == ErrorCode::StoreUnavailable && error.client_id.is_some() {
                     self.store_down = true;
                 }
                 match &error.client_id {
@@ -425,6 +426,13 @@ impl ChatState {
             // Nothing to reconnect: the connection starts with the join.
             return u64::MAX;
         }
+        // The transport drops the socket it had: what was sent on it goes again on the next one
+        // (a rename drops a live socket, and `closed` is not called for a socket dropped on
+        // purpose).
+        self.joined = false;
+        self.outbox.disconnected();
+        self.messages.loading_older = false;
+        self.typing = Typing::default();
         if let Some(until) = self.room_full_until.filter(|until| *until > now) {
             self.status = ConnectionStatus::Reconnecting {
                 attempt: self.backoff.attempt(),

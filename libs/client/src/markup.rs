@@ -116,11 +116,16 @@ fn link(rest: &str) -> Option<(Span<'_>, usize)> {
         .iter()
         .position(u8::is_ascii_whitespace)
         .unwrap_or(bytes.len());
+    let count = |byte: u8| bytes[..end].iter().filter(|b| **b == byte).count();
+    let (opened, mut closed) = (count(b'('), count(b')'));
     while end > scheme.len() {
-        let count = |byte: u8| bytes[..end].iter().filter(|b| **b == byte).count();
         let trailing = match bytes[end - 1] {
             b'.' | b',' | b';' | b':' | b'!' | b'?' | b'\'' | b'"' => true,
-            b')' => count(b')') > count(b'('),
+            // A `)` the link did not open.
+            b')' if closed > opened => {
+                closed -= 1;
+                true
+            }
             _ => false,
         };
         if !trailing {
@@ -163,6 +168,12 @@ mod tests {
         assert_eq!(
             spans("(http://x.org)"),
             [Text("("), Link("http://x.org"), Text(")")]
+        );
+        // Many closing brackets are left out in one pass, not one rescan each.
+        let closing = ")".repeat(20_000);
+        assert_eq!(
+            spans(&format!("https://x.org{closing}")),
+            [Link("https://x.org"), Text(&closing)]
         );
         assert_eq!(spans("https:// alone"), [Text("https:// alone")]);
         // No other scheme is a link.

@@ -108,7 +108,8 @@ impl OutboxEntry {
 
     /// What the entry shows at `now`.
     pub fn view(&self, now: i64) -> PendingView {
-        let long = now - self.created_ts >= PENDING_ACTIONS_AFTER_MS;
+        // Counted from the first send since the last Retry (or from writing it, if never sent).
+        let long = now - self.first_sent_at.unwrap_or(self.created_ts) >= PENDING_ACTIONS_AFTER_MS;
         match &self.state {
             OutboxState::Queued | OutboxState::Sent => PendingView {
                 label: "Sending…",
@@ -1013,9 +1014,9 @@ mod tests {
         assert_eq!(view(&outbox, 1_000), fresh);
         outbox.due(1_200);
         assert_eq!(view(&outbox, 1_200), fresh);
-        // Unanswered for a while (a slow network, or written offline): the person may act.
-        assert!(!view(&outbox, 1_000 + PENDING_ACTIONS_AFTER_MS - 1).actions);
-        assert!(view(&outbox, 1_000 + PENDING_ACTIONS_AFTER_MS).actions);
+        // Unanswered for a while since it was sent (a slow network): the person may act.
+        assert!(!view(&outbox, 1_200 + PENDING_ACTIONS_AFTER_MS - 1).actions);
+        assert!(view(&outbox, 1_200 + PENDING_ACTIONS_AFTER_MS).actions);
 
         // Refused for now: the reason in the person's words, and a countdown.
         outbox.refused(

@@ -18,6 +18,8 @@ pub struct RoomEntry {
     pub room: String,
     /// The newest `seq` shown in this room while the page was visible; 0 if none yet.
     pub seen: i64,
+    /// When it was last opened (ms since the epoch), in any tab: the list's order.
+    pub visited: i64,
     /// Messages from others after `seen`, from the newest page asked for; `None` until asked.
     pub unread: Option<Unread>,
 }
@@ -74,16 +76,19 @@ impl Rooms {
             .any(|e| e.room != here && e.unread.is_some_and(|u| u != Unread::Exactly(0)))
     }
 
-    /// `room` was opened: it goes first, and the oldest visit beyond [`MAX_ROOMS`] leaves.
-    pub fn visit(&mut self, room: &str) {
-        let entry = match self.entries.iter().position(|e| e.room == room) {
+    /// `room` was opened at `now`: it goes first, and the oldest visit beyond [`MAX_ROOMS`]
+    /// leaves.
+    pub fn visit(&mut self, room: &str, now: i64) {
+        let mut entry = match self.entries.iter().position(|e| e.room == room) {
             Some(at) => self.entries.remove(at),
             None => RoomEntry {
                 room: room.to_owned(),
                 seen: 0,
+                visited: now,
                 unread: None,
             },
         };
+        entry.visited = entry.visited.max(now);
         self.entries.insert(0, entry);
         self.entries.truncate(MAX_ROOMS);
     }
@@ -117,8 +122,8 @@ impl Rooms {
         });
     }
 
-    /// The list as stored: `{"rooms":[{"room":"lobby","seen":1733000000000},…]}`. Unread counts
-    /// are asked for again on each page, not stored.
+    /// The list as stored: `{"rooms":[{"room":"lobby","seen":1733000000000,"visited":…},…]}`.
+    /// Unread counts are asked for again on each page, not stored.
     pub fn to_json(&self) -> String {
         let mut out = String::new();
         let mut rooms = ObjectWriter::new(&mut out);
@@ -131,6 +136,7 @@ impl Rooms {
             ObjectWriter::new(list)
                 .str("room", &entry.room)
                 .int("seen", entry.seen)
+                .int("visited", entry.visited)
                 .end();
         }
         list.push(']');
@@ -153,6 +159,7 @@ impl Rooms {
                 Some(RoomEntry {
                     room: entry.str_member("room")?,
                     seen: entry.int_member("seen")?,
+                    visited: entry.int_member("visited").unwrap_or(0),
                     unread: None,
                 })
             })
@@ -162,9 +169,9 @@ impl Rooms {
         Self { entries }
     }
 
-    /// Brings in what another tab stored (`stored`): rooms this list lacks join after its own,
-    /// and each room keeps the newest `seen` of the two. This tab's order stands: its visits
-    /// are what the person did here.
+    /// Brings in what another tab stored (`stored`): the rooms of both lists, each with the
+    /// newest `seen` and visit of the two, newest visit first, the [`MAX_ROOMS`] most recent
+    /// kept. So no tab drops a room another tab has just opened.
     pub fn merge_stored(&mut self, stored: Option<&str>) {
         for other in Self::from_json(stored.unwrap_or_default()).entries {
             if let Some(entry) = self.entries.iter_mut().find(|e| e.room == other.room) {
@@ -173,10 +180,21 @@ impl Rooms {
                     // Seen in another tab: what this tab counted is out of date.
                     entry.unread = None;
                 }
-            } else if self.entries.len() < MAX_ROOMS {
+                entry.visited = entry.visited.max(other.visited);
+            } else {
                 self.entries.push(other);
             }
         }
+        // Newest visit first; equal ones (lists saved before visits had a time) keep their
+        // order. An insertion sort: a sort would cost the web client kilobytes for 20 rooms.
+        for i in 1..self.entries.len() {
+            let mut j = i;
+            while j > 0 && self.entries[j - 1].visited < self.entries[j].visited {
+                self.entries.swap(j - 1, j);
+                j -= 1;
+            }
+        }
+        self.entries.truncate(MAX_ROOMS);
     }
 }
 
@@ -210,12 +228,12 @@ mod tests {
     fn visits_put_the_room_first_and_the_list_is_bounded() {
         let mut rooms = Rooms::default();
         for n in 0..MAX_ROOMS + 3 {
-            rooms.visit(&format!("room-{n}"));
+            rooms.visit(&format!("room-{n}"), n as i64);
         }
         assert_eq!(rooms.entries().len(), MAX_ROOMS);
         assert_eq!(rooms.entries()[0].room, format!("room-{}", MAX_ROOMS + 2));
         assert!(!names(&rooms).contains(&"room-2"), "the oldest visits left");
-        rooms.visit("room-10");
+        rooms.visit("room-10", 100);
         assert_eq!(rooms.entries()[0].room, "room-10");
         assert_eq!(
             rooms.entries().len(),
@@ -227,7 +245,7 @@ mod tests {
     #[test]
     fn unread_counts_what_others_wrote_after_what_was_seen() {
         let mut rooms = Rooms::default();
-        rooms.visit("design");
+        rooms.visit("design", 1);
         assert!(rooms.saw("design", 1_000));
         assert!(!rooms.saw("design", 900), "seen never goes back");
         // Two from others and one own after 1000; 1000 and before were seen.
@@ -274,13 +292,13 @@ mod tests {
     #[test]
     fn the_stored_list_reads_back_and_skips_what_it_cannot_read() {
         let mut rooms = Rooms::default();
-        rooms.visit("lobby");
-        rooms.visit("design");
+        rooms.visit("lobby", 1);
+        rooms.visit("design", 2);
         rooms.saw("design", 42);
         let json = rooms.to_json();
         assert_eq!(
             json,
-            r#"{"rooms":[{"room":"design","seen":42},{"room":"lobby","seen":0}]}"#
+            r#"{"rooms":[{"room":"design","seen":42,"visited":2},{"room":"lobby","seen":0,"visited":1}]}"#
         );
         let back = Rooms::from_json(&json);
         assert_eq!(names(&back), ["design", "lobby"]);
@@ -295,21 +313,38 @@ mod tests {
     #[test]
     fn another_tabs_rooms_join_and_the_newest_seen_wins() {
         let mut here = Rooms::default();
-        here.visit("lobby");
+        here.visit("lobby", 1);
         here.saw("lobby", 10);
-        here.visit("design");
+        here.visit("design", 3);
         let mut there = Rooms::default();
-        there.visit("lobby");
+        there.visit("lobby", 2);
         there.saw("lobby", 20);
-        there.visit("ops");
+        there.visit("ops", 4);
         here.merge_stored(Some(&there.to_json()));
-        assert_eq!(names(&here), ["design", "lobby", "ops"]);
-        assert_eq!(here.entries()[1].seen, 20);
+        assert_eq!(
+            names(&here),
+            ["ops", "design", "lobby"],
+            "newest visit first"
+        );
+        assert_eq!(here.entries()[2].seen, 20);
+        assert_eq!(here.entries()[2].visited, 2);
         here.merge_stored(None);
         assert_eq!(
             names(&here),
-            ["design", "lobby", "ops"],
+            ["ops", "design", "lobby"],
             "nothing stored erases nothing"
         );
+
+        // A full list keeps the most recent rooms of both tabs, not this tab's oldest.
+        let mut full = Rooms::default();
+        for n in 0..MAX_ROOMS {
+            full.visit(&format!("old-{n}"), n as i64);
+        }
+        let mut other = Rooms::default();
+        other.visit("fresh", 1_000);
+        full.merge_stored(Some(&other.to_json()));
+        assert_eq!(full.entries().len(), MAX_ROOMS);
+        assert_eq!(full.entries()[0].room, "fresh");
+        assert!(!names(&full).contains(&"old-0"), "the oldest visit left");
     }
 }

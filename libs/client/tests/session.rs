@@ -697,8 +697,8 @@ fn a_new_name_is_checked_and_said_in_the_next_hello() {
 #[test]
 fn what_a_visible_page_shows_is_seen_and_other_rooms_are_counted() {
     let mut chat = alice();
-    chat.rooms.visit("design");
-    chat.rooms.visit("lobby");
+    chat.rooms.visit("design", 1);
+    chat.rooms.visit("lobby", 2);
     assert!(
         chat.rooms_to_count().is_empty(),
         "not before the room says who we are"
@@ -850,4 +850,41 @@ fn only_our_own_message_confirms_a_send_as_the_room_keys_them() {
         5,
     );
     assert!(chat.outbox.is_empty());
+}
+
+#[test]
+fn a_socket_dropped_on_purpose_resends_what_was_sent_on_it() {
+    let mut chat = alice();
+    chat.opened(0);
+    chat.received(&welcome(vec![], true), 0);
+    let sent = chat.compose("in flight", "flight-0001".into(), 1);
+    assert_eq!(
+        sent.as_deref().map(sent_ids).ok(),
+        Some(vec!["flight-0001".to_owned()])
+    );
+    // A rename (or "Retry now") drops the live socket and connects again at once.
+    assert_eq!(chat.retry_now(2), 0);
+    assert!(!chat.is_live());
+    assert!(
+        chat.compose("while reconnecting", "wait-00001".into(), 3)
+            .is_ok_and(|f| f.is_empty())
+    );
+    chat.opened(4);
+    let frames = chat.received(&welcome(vec![], false), 5);
+    assert_eq!(sent_ids(&frames), ["flight-0001", "wait-00001"]);
+}
+
+#[test]
+fn a_failed_history_page_does_not_say_the_store_is_down() {
+    let mut chat = alice();
+    chat.opened(0);
+    chat.received(&welcome(vec![], true), 0);
+    chat.received(&error(ErrorCode::StoreUnavailable, None, Some(1000)), 1);
+    assert!(!chat.store_down);
+    chat.compose("x", "store-0001".into(), 2).ok();
+    chat.received(
+        &error(ErrorCode::StoreUnavailable, Some("store-0001"), Some(1000)),
+        3,
+    );
+    assert!(chat.store_down);
 }

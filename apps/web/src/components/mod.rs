@@ -84,7 +84,7 @@ fn chat_room(room: &str, name: &str, secret: String) -> Element {
         s.remember_me(&storage::user_id().unwrap_or_default());
         // This room heads the list of rooms visited.
         s.rooms = storage::rooms();
-        s.rooms.visit(room);
+        s.rooms.visit(room, crate::now());
         storage::save_rooms(&mut s.rooms);
     });
     let transport = Transport::start(state);

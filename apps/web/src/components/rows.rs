@@ -543,12 +543,15 @@ mod tests {
         assert_eq!(text(".reason").as_deref(), Some("refused"));
 
         outbox.retry("pending-0001");
-        outbox.due(3_100);
-        show_pending_state(&row, &view(&outbox, 3_100));
+        outbox.due(9_100);
+        show_pending_state(&row, &view(&outbox, 9_100));
         assert_eq!(text(".pending-state").as_deref(), Some("Sending…"));
         assert_eq!(text(".reason"), None);
         assert!(!offered(), "a fresh retry is a fresh send");
-        show_pending_state(&row, &view(&outbox, client::PENDING_ACTIONS_AFTER_MS));
+        show_pending_state(
+            &row,
+            &view(&outbox, 9_100 + client::PENDING_ACTIONS_AFTER_MS),
+        );
         assert!(offered(), "offered again after a long wait");
         assert!(row.query_selector(".pending-actions").ok().flatten() == buttons);
     }

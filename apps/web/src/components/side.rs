@@ -54,11 +54,11 @@ fn rooms(state: RwSignal<ChatState>, transport: Transport) -> El {
                 }
                 link = link.push(El::with_class("span", "room-name").text(&format!("#{room}")));
                 if !badge.is_empty() {
-                    link = link.push(
-                        El::with_class("span", "badge")
-                            .attr("aria-label", &format!("{badge} unread"))
-                            .text(badge),
-                    );
+                    // The link reads "#lobby 2 unread": a label on a plain span is not read
+                    // out, and one on the link would not contain what it shows.
+                    link = link
+                        .push(El::with_class("span", "badge").text(badge))
+                        .push(El::with_class("span", "visually-hidden").text(" unread"));
                 }
                 let _ = list.append_child(&El::new("li").push(link).into_node());
             }

@@ -607,6 +607,72 @@ async fn the_first_paint_is_the_chats_skeleton_until_the_app_takes_its_place() -
     rec.finish(result).await
 }
 
+/// What a person types into the skeleton before the WebAssembly runs is in the app's field when
+/// it mounts, with the focus: the name on a first visit, the message after (defect 1 of issue
+/// 20). The client's files are blocked while the page loads, so it stays the skeleton; then the
+/// module is started by hand (under another URL: a blocked module fails for good under its own).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_is_typed_before_the_app_runs_is_kept_with_the_focus() -> Result<()> {
+    let stack = ChatStack::start(WorkerOptions::default()).await?;
+    let mut browser = Browser::start()?;
+    let mut rec = Recorder::new("early-typing");
+    let page = rec.add("page", browser.phone(390, 844).await?);
+    let result = async {
+        let url = format!("{}/r/design", stack.base_url());
+        e2e::cdp(&page, "Network.enable", serde_json::json!({})).await?;
+        for (round, field, text, app_field) in [
+            (1, "#skeleton .join-prompt input", "zoë", ".join-prompt input"),
+            (2, "#skeleton .composer textarea", "typed early", ".composer textarea"),
+        ] {
+            let blocked = serde_json::json!({"urls": ["*/pkg/web.js", "*/pkg/web_bg.wasm"]});
+            e2e::cdp(&page, "Network.setBlockedURLs", blocked).await?;
+            page.goto(&url).await?;
+            let early = page
+                .wait()
+                .for_element(fantoccini::Locator::Css(field))
+                .await?;
+            early.click().await?;
+            early.send_keys(text).await?;
+            e2e::cdp(
+                &page,
+                "Network.setBlockedURLs",
+                serde_json::json!({"urls": []}),
+            )
+            .await?;
+            page.execute_async(
+                &format!(
+                    "const done = arguments[arguments.length - 1]; \
+                     import('/pkg/web.js?round={round}') \
+                       .then((m) => m.default({{ module_or_path: '/pkg/web_bg.wasm?round={round}' }})) \
+                       .then(() => done(true), (e) => done(String(e)));"
+                ),
+                vec![],
+            )
+            .await?;
+            check::script_holds(
+                &page,
+                &format!(
+                    "const f = document.querySelector('{app_field}'); \
+                     return !document.querySelector('#skeleton') && !!f && f.value === '{text}' \
+                       && document.activeElement === f;"
+                ),
+            )
+            .await?;
+            if round == 1 {
+                // Joined with that name: the next load is a returning visitor's.
+                page.active_element()
+                    .await?
+                    .send_keys(&fantoccini::key::Key::Enter.to_string())
+                    .await?;
+                check::status_is(&page, "live").await?;
+            }
+        }
+        Ok(())
+    }
+    .await;
+    rec.finish(result).await
+}
+
 /// The page as served, with its module left out: the skeleton, as a person sees it while the
 /// WebAssembly downloads.
 async fn skeleton_only(page: &fantoccini::Client) -> Result<()> {
