@@ -162,6 +162,14 @@ pub fn shown(parent: &Element, child: Element, when: Box<dyn Fn() -> bool>) {
     }));
 }
 
+/// Focuses the first element `selector` finds in the document, if any.
+pub fn focus(selector: &str) {
+    let found = document().query_selector(selector).ok().flatten();
+    if let Some(element) = found.and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok()) {
+        let _ = element.focus();
+    }
+}
+
 /// The value of the `<input>` or `<textarea>` an event came from.
 pub fn event_value(event: &Event) -> String {
     event

@@ -119,12 +119,19 @@ impl Transport {
             }
         });
         let leaving = transport;
-        let _ = window_event_listener_untyped("pagehide", move |_| leaving.drop_socket());
+        let _ = window_event_listener_untyped("pagehide", move |_| {
+            leaving.save_rooms();
+            leaving.drop_socket();
+        });
         let visible = transport;
-        visible.state.update(|s| s.set_hidden(!page_shown()));
+        visible.update(|s| s.set_hidden(!page_shown()));
         let on_visible = Closure::<dyn FnMut()>::new(move || {
             let shown = page_shown();
             visible.update(|s| s.set_hidden(!shown));
+            if !shown {
+                // A hidden tab may be discarded without a `pagehide`.
+                visible.save_rooms();
+            }
             if shown && !visible.state.with_untracked(ChatState::is_live) {
                 visible.retry_now();
             }
@@ -294,6 +301,7 @@ impl Transport {
         self.clock.set(now);
         let (frames, dead) = self.update(|s| s.tick(now)).unwrap_or_default();
         self.send_all(&frames);
+        self.save_rooms();
         if dead {
             // A half-open connection: give up on it and start over.
             self.drop_socket();
@@ -347,21 +355,27 @@ impl Transport {
             .unwrap_or(false)
     }
 
-    /// Changes the state and, when the outbox or the rooms changed, saves them, so nothing
-    /// typed is lost to a reload and unread counts survive it. Saving only on change matters
-    /// beyond the cost: every save merges with what other tabs stored. `None` only once the
-    /// page's reactive owner is gone.
+    /// Saves what this page has seen of its room (`rooms_unsaved`), so unread counts survive a
+    /// reload: at most once a tick, since a busy room marks it seen on every message.
+    fn save_rooms(&self) {
+        if self.state.with_untracked(|s| s.rooms_unsaved) {
+            self.state.update(|s| {
+                storage::save_rooms(&mut s.rooms);
+                s.rooms_unsaved = false;
+            });
+        }
+    }
+
+    /// Changes the state and, when the outbox changed, saves it, so nothing typed is lost to a
+    /// reload. Saving only on change matters beyond the cost: every save merges with what other
+    /// tabs stored. `None` only once the page's reactive owner is gone.
     pub fn update<T>(&self, change: impl FnOnce(&mut ChatState) -> T) -> Option<T> {
         self.state.try_update(|s| {
             let before = s.outbox.entries().to_vec();
-            let rooms = s.rooms.clone();
             let result = change(s);
             if s.outbox.entries() != before.as_slice() {
                 let saved = storage::save_outbox(&s.room, &mut s.outbox, now());
                 s.outbox_unsaved = !saved;
-            }
-            if s.rooms != rooms {
-                storage::save_rooms(&mut s.rooms);
             }
             result
         })

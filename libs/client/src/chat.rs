@@ -67,6 +67,9 @@ pub struct ChatState {
     /// The outbox could not be saved (the browser's storage is full or refused): what is in it
     /// lasts only as long as the page, and the person is told so.
     pub outbox_unsaved: bool,
+    /// This page saw messages since the rooms were last saved: the transport saves them at its
+    /// next tick and when the page goes away (not on every message of a busy room).
+    pub rooms_unsaved: bool,
     /// The room said it cannot store messages (`store_unavailable`) and has stored none since:
     /// the header says so while the connection itself is live.
     pub store_down: bool,
@@ -105,6 +108,7 @@ impl ChatState {
             heartbeat: Heartbeat::default(),
             attention: Attention::default(),
             rooms: Rooms::default(),
+            rooms_unsaved: false,
             outbox_unsaved: false,
             store_down: false,
             secret,
@@ -205,7 +209,7 @@ impl ChatState {
     /// What a visible page shows of this room is seen.
     fn mark_seen(&mut self) {
         if let (false, Some(newest)) = (self.attention.is_hidden(), self.messages.newest_seq()) {
-            self.rooms.saw(&self.room, newest);
+            self.rooms_unsaved |= self.rooms.saw(&self.room, newest);
         }
     }
 
@@ -385,10 +389,7 @@ impl ChatState {
     /// The socket closed (or was declared dead) at `now`; `random` in `[0, 1)` jitters the
     /// wait. Returns the delay before the next attempt, in milliseconds.
     pub fn closed(&mut self, now: i64, random: f64) -> u64 {
-        self.joined = false;
-        self.outbox.disconnected();
-        self.messages.loading_older = false;
-        self.typing = Typing::default();
+        self.socket_gone();
         self.backoff.disconnected(now);
         let attempt = self.backoff.attempt() + 1;
         let mut delay = self.backoff.next_delay(random);
@@ -411,6 +412,15 @@ impl ChatState {
         delay
     }
 
+    /// The socket is gone, closed or dropped: not joined, and what was sent on it goes again on
+    /// the next one.
+    fn socket_gone(&mut self) {
+        self.joined = false;
+        self.outbox.disconnected();
+        self.messages.loading_older = false;
+        self.typing = Typing::default();
+    }
+
     /// The browser went offline. A preview stays one: it has no connection to lose.
     pub fn offline(&mut self) {
         if !self.is_preview() {
@@ -426,13 +436,9 @@ impl ChatState {
             // Nothing to reconnect: the connection starts with the join.
             return u64::MAX;
         }
-        // The transport drops the socket it had: what was sent on it goes again on the next one
-        // (a rename drops a live socket, and `closed` is not called for a socket dropped on
-        // purpose).
-        self.joined = false;
-        self.outbox.disconnected();
-        self.messages.loading_older = false;
-        self.typing = Typing::default();
+        // The transport drops the socket it had (a rename drops a live one), and `closed` is not
+        // called for a socket dropped on purpose.
+        self.socket_gone();
         if let Some(until) = self.room_full_until.filter(|until| *until > now) {
             self.status = ConnectionStatus::Reconnecting {
                 attempt: self.backoff.attempt(),

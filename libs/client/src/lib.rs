@@ -26,6 +26,12 @@ pub use protocol::Secret;
 pub use rooms::{MAX_ROOMS, RoomEntry, Rooms, UNREAD_PAGE, Unread};
 pub use typing::Typing;
 
+/// Whole seconds from `now` until `at`, rounded up (a countdown shows 1 s until it is due), 0
+/// once it is due.
+pub fn seconds_until(at: i64, now: i64) -> i64 {
+    ((at - now).max(0) + 999) / 1000
+}
+
 /// An id of `len` characters of `A-Za-z0-9_-` from random bytes the caller supplies (the
 /// browser's crypto in the app, fixed bytes in tests).
 pub fn make_id(random: &[u8]) -> String {

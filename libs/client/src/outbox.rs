@@ -117,7 +117,7 @@ impl OutboxEntry {
                 actions: long,
             },
             OutboxState::Waiting { retry_at, reason } => {
-                let seconds = ((retry_at - now).max(0) + 999) / 1000;
+                let seconds = crate::seconds_until(*retry_at, now);
                 PendingView {
                     label: "Not sent yet",
                     detail: Some(if seconds > 0 {
@@ -382,17 +382,9 @@ impl Outbox {
     /// then still loads (the `the_stored_format_is_unchanged` test).
     pub fn to_json(&self) -> String {
         let mut out = String::new();
-        let mut outbox = ObjectWriter::new(&mut out);
-        let entries = outbox.raw("entries");
-        entries.push('[');
-        for (i, entry) in self.entries.iter().enumerate() {
-            if i > 0 {
-                entries.push(',');
-            }
-            entry.write(entries);
-        }
-        entries.push(']');
-        outbox.end();
+        ObjectWriter::new(&mut out)
+            .array("entries", &self.entries, OutboxEntry::write)
+            .end();
         out
     }
 

@@ -126,21 +126,15 @@ impl Rooms {
     /// Unread counts are asked for again on each page, not stored.
     pub fn to_json(&self) -> String {
         let mut out = String::new();
-        let mut rooms = ObjectWriter::new(&mut out);
-        let list = rooms.raw("rooms");
-        list.push('[');
-        for (i, entry) in self.entries.iter().enumerate() {
-            if i > 0 {
-                list.push(',');
-            }
-            ObjectWriter::new(list)
-                .str("room", &entry.room)
-                .int("seen", entry.seen)
-                .int("visited", entry.visited)
-                .end();
-        }
-        list.push(']');
-        rooms.end();
+        ObjectWriter::new(&mut out)
+            .array("rooms", &self.entries, |entry, out| {
+                ObjectWriter::new(out)
+                    .str("room", &entry.room)
+                    .int("seen", entry.seen)
+                    .int("visited", entry.visited)
+                    .end();
+            })
+            .end();
         out
     }
 

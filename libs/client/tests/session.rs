@@ -713,6 +713,10 @@ fn what_a_visible_page_shows_is_seen_and_other_rooms_are_counted() {
             .map(|e| e.seen)
     };
     assert_eq!(seen(&chat, "lobby"), Some(5));
+    assert!(
+        chat.rooms_unsaved,
+        "the transport saves it at its next tick"
+    );
     assert_eq!(chat.rooms_to_count(), ["design"]);
 
     // While the page is hidden, what arrives is not seen, and no counts are asked for.

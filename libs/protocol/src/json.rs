@@ -416,6 +416,26 @@ impl<'a> ObjectWriter<'a> {
         self.key(name)
     }
 
+    /// A member whose value is an array of `items`, each written by `write` at the end of the
+    /// string it is given.
+    pub fn array<T>(
+        &mut self,
+        name: &str,
+        items: &[T],
+        write: impl Fn(&T, &mut String),
+    ) -> &mut Self {
+        let out = self.key(name);
+        out.push('[');
+        for (i, item) in items.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            write(item, out);
+        }
+        out.push(']');
+        self
+    }
+
     /// Closes the object.
     pub fn end(&mut self) {
         self.out.push('}');

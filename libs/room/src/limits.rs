@@ -325,11 +325,8 @@ impl Config {
 }
 
 impl RoomConfig {
-    /// The defaults, overridden by the Worker variables `get` finds: `HISTORY_LIMIT`,
-    /// `MAX_CONNECTIONS`, `MAX_CONNECTIONS_PER_IP`, `TYPING_BATCH_MEMBERS`, `STORE_TIMEOUT_MS`
-    /// (integers ≥ 1), the bursts `SEND_BURST`,
-    /// `TYPING_BURST`, `HISTORY_BURST`, `SOCKET_BURST`, `HTTP_HISTORY_BURST` (numbers ≥ 1) and
-    /// their rates `…_PER_SECOND` (numbers > 0). An empty variable counts as unset.
+    /// The defaults, overridden by the room's variables of [`VARIABLES`] that `get` finds, each
+    /// checked as that list says. An empty variable counts as unset.
     fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let mut config = RoomConfig::default();
         let read = |name: &'static str| get(name).filter(|v| !v.trim().is_empty());

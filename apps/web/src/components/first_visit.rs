@@ -3,7 +3,7 @@
 
 use crate::dom::{self, El};
 use crate::transport::Transport;
-use leptos_dom::helpers::{document, request_animation_frame};
+use leptos_dom::helpers::request_animation_frame;
 use reactive_graph::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{Element, Event, HtmlElement};
@@ -23,7 +23,7 @@ pub fn bad_room(problem: &str) -> Element {
     card(
         "No such room",
         problem,
-        "Room names use 1 to 64 of a–z, 0–9, _ and -.",
+        super::ROOM_NAME_RULE,
         Some(
             El::with_class("a", "button")
                 .attr("href", "/")
@@ -66,7 +66,7 @@ pub(super) fn join_prompt(transport: Transport) -> El {
         move |event: Event| {
             event.prevent_default();
             match transport.set_name(&dom::value_of(&input)) {
-                Ok(()) => request_animation_frame(|| focus(".composer textarea")),
+                Ok(()) => request_animation_frame(|| dom::focus(".composer textarea")),
                 Err(e) => problem.set_text_content(Some(&e)),
             }
         }
@@ -86,12 +86,4 @@ pub(super) fn join_prompt(transport: Transport) -> El {
         .push(input)
         .push(El::new("button").attr("type", "submit").text("Join"))
         .push(problem)
-}
-
-/// Focuses the first element `selector` finds.
-pub(super) fn focus(selector: &str) {
-    let found = document().query_selector(selector).ok().flatten();
-    if let Some(element) = found.and_then(|e| e.dyn_into::<HtmlElement>().ok()) {
-        let _ = element.focus();
-    }
 }

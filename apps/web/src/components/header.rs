@@ -33,7 +33,7 @@ pub(super) fn header(state: RwSignal<ChatState>, transport: Transport, menu_open
             }
             ConnectionStatus::Live => "Live".to_owned(),
             ConnectionStatus::Reconnecting { attempt, next_at } => {
-                let seconds = ((next_at - now).max(0) + 999) / 1000;
+                let seconds = client::seconds_until(next_at, now);
                 if s.room_is_full() {
                     format!("The room is full (next try in {seconds} s)")
                 } else {

@@ -252,7 +252,7 @@ fn chat_room(room: &str, name: &str, secret: String) -> Element {
             } else {
                 "button.menu"
             };
-            request_animation_frame(move || first_visit::focus(target));
+            request_animation_frame(move || dom::focus(target));
         }
     });
 
@@ -318,6 +318,9 @@ fn show_early_page(state: RwSignal<ChatState>) {
 fn early_page_url(room: &str) -> String {
     format!("/api/rooms/{room}/messages")
 }
+
+/// The rule for room names, as the bad-room page and the form to join a room say it.
+const ROOM_NAME_RULE: &str = "Room names use 1 to 64 of a–z, 0–9, _ and -.";
 
 /// A small button, as the header and the pending rows use.
 fn small_button(label: &str) -> El {

@@ -95,9 +95,7 @@ fn join_form() -> El {
                 Ok(room) => {
                     let _ = window().location().set_href(&format!("/r/{room}"));
                 }
-                Err(_) => {
-                    problem.set_text_content(Some("Room names use 1 to 64 of a–z, 0–9, _ and -."))
-                }
+                Err(_) => problem.set_text_content(Some(super::ROOM_NAME_RULE)),
             }
         }
     };
