@@ -375,7 +375,7 @@ impl ChatRoom {
         }
     }
 
-    /// Mirrors what the log committed to Redis, in `seq` order and in batches, until it has
+    /// Mirrors what the log committed to Redis, in revision order and in batches, until it has
     /// caught up or a write fails; then the alarm retries with backoff. One pass at a time;
     /// events that arrive meanwhile commit, and the pass takes their messages too.
     async fn mirror(&self) {
@@ -438,10 +438,10 @@ impl ChatRoom {
             }
             match self.store.mirror(&room, &batch, self.history_limit).await {
                 Ok(_) => {
-                    if let Err(err) = log.mirrored(last.seq, batch.len(), now()) {
+                    if let Err(err) = log.mirrored(last.rev, batch.len(), now()) {
                         worker::console_error!(
                             "mirror: marking {} mirrored failed: {err}",
-                            last.seq
+                            last.rev
                         );
                         return false;
                     }
@@ -449,9 +449,9 @@ impl ChatRoom {
                 Err(failure) => {
                     let failures = self.mirror.borrow().failures() + 1;
                     worker::console_warn!(
-                        "room {room}: mirroring seq {}..={} to Redis failed ({failures} in a row): {failure}",
-                        first.seq,
-                        last.seq
+                        "room {room}: mirroring rev {}..={} to Redis failed ({failures} in a row): {failure}",
+                        first.rev,
+                        last.rev
                     );
                     return false;
                 }

@@ -71,14 +71,37 @@ impl Log {
             mark: Cell::new(0),
             marks: std::cell::RefCell::new(MarkSchedule::default()),
         };
+        let unusable = |e: StoreFailure| format!("the room's SQLite storage cannot be used: {e}");
         for statement in wal::SCHEMA {
-            log.run(&Statement {
-                sql: statement.to_owned(),
-                args: Vec::new(),
-            })
-            .map_err(|e| format!("the room's SQLite storage cannot be used: {e}"))?;
+            log.run(&plain(statement)).map_err(unusable)?;
         }
+        log.migrate().map_err(unusable)?;
         Ok(log)
+    }
+
+    /// Brings a log made by an older version to [`wal::SCHEMA_VERSION`].
+    fn migrate(&self) -> Result<(), StoreFailure> {
+        let version = self
+            .int(&wal::get_meta_statement(wal::SCHEMA_KEY))?
+            .unwrap_or(1);
+        if version >= wal::SCHEMA_VERSION {
+            return Ok(());
+        }
+        for (n, statement) in wal::MIGRATION.iter().enumerate() {
+            match self.run(&plain(statement)) {
+                // A migration that stopped half way added the column already.
+                Err(e) if n == 0 && e.to_string().contains("duplicate column") => {}
+                other => {
+                    other?;
+                }
+            }
+        }
+        self.run(&wal::set_meta_statement(
+            wal::SCHEMA_KEY,
+            Arg::Int(wal::SCHEMA_VERSION),
+        ))?;
+        worker::console_log!("the room's log is at schema {}", wal::SCHEMA_VERSION);
+        Ok(())
     }
 
     fn exec(&self, statement: &Statement) -> Result<SqlCursor, StoreFailure> {
@@ -168,7 +191,7 @@ impl Log {
         self.run(statement).inspect_err(|_| self.counts.set(None))
     }
 
-    /// Commits a batch: fenced, deduped, bounded ([`wal::decide`]), then one `INSERT`, so a
+    /// Commits a batch: fenced, deduped, bounded ([`wal::decide`]), then one statement, so a
     /// commit that fails wrote nothing.
     pub fn commit(&self, batch: &room::Batch, now: i64) -> Result<WriteOutcome, StoreFailure> {
         let counts = self.counts()?;
@@ -183,16 +206,28 @@ impl Log {
             rows: counts.rows,
         };
         match wal::decide(batch, &snapshot, &self.limits) {
-            Commit::Write { messages, outcome } => {
-                self.change(&wal::insert_statement(&messages, now))?;
+            Commit::Write {
+                messages,
+                changes,
+                outcome,
+            } => {
+                self.change(&wal::write_statement(&messages, &changes, now))?;
                 let mut usage = self.usage.get();
                 usage.commits += 1;
-                usage.messages_committed += messages.len() as u64;
+                usage.messages_committed += (messages.len() + changes.len()) as u64;
                 self.usage.set(usage);
+                let highest = messages.iter().chain(&changes).map(protocol::Message::rev);
+                // A changed row may have been mirrored already or not: counted again rather
+                // than guessed (the index on `rev` reads only the unmirrored rows).
+                let unmirrored = if changes.is_empty() {
+                    counts.unmirrored + messages.len()
+                } else {
+                    count(self.int(&wal::unmirrored_count_statement(counts.mirrored))?)
+                };
                 self.counts.set(Some(Counts {
                     rows: counts.rows + messages.len(),
-                    unmirrored: counts.unmirrored + messages.len(),
-                    highest: messages.last().map_or(counts.highest, |m| m.seq),
+                    unmirrored,
+                    highest: highest.max().unwrap_or(counts.highest).max(counts.highest),
                     ..counts
                 }));
                 Ok(outcome)
@@ -321,16 +356,16 @@ impl Log {
         })
     }
 
-    /// The mirror wrote the next `written` rows, up to `seq`. The mark is saved when
+    /// The mirror wrote the next `written` rows, up to revision `rev`. The mark is saved when
     /// [`MarkSchedule`] says so; at most once a minute, rows the log no longer needs go (those
     /// below the saved mark only).
-    pub fn mirrored(&self, seq: i64, written: usize, now: i64) -> Result<(), StoreFailure> {
+    pub fn mirrored(&self, rev: i64, written: usize, now: i64) -> Result<(), StoreFailure> {
         let mut counts = self.counts()?;
-        self.mark.set(seq);
+        self.mark.set(rev);
         if self.marks.borrow_mut().wrote(now, written) {
-            self.change(&wal::set_meta_statement(wal::MIRRORED, Arg::Int(seq)))?;
+            self.change(&wal::set_meta_statement(wal::MIRRORED, Arg::Int(rev)))?;
         }
-        counts.mirrored = seq;
+        counts.mirrored = rev;
         counts.unmirrored = counts.unmirrored.saturating_sub(written);
         if now - self.trimmed_at.get() >= TRIM_EVERY_MS && counts.rows > self.limits.keep {
             self.trimmed_at.set(now);
@@ -345,25 +380,35 @@ impl Log {
     }
 }
 
-/// Rows of `(seq, id, json)`, as the queries for committed ids and for unmirrored rows return
-/// them; a row of another shape is skipped.
+/// Rows of `(seq, id, json, rev)`, as the queries for committed ids and for unmirrored rows
+/// return them; a row of another shape is skipped.
 fn committed_rows(rows: Vec<Vec<SqlStorageValue>>) -> Vec<MirrorRow> {
     rows.into_iter()
-        .filter_map(|row| match <[SqlStorageValue; 3]>::try_from(row) {
+        .filter_map(|row| match <[SqlStorageValue; 4]>::try_from(row) {
             Ok(
                 [
                     seq,
                     SqlStorageValue::String(id),
                     SqlStorageValue::String(json),
+                    rev,
                 ],
             ) => Some(MirrorRow {
                 seq: int(&seq)?,
                 id,
                 json,
+                rev: int(&rev)?,
             }),
             _ => None,
         })
         .collect()
+}
+
+/// A statement without arguments.
+fn plain(sql: &str) -> Statement {
+    Statement {
+        sql: sql.to_owned(),
+        args: Vec::new(),
+    }
 }
 
 /// An integer column (SQLite integers reach JavaScript as numbers).

@@ -267,7 +267,7 @@ impl Transport {
     pub fn compose(&self, text: &str) -> Result<(), String> {
         let client_id = crate::new_id();
         let frames = self
-            .update(|s| s.compose(text, client_id, now()))
+            .update(|s| s.compose(text, None, client_id, now()))
             .unwrap_or_else(|| Err("the chat is closed".to_owned()))?;
         self.send_all(&frames);
         Ok(())

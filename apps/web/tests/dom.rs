@@ -36,6 +36,7 @@ fn rendered(name: &str, text: &str) -> web_sys::HtmlElement {
         name: name.into(),
         text: text.into(),
         ts: 0,
+        ..Default::default()
     };
     let row = client::Row::Message {
         message: &message,

@@ -89,6 +89,7 @@ mod tests {
             name: format!("{user}-name"),
             text: text.into(),
             ts: 1,
+            ..Default::default()
         }
     }
 

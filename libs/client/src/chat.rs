@@ -4,10 +4,10 @@
 use crate::attention::Attention;
 use crate::backoff::{Backoff, Beat, Heartbeat};
 use crate::messages::{MessageList, Row};
-use crate::outbox::Outbox;
+use crate::outbox::{Act, Outbox, OutboxEntry};
 use crate::rooms::Rooms;
 use crate::typing::Typing;
-use protocol::{ClientFrame, ErrorCode, HistoryPage, Member, Secret, ServerFrame};
+use protocol::{ClientFrame, ErrorCode, HistoryPage, Member, Message, Secret, ServerFrame};
 
 /// While typing, the client repeats `typing: true` at most this often (the room's typing limit
 /// is 1 per second with a burst of 5).
@@ -75,6 +75,9 @@ pub struct ChatState {
     pub store_down: bool,
     secret: Secret,
     joined: bool,
+    /// The room's revision this client has everything up to (0 until a frame said): the
+    /// `since` of the next hello, so a resume brings what is new and what changed.
+    rev: i64,
     typing_sent_at: Option<i64>,
     last_keystroke: i64,
     /// The `retry_after_ms` of a `room_full` error, applied when the socket closes.
@@ -113,6 +116,7 @@ impl ChatState {
             store_down: false,
             secret,
             joined: false,
+            rev: 0,
             typing_sent_at: None,
             last_keystroke: 0,
             room_full_retry_ms: None,
@@ -221,7 +225,8 @@ impl ChatState {
     }
 
     /// The socket opened: say hello with the secret (never a `user_id`: the room derives it),
-    /// asking for what was missed since the newest message held.
+    /// asking for what was missed since the room's revision last seen (or, before any, since
+    /// the newest message held: an early page holds every change up to it).
     pub fn opened(&mut self, now: i64) -> Vec<String> {
         self.backoff.connected(now);
         self.heartbeat.heard(now);
@@ -230,7 +235,10 @@ impl ChatState {
                 name: self.me.name.clone(),
                 protocol: protocol::PROTOCOL_VERSION,
                 secret: self.secret.clone(),
-                since: self.messages.newest_seq(),
+                since: self
+                    .messages
+                    .newest_seq()
+                    .max((self.rev > 0).then_some(self.rev)),
             }
             .to_json(),
         ]
@@ -262,6 +270,8 @@ impl ChatState {
                 if let Some(window) = welcome.dedupe_window_ms {
                     self.outbox.set_dedupe_window(window);
                 }
+                self.see(&welcome.messages);
+                self.rev = self.rev.max(welcome.rev.unwrap_or(0));
                 if welcome.reset {
                     self.messages.reset(welcome.messages, welcome.has_more);
                 } else {
@@ -285,6 +295,7 @@ impl ChatState {
             }
             ServerFrame::Message { .. } | ServerFrame::Messages { .. } => {
                 self.store_down = false;
+                self.see(frame.stored_messages());
                 for message in frame.stored_messages() {
                     if message.user_id == self.me.user_id {
                         self.outbox.confirm(&message.client_id);
@@ -295,6 +306,16 @@ impl ChatState {
                             .arrived(message, &self.me.user_id, &self.room);
                     }
                 }
+                Vec::new()
+            }
+            ServerFrame::Updated { messages } => {
+                self.see(&messages);
+                self.messages.update(messages);
+                Vec::new()
+            }
+            ServerFrame::Applied { client_id, .. } => {
+                self.store_down = false;
+                self.outbox.confirm(&client_id);
                 Vec::new()
             }
             ServerFrame::History(page) => {
@@ -341,7 +362,30 @@ impl ChatState {
                 if error.code == ErrorCode::StoreUnavailable && error.client_id.is_some() {
                     self.store_down = true;
                 }
+                let action = error.client_id.as_deref().and_then(|id| {
+                    let entry = self.outbox.entries().iter().find(|e| e.client_id == id)?;
+                    entry.act.target().map(|_| id.to_owned())
+                });
+                let final_for_action = matches!(
+                    error.code,
+                    ErrorCode::NotFound
+                        | ErrorCode::NotAllowed
+                        | ErrorCode::BadReaction
+                        | ErrorCode::InvalidText
+                        | ErrorCode::BadRequest
+                );
                 match &error.client_id {
+                    // An action the room will never apply: it leaves the outbox (the message
+                    // shows as it is again) and the person is told why.
+                    Some(_) if action.is_some() && final_for_action => {
+                        if let Some(id) = action {
+                            self.outbox.discard(&id);
+                        }
+                        self.notice = Some(Notice {
+                            code: error.code,
+                            text: error.message,
+                        });
+                    }
                     Some(client_id) => self.outbox.refused(
                         client_id,
                         error.code,
@@ -376,6 +420,82 @@ impl ChatState {
                 Vec::new()
             }
         }
+    }
+
+    /// Frames carry the room's revisions in order: the highest seen is where the next resume
+    /// starts.
+    fn see(&mut self, messages: &[Message]) {
+        for message in messages {
+            self.rev = self.rev.max(message.rev());
+        }
+    }
+
+    /// Message `seq` as this person sees it: as the room last said, with what they did to it
+    /// and the room has not confirmed yet (an edit, a deletion, a reaction) already applied.
+    pub fn shown(&self, message: &Message) -> Message {
+        let mut shown = message.clone();
+        for entry in self.pending_on(message.seq) {
+            apply_pending(&mut shown, entry, &self.me.user_id);
+        }
+        shown
+    }
+
+    /// The outbox's actions on message `seq`, oldest first.
+    pub fn pending_on(&self, seq: i64) -> impl Iterator<Item = &OutboxEntry> {
+        self.outbox
+            .entries()
+            .iter()
+            .filter(move |e| e.act.target() == Some(seq))
+    }
+
+    /// The newest message of this person that can still be edited (↑ in an empty composer).
+    pub fn last_own(&self) -> Option<Message> {
+        self.messages
+            .iter()
+            .rev()
+            .filter(|m| m.user_id == self.me.user_id && !self.me.user_id.is_empty())
+            .map(|m| self.shown(m))
+            .find(|m| !m.deleted)
+    }
+
+    /// Whether this person has put `emoji` on message `seq`, pending changes included.
+    pub fn reacted(&self, seq: i64, emoji: &str) -> bool {
+        self.messages.get(seq).is_some_and(|m| {
+            self.shown(m)
+                .reactions
+                .iter()
+                .any(|r| r.emoji == emoji && r.user_ids.contains(&self.me.user_id))
+        })
+    }
+
+    /// The person edits their message `seq` to `text` (checked as the room checks it), deletes
+    /// it, or toggles `emoji` on any message. Each is an outbox entry of its own `client_id`,
+    /// sent now if connected and retried like a message until the room confirms it.
+    pub fn edit(
+        &mut self,
+        seq: i64,
+        text: &str,
+        client_id: String,
+        now: i64,
+    ) -> Result<Vec<String>, String> {
+        let text = protocol::validate_text(text).map_err(|e| e.0)?.to_owned();
+        Ok(self.act(client_id, Act::Edit { seq }, text, now))
+    }
+
+    /// See [`ChatState::edit`].
+    pub fn delete(&mut self, seq: i64, client_id: String, now: i64) -> Vec<String> {
+        self.act(client_id, Act::Delete { seq }, String::new(), now)
+    }
+
+    /// See [`ChatState::edit`]: puts `emoji` on the message, or takes it off if it is there.
+    pub fn react(&mut self, seq: i64, emoji: &str, client_id: String, now: i64) -> Vec<String> {
+        let on = !self.reacted(seq, emoji);
+        self.act(client_id, Act::React { seq, on }, emoji.to_owned(), now)
+    }
+
+    fn act(&mut self, client_id: String, act: Act, text: String, now: i64) -> Vec<String> {
+        self.outbox.push(client_id, act, text, now);
+        self.flush(now)
     }
 
     /// Whether the server said it does not speak this client's protocol: the versions it does.
@@ -452,16 +572,19 @@ impl ChatState {
         0
     }
 
-    /// The user sends `text` as a new message with `client_id`. Returns the frames to send (none
-    /// while disconnected: the message waits in the outbox), or why the text is refused.
+    /// The user sends `text` as a new message with `client_id`, answering message `reply_to`
+    /// if any. Returns the frames to send (none while disconnected: the message waits in the
+    /// outbox), or why the text is refused.
     pub fn compose(
         &mut self,
         text: &str,
+        reply_to: Option<i64>,
         client_id: String,
         now: i64,
     ) -> Result<Vec<String>, String> {
         let text = protocol::validate_text(text).map_err(|e| e.0)?.to_owned();
-        self.outbox.add(client_id, text, now);
+        self.outbox
+            .push(client_id, Act::Send { reply_to }, text, now);
         let mut frames = Vec::new();
         if self.typing_sent_at.take().is_some() && self.joined {
             frames.push(ClientFrame::Typing { active: false }.to_json());
@@ -545,5 +668,46 @@ impl ChatState {
         self.typing
             .retain_online(online.iter().map(|m| m.user_id.as_str()));
         self.online = online;
+    }
+}
+
+/// Applies one unconfirmed action of `me` to `message`, as the room will.
+fn apply_pending(message: &mut Message, entry: &OutboxEntry, me: &str) {
+    match entry.act {
+        Act::Send { .. } => {}
+        Act::Edit { .. } => {
+            if !message.deleted {
+                message.text.clone_from(&entry.text);
+                message.edited_ts = Some(entry.created_ts);
+            }
+        }
+        Act::Delete { .. } => {
+            message.deleted = true;
+            message.text.clear();
+            message.reactions.clear();
+            message.reply = None;
+        }
+        Act::React { on, .. } => {
+            let at = message.reactions.iter().position(|r| r.emoji == entry.text);
+            match (at, on) {
+                (Some(at), true) => {
+                    let users = &mut message.reactions[at].user_ids;
+                    if !users.iter().any(|u| u == me) {
+                        users.push(me.to_owned());
+                    }
+                }
+                (None, true) => message.reactions.push(protocol::Reaction {
+                    emoji: entry.text.clone(),
+                    user_ids: vec![me.to_owned()],
+                }),
+                (Some(at), false) => {
+                    message.reactions[at].user_ids.retain(|u| u != me);
+                    if message.reactions[at].user_ids.is_empty() {
+                        message.reactions.remove(at);
+                    }
+                }
+                (None, false) => {}
+            }
+        }
     }
 }

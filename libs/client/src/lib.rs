@@ -18,7 +18,7 @@ pub use chat::{ChatState, ConnectionStatus, Notice, ROOM_FULL_DEFAULT_WAIT_MS};
 pub use face::{Face, HUES};
 pub use messages::{MessageList, Row};
 pub use outbox::{
-    CONFIRM_WINDOW_MS, NOT_CONFIRMED_REASON, Outbox, OutboxEntry, OutboxState,
+    Act, CONFIRM_WINDOW_MS, NOT_CONFIRMED_REASON, Outbox, OutboxEntry, OutboxState,
     PENDING_ACTIONS_AFTER_MS, PendingView, RATE_LIMITED_REASON, STORE_REFUSED_REASON,
     STORE_UNAVAILABLE_REASON,
 };

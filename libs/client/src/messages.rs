@@ -53,23 +53,54 @@ impl MessageList {
         self.revision
     }
 
-    /// Adds messages, ignoring any already held. Returns how many were new.
+    /// Adds messages; one already held replaces it if it is newer (a higher `rev`). Returns how
+    /// many were new.
     pub fn merge(&mut self, messages: impl IntoIterator<Item = Message>) -> usize {
         let before = self.by_seq.len();
         for message in messages {
-            if self.by_seq[..before]
-                .binary_search_by_key(&message.seq, |m| m.seq)
-                .is_err()
-            {
+            match self.by_seq[..before].binary_search_by_key(&message.seq, |m| m.seq) {
+                Ok(at) => {
+                    self.replace(at, message);
+                }
                 // Appended now and put in place below, so a page of older messages costs one
                 // sort rather than one shift of the whole list per message.
-                self.by_seq.push(message);
+                Err(_) => self.by_seq.push(message),
             }
         }
         if self.by_seq.len() > before {
             self.settle();
         }
         self.by_seq.len() - before
+    }
+
+    /// The current state of messages that changed (an `updated` frame): each replaces the one
+    /// held of its `seq` if it is newer. Messages not held are not added: they are older than
+    /// what this list shows, and a page that brings them brings them as they are. Returns
+    /// whether any changed.
+    pub fn update(&mut self, messages: impl IntoIterator<Item = Message>) -> bool {
+        let mut changed = false;
+        for message in messages {
+            if let Ok(at) = self.by_seq.binary_search_by_key(&message.seq, |m| m.seq) {
+                changed |= self.replace(at, message);
+            }
+        }
+        changed
+    }
+
+    /// Puts `message` at `at` (the index of the one of its `seq`) if it is newer.
+    fn replace(&mut self, at: usize, message: Message) -> bool {
+        let newer = self.by_seq[at].rev() < message.rev();
+        if newer {
+            self.by_seq[at] = message;
+            self.revision += 1;
+        }
+        newer
+    }
+
+    /// The message `seq`, if held.
+    pub fn get(&self, seq: i64) -> Option<&Message> {
+        let at = self.by_seq.binary_search_by_key(&seq, |m| m.seq).ok()?;
+        self.by_seq.get(at)
     }
 
     /// Puts the messages back in `seq` order, each once (a batch may carry one twice), after
@@ -80,10 +111,13 @@ impl MessageList {
         self.revision += 1;
     }
 
-    /// Adds one message; `false` if its `seq` was already held.
+    /// Adds one message; `false` if its `seq` was already held (which it replaces if newer).
     pub fn insert(&mut self, message: Message) -> bool {
         match self.by_seq.binary_search_by_key(&message.seq, |m| m.seq) {
-            Ok(_) => false,
+            Ok(at) => {
+                self.replace(at, message);
+                false
+            }
             Err(at) => {
                 self.by_seq.insert(at, message);
                 self.revision += 1;
@@ -108,7 +142,7 @@ impl MessageList {
         self.by_seq.is_empty()
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = &Message> {
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Message> {
         self.by_seq.iter()
     }
 
@@ -157,7 +191,33 @@ mod tests {
             name: user.into(),
             text: format!("t{seq}"),
             ts,
+            ..Message::default()
         }
+    }
+
+    #[test]
+    fn a_newer_revision_replaces_an_older_one_and_never_the_reverse() {
+        let mut list = MessageList::default();
+        list.reset(vec![message(5, "a", 5), message(6, "a", 6)], true);
+        let edited = Message {
+            text: "edited".into(),
+            rev: Some(9),
+            ..message(5, "a", 5)
+        };
+        let revision = list.revision();
+        assert!(list.update([edited.clone(), message(1, "a", 1)]));
+        assert!(list.revision() > revision);
+        assert_eq!(list.get(5), Some(&edited));
+        assert_eq!(
+            list.len(),
+            2,
+            "an update of a message not held adds nothing"
+        );
+        // An older copy (a page read before the edit) changes nothing.
+        assert_eq!(list.merge([message(5, "a", 5)]), 0);
+        assert!(!list.insert(message(5, "a", 5)));
+        assert!(!list.update([message(5, "a", 5)]));
+        assert_eq!(list.get(5), Some(&edited));
     }
 
     #[test]

@@ -1,6 +1,6 @@
-//! The outbox: messages the user sent that the room has not confirmed yet. Kept in
-//! localStorage (as JSON) so nothing typed is lost to a reload or an outage; every retry reuses
-//! the message's `client_id`, so the room stores it once.
+//! The outbox: messages the user sent, and edits, deletions and reactions the user made, that the
+//! room has not confirmed yet. Kept in localStorage (as JSON) so nothing typed is lost to a
+//! reload or an outage; every retry reuses the entry's `client_id`, so the room applies it once.
 
 use protocol::json::{Json, ObjectWriter};
 use protocol::{ClientFrame, ErrorCode};
@@ -83,10 +83,35 @@ pub enum OutboxState {
     Failed { reason: String },
 }
 
+/// What an outbox entry asks of the room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Act {
+    /// A new message (`text`), answering message `reply_to` if any.
+    Send { reply_to: Option<i64> },
+    /// The own message `seq` gets `text` instead.
+    Edit { seq: i64 },
+    /// The own message `seq` is taken back.
+    Delete { seq: i64 },
+    /// The emoji `text` is put on (`on`) or taken off message `seq`.
+    React { seq: i64, on: bool },
+}
+
+impl Act {
+    /// The message an action is about (`None` for a new message).
+    pub fn target(&self) -> Option<i64> {
+        match *self {
+            Act::Send { .. } => None,
+            Act::Edit { seq } | Act::Delete { seq } | Act::React { seq, .. } => Some(seq),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxEntry {
     pub client_id: String,
+    /// The message's text, an edit's new text, a reaction's emoji; empty for a deletion.
     pub text: String,
+    pub act: Act,
     /// When the user sent it (milliseconds since the epoch), for display.
     pub created_ts: i64,
     pub state: OutboxState,
@@ -214,9 +239,15 @@ impl Outbox {
 
     /// Adds a message the user just wrote.
     pub fn add(&mut self, client_id: String, text: String, now: i64) {
+        self.push(client_id, Act::Send { reply_to: None }, text, now);
+    }
+
+    /// Adds what the user just did: a message or an action (see [`Act`] for `text`).
+    pub fn push(&mut self, client_id: String, act: Act, text: String, now: i64) {
         self.entries.push(OutboxEntry {
             client_id,
             text,
+            act,
             created_ts: now,
             state: OutboxState::Queued,
             attempts: 0,
@@ -254,10 +285,7 @@ impl Outbox {
                 entry.first_sent_at.get_or_insert(now);
                 available -= 1;
                 self.pace.take();
-                frames.push(ClientFrame::Send {
-                    client_id: entry.client_id.clone(),
-                    text: entry.text.clone(),
-                });
+                frames.push(entry.frame());
             }
         }
         frames
@@ -474,12 +502,54 @@ impl Outbox {
 }
 
 impl OutboxEntry {
+    /// The frame that asks the room for it.
+    pub fn frame(&self) -> ClientFrame {
+        let client_id = self.client_id.clone();
+        match self.act {
+            Act::Send { reply_to } => ClientFrame::Send {
+                client_id,
+                text: self.text.clone(),
+                reply_to,
+            },
+            Act::Edit { seq } => ClientFrame::Edit {
+                client_id,
+                seq,
+                text: self.text.clone(),
+            },
+            Act::Delete { seq } => ClientFrame::Delete { client_id, seq },
+            Act::React { seq, on } => ClientFrame::React {
+                client_id,
+                seq,
+                emoji: self.text.clone(),
+                on,
+            },
+        }
+    }
+
     fn write(&self, out: &mut String) {
         let mut entry = ObjectWriter::new(out);
         entry
             .str("client_id", &self.client_id)
             .str("text", &self.text)
             .int("created_ts", self.created_ts);
+        // Absent for a plain message, as stored before actions existed.
+        match self.act {
+            Act::Send { reply_to: None } => {}
+            Act::Send {
+                reply_to: Some(seq),
+            } => {
+                entry.int("reply_to", seq);
+            }
+            Act::Edit { seq } => {
+                entry.str("act", "edit").int("seq", seq);
+            }
+            Act::Delete { seq } => {
+                entry.str("act", "delete").int("seq", seq);
+            }
+            Act::React { seq, on } => {
+                entry.str("act", "react").int("seq", seq).bool("on", on);
+            }
+        }
         let mut state = ObjectWriter::new(entry.raw("state"));
         match &self.state {
             OutboxState::Queued => {
@@ -521,9 +591,26 @@ impl OutboxEntry {
             _ => return None,
         };
         let first_sent_at = json.optional_member("first_sent_at", Json::as_i64)?;
+        let act = match json.get("act").and_then(Json::as_str) {
+            None => Act::Send {
+                reply_to: json.optional_member("reply_to", Json::as_i64)?,
+            },
+            Some("edit") => Act::Edit {
+                seq: json.int_member("seq")?,
+            },
+            Some("delete") => Act::Delete {
+                seq: json.int_member("seq")?,
+            },
+            Some("react") => Act::React {
+                seq: json.int_member("seq")?,
+                on: json.bool_member("on")?,
+            },
+            Some(_) => return None,
+        };
         Some(Self {
             client_id: json.str_member("client_id")?,
             text: json.str_member("text")?,
+            act,
             created_ts: json.int_member("created_ts")?,
             state,
             attempts: u32::try_from(json.int_member("attempts")?).ok()?,
@@ -614,6 +701,56 @@ mod tests {
     }
 
     #[test]
+    fn actions_and_replies_are_entries_too_and_survive_a_reload() {
+        let mut outbox = Outbox::default();
+        outbox.push(
+            "r1-aaaaaa".into(),
+            Act::Send { reply_to: Some(5) },
+            "re".into(),
+            1,
+        );
+        outbox.push("e1-aaaaaa".into(), Act::Edit { seq: 5 }, "fixed".into(), 2);
+        outbox.push("d1-aaaaaa".into(), Act::Delete { seq: 6 }, String::new(), 3);
+        outbox.push(
+            "x1-aaaaaa".into(),
+            Act::React { seq: 7, on: false },
+            "👍".into(),
+            4,
+        );
+        let frames = outbox.due(10);
+        assert_eq!(
+            frames,
+            [
+                ClientFrame::Send {
+                    client_id: "r1-aaaaaa".into(),
+                    text: "re".into(),
+                    reply_to: Some(5)
+                },
+                ClientFrame::Edit {
+                    client_id: "e1-aaaaaa".into(),
+                    seq: 5,
+                    text: "fixed".into()
+                },
+                ClientFrame::Delete {
+                    client_id: "d1-aaaaaa".into(),
+                    seq: 6
+                },
+                ClientFrame::React {
+                    client_id: "x1-aaaaaa".into(),
+                    seq: 7,
+                    emoji: "👍".into(),
+                    on: false
+                },
+            ]
+        );
+        let mut restored = Outbox::from_json(&outbox.to_json(), 11);
+        let acts: Vec<Act> = restored.entries().iter().map(|e| e.act).collect();
+        let before: Vec<Act> = outbox.entries().iter().map(|e| e.act).collect();
+        assert_eq!(acts, before);
+        assert!(restored.confirm("e1-aaaaaa"), "confirmed by `applied`");
+    }
+
+    #[test]
     fn survives_a_reload_as_json() {
         let mut outbox = Outbox::default();
         outbox.add("m1-aaaaaa".into(), "typed offline ✈".into(), 7);
@@ -641,6 +778,7 @@ mod tests {
             |id: &str, text: &str, created_ts, state, attempts, first_sent_at| OutboxEntry {
                 client_id: id.into(),
                 text: text.into(),
+                act: Act::Send { reply_to: None },
                 created_ts,
                 state,
                 attempts,

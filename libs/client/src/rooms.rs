@@ -208,6 +208,7 @@ mod tests {
                     name: (*user).into(),
                     text: "hi".into(),
                     ts: *seq,
+                    ..Default::default()
                 })
                 .collect(),
             has_more,

@@ -52,6 +52,7 @@ fn message(seq: i64, client_id: &str, user: &str) -> Message {
         name: user.into(),
         text: format!("text {seq}"),
         ts: seq,
+        ..Default::default()
     }
 }
 
@@ -62,6 +63,7 @@ fn welcome(messages: Vec<Message>, reset: bool) -> String {
         messages,
         has_more: true,
         reset,
+        rev: None,
         dedupe_window_ms: None,
     })
     .to_json()
@@ -111,12 +113,12 @@ fn hello_carries_the_secret_and_asks_for_what_was_missed() {
 fn messages_written_offline_are_sent_once_live_and_confirmed_by_the_echo() {
     let mut chat = alice();
     assert_eq!(
-        chat.compose("  written offline ", "offline-1".into(), 0),
+        chat.compose("  written offline ", None, "offline-1".into(), 0),
         Ok(vec![])
     );
     assert_eq!(chat.outbox.entries()[0].text, "written offline");
     assert_eq!(
-        chat.compose("   ", "offline-2".into(), 0).map(|_| ()),
+        chat.compose("   ", None, "offline-2".into(), 0).map(|_| ()),
         Err("the message is empty".into())
     );
     chat.opened(10);
@@ -138,7 +140,7 @@ fn a_messages_frame_is_merged_and_confirms_like_that_many_message_frames() {
     let mut chat = alice();
     chat.opened(0);
     chat.received(&welcome(vec![], true), 1);
-    chat.compose("mine", "batched-1".into(), 2)
+    chat.compose("mine", None, "batched-1".into(), 2)
         .unwrap_or_default();
     chat.received(
         &ServerFrame::Messages {
@@ -222,7 +224,7 @@ fn a_dropped_connection_resends_with_the_same_client_id_and_resume_dedupes() {
     chat.opened(0);
     chat.received(&welcome(vec![message(1, "c-000001", "bob")], true), 0);
     let frames = chat
-        .compose("hello", "hello-msg-1".into(), 1)
+        .compose("hello", None, "hello-msg-1".into(), 1)
         .unwrap_or_default();
     assert_eq!(sent_ids(&frames), ["hello-msg-1"]);
 
@@ -261,7 +263,7 @@ fn store_outage_keeps_the_message_pending_with_a_reason_then_retries() {
     let mut chat = alice();
     chat.opened(0);
     chat.received(&welcome(vec![], true), 0);
-    chat.compose("during outage", "outage-msg-1".into(), 100)
+    chat.compose("during outage", None, "outage-msg-1".into(), 100)
         .ok();
     chat.received(
         &ServerFrame::Error(ErrorFrame {
@@ -526,7 +528,7 @@ fn a_store_refusal_fails_the_message_at_once_and_is_not_retried() {
     chat.opened(0);
     chat.received(&welcome(vec![], true), 0);
     let frames = chat
-        .compose("cannot be stored", "refused-msg-1".into(), 10)
+        .compose("cannot be stored", None, "refused-msg-1".into(), 10)
         .unwrap_or_default();
     assert_eq!(sent_ids(&frames), ["refused-msg-1"]);
     chat.received(
@@ -571,7 +573,7 @@ fn a_message_unconfirmed_for_an_hour_waits_for_the_user() {
     chat.opened(0);
     chat.received(&welcome(vec![], true), 0);
     let frames = chat
-        .compose("did this arrive?", "unsure-msg-1".into(), 1_000)
+        .compose("did this arrive?", None, "unsure-msg-1".into(), 1_000)
         .unwrap_or_default();
     assert_eq!(sent_ids(&frames), ["unsure-msg-1"]);
     // The connection drops before the echo, and stays down.
@@ -606,7 +608,7 @@ fn a_message_unconfirmed_for_an_hour_waits_for_the_user() {
 #[test]
 fn a_message_never_sent_goes_out_however_long_it_waited() {
     let mut chat = alice();
-    chat.compose("written on a plane", "plane-msg-1".into(), 0)
+    chat.compose("written on a plane", None, "plane-msg-1".into(), 0)
         .ok();
     let landed = 12 * CONFIRM_WINDOW_MS;
     chat.tick(landed);
@@ -623,7 +625,7 @@ fn a_message_never_sent_goes_out_however_long_it_waited() {
 #[test]
 fn a_server_that_does_not_speak_our_version_stops_the_reconnects() {
     let mut chat = alice();
-    chat.compose("kept for the new page", "c-keep-01".into(), 0)
+    chat.compose("kept for the new page", None, "c-keep-01".into(), 0)
         .unwrap_or_default();
     chat.opened(1);
     let refusal = ServerFrame::UnsupportedProtocol {
@@ -657,12 +659,13 @@ fn the_rooms_dedupe_window_bounds_automatic_resends() {
         messages: Vec::new(),
         has_more: false,
         reset: true,
+        rev: None,
         dedupe_window_ms: Some(20 * 60 * 1000),
     });
     chat.received(&short.to_json(), 1);
     assert_eq!(chat.outbox.confirm_window_ms(), 10 * 60 * 1000);
     let sent = chat
-        .compose("not confirmed", "c-window-1".into(), 2)
+        .compose("not confirmed", None, "c-window-1".into(), 2)
         .unwrap_or_default();
     assert_eq!(sent_ids(&sent), ["c-window-1"]);
     chat.closed(3, 0.5);
@@ -828,7 +831,7 @@ fn only_our_own_message_confirms_a_send_as_the_room_keys_them() {
     let mut chat = alice();
     chat.opened(0);
     chat.received(&welcome(vec![], true), 0);
-    chat.compose("mine", "same-id-01".into(), 1).ok();
+    chat.compose("mine", None, "same-id-01".into(), 1).ok();
     // Someone else's message that happens to carry the same client_id.
     chat.received(
         &ServerFrame::Message {
@@ -861,7 +864,7 @@ fn a_socket_dropped_on_purpose_resends_what_was_sent_on_it() {
     let mut chat = alice();
     chat.opened(0);
     chat.received(&welcome(vec![], true), 0);
-    let sent = chat.compose("in flight", "flight-0001".into(), 1);
+    let sent = chat.compose("in flight", None, "flight-0001".into(), 1);
     assert_eq!(
         sent.as_deref().map(sent_ids).ok(),
         Some(vec!["flight-0001".to_owned()])
@@ -870,7 +873,7 @@ fn a_socket_dropped_on_purpose_resends_what_was_sent_on_it() {
     assert_eq!(chat.retry_now(2), 0);
     assert!(!chat.is_live());
     assert!(
-        chat.compose("while reconnecting", "wait-00001".into(), 3)
+        chat.compose("while reconnecting", None, "wait-00001".into(), 3)
             .is_ok_and(|f| f.is_empty())
     );
     chat.opened(4);
@@ -885,10 +888,132 @@ fn a_failed_history_page_does_not_say_the_store_is_down() {
     chat.received(&welcome(vec![], true), 0);
     chat.received(&error(ErrorCode::StoreUnavailable, None, Some(1000)), 1);
     assert!(!chat.store_down);
-    chat.compose("x", "store-0001".into(), 2).ok();
+    chat.compose("x", None, "store-0001".into(), 2).ok();
     chat.received(
         &error(ErrorCode::StoreUnavailable, Some("store-0001"), Some(1000)),
         3,
     );
     assert!(chat.store_down);
+}
+
+/// Alice joined a room where bob said something (seq 5) and she did (seq 6).
+fn alice_with_two_messages() -> ChatState {
+    let mut chat = alice();
+    chat.opened(0);
+    chat.received(
+        &welcome(
+            vec![
+                message(5, "c-000005", "bob"),
+                message(6, "c-000006", "alice-0001"),
+            ],
+            true,
+        ),
+        1,
+    );
+    chat
+}
+
+#[test]
+fn an_edit_shows_at_once_is_retried_and_leaves_the_outbox_when_applied() {
+    let mut chat = alice_with_two_messages();
+    let sent = chat.edit(6, " fixed ", "edit-0001".into(), 2);
+    assert_eq!(
+        parse(&sent.unwrap_or_default()),
+        [ClientFrame::Edit {
+            client_id: "edit-0001".into(),
+            seq: 6,
+            text: "fixed".into()
+        }]
+    );
+    let held = chat.messages.get(6).cloned().unwrap_or_default();
+    assert_eq!(
+        chat.shown(&held).text,
+        "fixed",
+        "shown before the room confirms"
+    );
+    assert_eq!(held.text, "text 6", "the list holds what the room said");
+    // The connection drops; the edit goes again with the same client_id.
+    chat.closed(3, 0.5);
+    chat.opened(4);
+    let again = chat.received(&welcome(Vec::new(), false), 5);
+    assert_eq!(sent_ids(&again), ["edit-0001"]);
+    let edited = Message {
+        text: "fixed".into(),
+        rev: Some(9),
+        edited_ts: Some(4),
+        ..message(6, "c-000006", "alice-0001")
+    };
+    chat.received(
+        &ServerFrame::Updated {
+            messages: vec![edited.clone()],
+        }
+        .to_json(),
+        6,
+    );
+    chat.received(
+        &ServerFrame::Applied {
+            client_id: "edit-0001".into(),
+            seq: 6,
+        }
+        .to_json(),
+        6,
+    );
+    assert!(chat.outbox.is_empty());
+    assert_eq!(chat.messages.get(6), Some(&edited));
+    assert!(
+        chat.edit(6, "   ", "edit-0002".into(), 7).is_err(),
+        "checked as sends are"
+    );
+    // The next resume starts after the edit's revision.
+    chat.closed(8, 0.5);
+    assert!(matches!(
+        parse(&chat.opened(9))[0],
+        ClientFrame::Hello { since: Some(9), .. }
+    ));
+}
+
+#[test]
+fn reactions_toggle_and_a_refused_action_is_dropped_with_a_notice() {
+    let mut chat = alice_with_two_messages();
+    let on = chat.react(5, "👍", "react-0001".into(), 2);
+    assert!(matches!(
+        &parse(&on)[..],
+        [ClientFrame::React { on: true, .. }]
+    ));
+    assert!(chat.reacted(5, "👍"), "pending, shown as done");
+    let off = chat.react(5, "👍", "react-0002".into(), 3);
+    assert!(matches!(
+        &parse(&off)[..],
+        [ClientFrame::React { on: false, .. }]
+    ));
+    assert!(!chat.reacted(5, "👍"));
+    // Bob's message cannot be deleted by alice; the room says so and the message is back.
+    chat.delete(5, "delete-0001".into(), 4);
+    let held = chat.messages.get(5).cloned().unwrap_or_default();
+    assert!(chat.shown(&held).deleted);
+    chat.received(&error(ErrorCode::NotAllowed, Some("delete-0001"), None), 5);
+    assert!(!chat.shown(&held).deleted);
+    assert_eq!(
+        chat.notice.as_ref().map(|n| n.code),
+        Some(ErrorCode::NotAllowed)
+    );
+    assert_eq!(chat.outbox.entries().len(), 2, "the reactions still wait");
+    // ↑ edits the newest own message that is not deleted.
+    assert_eq!(chat.last_own().map(|m| m.seq), Some(6));
+    chat.delete(6, "delete-0002".into(), 6);
+    assert_eq!(chat.last_own(), None);
+}
+
+#[test]
+fn a_reply_names_the_message_it_answers() {
+    let mut chat = alice_with_two_messages();
+    let sent = chat.compose("yes", Some(5), "reply-0001".into(), 2);
+    assert_eq!(
+        parse(&sent.unwrap_or_default()),
+        [ClientFrame::Send {
+            client_id: "reply-0001".into(),
+            text: "yes".into(),
+            reply_to: Some(5)
+        }]
+    );
 }

@@ -3,8 +3,8 @@
 //! mean; `tests/golden.rs` decodes and encodes every golden frame both ways and compares.
 
 use crate::frames::{
-    ClientFrame, ErrorCode, ErrorFrame, HistoryPage, Member, Message, ServerFrame, TypingNotice,
-    Welcome,
+    ClientFrame, ErrorCode, ErrorFrame, HistoryPage, Member, Message, Quote, Reaction, ServerFrame,
+    TypingNotice, Welcome,
 };
 use crate::json::{Json, JsonError, ObjectWriter};
 
@@ -32,6 +32,43 @@ impl Message {
             name: json.str_member("name")?,
             text: json.str_member("text")?,
             ts: json.int_member("ts")?,
+            rev: json.optional_member("rev", Json::as_i64)?,
+            edited_ts: json.optional_member("edited_ts", Json::as_i64)?,
+            deleted: defaulted(json, "deleted", Json::as_bool)?,
+            reactions: defaulted(json, "reactions", |list| {
+                list.as_array()?.iter().map(Reaction::decode).collect()
+            })?,
+            reply: json.optional_member("reply", Quote::decode)?,
+        })
+    }
+}
+
+/// A member serde reads with `#[serde(default)]` into a type that is not an `Option`: the
+/// default when absent, read by `read` when present (`null` included, which is an error there).
+fn defaulted<T: Default>(json: &Json, name: &str, read: impl Fn(&Json) -> Option<T>) -> Option<T> {
+    match json.get(name) {
+        None => Some(T::default()),
+        Some(value) => read(value),
+    }
+}
+
+impl Reaction {
+    fn decode(json: &Json) -> Option<Reaction> {
+        Some(Reaction {
+            emoji: json.str_member("emoji")?,
+            user_ids: json.list_member("user_ids", |id| id.as_str().map(str::to_owned))?,
+        })
+    }
+}
+
+impl Quote {
+    fn decode(json: &Json) -> Option<Quote> {
+        Some(Quote {
+            seq: json.int_member("seq")?,
+            user_id: json.str_member("user_id")?,
+            name: json.str_member("name")?,
+            text: json.str_member("text")?,
+            deleted: defaulted(json, "deleted", Json::as_bool)?,
         })
     }
 }
@@ -57,7 +94,7 @@ impl TypingNotice {
 
 impl ErrorCode {
     /// Every code, for tests and for [`ErrorCode::as_str`]'s inverse.
-    pub const ALL: [ErrorCode; 8] = [
+    pub const ALL: [ErrorCode; 11] = [
         ErrorCode::BadRequest,
         ErrorCode::NotJoined,
         ErrorCode::InvalidName,
@@ -66,6 +103,9 @@ impl ErrorCode {
         ErrorCode::StoreUnavailable,
         ErrorCode::StoreRefused,
         ErrorCode::RoomFull,
+        ErrorCode::NotAllowed,
+        ErrorCode::NotFound,
+        ErrorCode::BadReaction,
     ];
 
     /// The code as the wire spells it.
@@ -79,6 +119,9 @@ impl ErrorCode {
             ErrorCode::StoreUnavailable => "store_unavailable",
             ErrorCode::StoreRefused => "store_refused",
             ErrorCode::RoomFull => "room_full",
+            ErrorCode::NotAllowed => "not_allowed",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::BadReaction => "bad_reaction",
         }
     }
 
@@ -125,6 +168,15 @@ impl ServerFrame {
             "messages" => json
                 .list_member("messages", Message::decode)
                 .map(|messages| ServerFrame::Messages { messages }),
+            "updated" => json
+                .list_member("messages", Message::decode)
+                .map(|messages| ServerFrame::Updated { messages }),
+            "applied" => json.str_member("client_id").and_then(|client_id| {
+                Some(ServerFrame::Applied {
+                    client_id,
+                    seq: json.int_member("seq")?,
+                })
+            }),
             "history" => Some(ServerFrame::History(
                 HistoryPage::from_json(&json).ok_or_else(&fields)?,
             )),
@@ -157,6 +209,7 @@ impl ServerFrame {
             messages: json.list_member("messages", Message::decode)?,
             has_more: json.bool_member("has_more")?,
             reset: json.bool_member("reset")?,
+            rev: json.optional_member("rev", Json::as_i64)?,
             dedupe_window_ms: json
                 .optional_member("dedupe_window_ms", |v| u64::try_from(v.as_i64()?).ok())?,
         }))
@@ -205,11 +258,48 @@ impl ClientFrame {
                     object.int("since", *since);
                 }
             }
-            ClientFrame::Send { client_id, text } => {
+            ClientFrame::Send {
+                client_id,
+                text,
+                reply_to,
+            } => {
                 object
                     .str("type", "send")
                     .str("client_id", client_id)
                     .str("text", text);
+                if let Some(seq) = reply_to {
+                    object.int("reply_to", *seq);
+                }
+            }
+            ClientFrame::Edit {
+                client_id,
+                seq,
+                text,
+            } => {
+                object
+                    .str("type", "edit")
+                    .str("client_id", client_id)
+                    .int("seq", *seq)
+                    .str("text", text);
+            }
+            ClientFrame::Delete { client_id, seq } => {
+                object
+                    .str("type", "delete")
+                    .str("client_id", client_id)
+                    .int("seq", *seq);
+            }
+            ClientFrame::React {
+                client_id,
+                seq,
+                emoji,
+                on,
+            } => {
+                object
+                    .str("type", "react")
+                    .str("client_id", client_id)
+                    .int("seq", *seq)
+                    .str("emoji", emoji)
+                    .bool("on", *on);
             }
             ClientFrame::Typing { active } => {
                 object.str("type", "typing").bool("active", *active);

@@ -2,9 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
-/// A stored chat message, as sent in `welcome`, `message` and `history` frames and as stored
-/// (JSON) in the room's Redis sorted set, with `seq` as its score.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A stored chat message, as sent in `welcome`, `message`, `updated` and `history` frames and
+/// as stored (JSON) in the room's Redis sorted set, with `seq` as its score. The members after
+/// `ts` are absent while they are empty, so a message nobody changed reads as it always did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
     /// Strictly increasing within the room; the order and the cursor for everything.
     pub seq: i64,
@@ -15,6 +16,46 @@ pub struct Message {
     pub text: String,
     /// Milliseconds since the Unix epoch when the room accepted the message.
     pub ts: i64,
+    /// The room's revision of the message's last change (an edit, a deletion, a reaction, its
+    /// quote rewritten); absent until the first change, when it is `seq` (a message is created
+    /// at the revision that is its `seq`). See [`Message::rev`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rev: Option<i64>,
+    /// When the text was last edited (ms since the epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edited_ts: Option<i64>,
+    /// The author took the message back: `text` is empty, and `reply` and `reactions` are gone.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub deleted: bool,
+    /// Each emoji put on the message, in the order first used, with who put it there.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reactions: Vec<Reaction>,
+    /// The message this one answers, quoted as it is now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply: Option<Quote>,
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
+}
+
+/// One emoji on a message and the users who put it there, in the order they did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reaction {
+    pub emoji: String,
+    pub user_ids: Vec<String>,
+}
+
+/// The quote of the original in a reply: its author and the start of its first line
+/// ([`crate::QUOTE_MAX_CHARS`]), rewritten when the original is edited or deleted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quote {
+    pub seq: i64,
+    pub user_id: String,
+    pub name: String,
+    pub text: String,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub deleted: bool,
 }
 
 /// One typing notice inside a `typing_batch` frame.
@@ -88,8 +129,32 @@ pub enum ClientFrame {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         since: Option<i64>,
     },
-    /// A new message, or a retry of one (same `client_id`).
-    Send { client_id: String, text: String },
+    /// A new message, or a retry of one (same `client_id`). `reply_to` is the `seq` of the
+    /// message it answers (protocol 3).
+    Send {
+        client_id: String,
+        text: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply_to: Option<i64>,
+    },
+    /// Replaces the text of one's own message `seq` (protocol 3). Like every action, it has a
+    /// `client_id` of its own, is confirmed with `applied` and answered again, not applied
+    /// again, when retried.
+    Edit {
+        client_id: String,
+        seq: i64,
+        text: String,
+    },
+    /// Takes back one's own message `seq` (protocol 3).
+    Delete { client_id: String, seq: i64 },
+    /// Puts (`on: true`) or takes off this user's `emoji` on message `seq` (protocol 3). A state
+    /// rather than a toggle, so that a retry can never undo what it retries.
+    React {
+        client_id: String,
+        seq: i64,
+        emoji: String,
+        on: bool,
+    },
     /// The user started or stopped typing.
     Typing { active: bool },
     /// Up to `limit` messages older than `before`.
@@ -105,8 +170,14 @@ pub struct Welcome {
     pub messages: Vec<Message>,
     /// Whether the room holds messages older than the first of `messages`.
     pub has_more: bool,
-    /// `true`: replace the message list with `messages`; `false`: append them (a resume).
+    /// `true`: replace the message list with `messages`; `false`: a resume, whose `messages`
+    /// are added, or in protocol 3 replace the held message of the same `seq` (the current
+    /// state of a message that changed after `since`).
     pub reset: bool,
+    /// The room's revision (protocol 3): the `since` of the client's next hello, until a later
+    /// frame carries a higher `seq` or `rev`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rev: Option<i64>,
     /// How long the room recognises a sent `client_id` (its dedupe window, ms): a retry within
     /// it is answered with the stored message, one after it may be stored again. Absent from
     /// servers older than the field, whose window was counted in messages.
@@ -147,6 +218,15 @@ pub enum ErrorCode {
     /// The room, or this address in the room, has as many connections as allowed; the socket is
     /// closed after this frame. Try again later (`retry_after_ms`).
     RoomFull,
+    /// An edit or deletion of someone else's message.
+    NotAllowed,
+    /// An action or reply names a message the room cannot change: none has that `seq`, it was
+    /// deleted, or it is older than the room's window of change (its newest messages).
+    NotFound,
+    /// A reaction that is not one of [`crate::REACTION_EMOJI`], or past the bounds:
+    /// [`crate::REACTIONS_MAX`] emoji per message, [`crate::REACTIONS_PER_USER_MAX`] per person
+    /// per message.
+    BadReaction,
 }
 
 /// The `error` frame.
@@ -154,7 +234,7 @@ pub enum ErrorCode {
 pub struct ErrorFrame {
     pub code: ErrorCode,
     pub message: String,
-    /// Present when the error concerns a `send`.
+    /// Present when the error concerns a `send` or an action.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
     /// Present when retrying the same frame later makes sense.
@@ -177,6 +257,17 @@ pub enum ServerFrame {
         messages: Vec<Message>,
     },
     History(HistoryPage),
+    /// The current state of messages that changed (edited, deleted, reacted to, a quote
+    /// rewritten), ascending by `rev`, to everyone (protocol 3; older clients ignore it).
+    Updated {
+        messages: Vec<Message>,
+    },
+    /// The action with this `client_id` is applied (or was already): its confirmation to the
+    /// connections that sent it. `seq` is the message it acted on.
+    Applied {
+        client_id: String,
+        seq: i64,
+    },
     /// Someone else started or stopped typing.
     Typing {
         user_id: String,
@@ -239,10 +330,13 @@ impl ServerFrame {
 }
 
 impl ClientFrame {
-    /// The `client_id` of a `send`, which every error about it carries.
+    /// The `client_id` of a `send` or an action, which every error about it carries.
     pub fn client_id(&self) -> Option<&str> {
         match self {
-            ClientFrame::Send { client_id, .. } => Some(client_id),
+            ClientFrame::Send { client_id, .. }
+            | ClientFrame::Edit { client_id, .. }
+            | ClientFrame::Delete { client_id, .. }
+            | ClientFrame::React { client_id, .. } => Some(client_id),
             _ => None,
         }
     }
@@ -269,6 +363,11 @@ impl ClientFrame {
 }
 
 impl Message {
+    /// The revision of the message's last change: `seq` until it first changes.
+    pub fn rev(&self) -> i64 {
+        self.rev.unwrap_or(self.seq)
+    }
+
     /// The message as stored in Redis.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()

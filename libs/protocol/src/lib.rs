@@ -10,8 +10,8 @@ mod validate;
 
 pub use codec::DecodeError;
 pub use frames::{
-    ClientFrame, ErrorCode, ErrorFrame, HistoryPage, Member, Message, Secret, ServerFrame,
-    TypingNotice, Welcome,
+    ClientFrame, ErrorCode, ErrorFrame, HistoryPage, Member, Message, Quote, Reaction, Secret,
+    ServerFrame, TypingNotice, Welcome,
 };
 pub use validate::{
     Invalid, validate_client_id, validate_name, validate_room, validate_secret, validate_text,
@@ -20,8 +20,9 @@ pub use validate::{
 
 /// The protocol version this crate speaks, sent in `hello`. 1: the hello named no version.
 /// 2: the hello says `protocol`, and the server answers a version it does not speak with
-/// `unsupported_protocol`.
-pub const PROTOCOL_VERSION: u32 = 2;
+/// `unsupported_protocol`. 3: messages can be edited, deleted, reacted to and replied to; `since`
+/// is the room's revision, and a resume carries the messages that changed meanwhile.
+pub const PROTOCOL_VERSION: u32 = 3;
 /// The oldest version a server built from this crate still accepts. Raise it only when the
 /// oldest clients can no longer be served; they are then told to reload, not left hanging.
 pub const OLDEST_PROTOCOL: u32 = 1;
@@ -50,6 +51,19 @@ pub const TEXT_MAX_CHARS: usize = 2000;
 /// …and at most this many bytes of UTF-8 (1024 four-byte emoji), which bounds what one message
 /// costs in Redis whatever script it is written in.
 pub const TEXT_MAX_BYTES: usize = 4096;
+/// A reply's quote holds at most this many characters of the original's first line (`…` ends
+/// one that was cut).
+pub const QUOTE_MAX_CHARS: usize = 80;
+/// The emoji a reaction may be: one of these, exactly (a documented set rather than "any emoji",
+/// which would need Unicode's emoji tables in both the room and the client to decide).
+pub const REACTION_EMOJI: [&str; 24] = [
+    "👍", "👎", "❤️", "😂", "😮", "😢", "🎉", "🙏", "🔥", "👀", "✅", "❌", "😄", "😍", "🤔", "👏",
+    "🚀", "💯", "🙌", "😅", "🤝", "⭐", "💡", "☕",
+];
+/// Distinct emoji one message may carry.
+pub const REACTIONS_MAX: usize = 20;
+/// Distinct emoji one person may put on one message.
+pub const REACTIONS_PER_USER_MAX: usize = 10;
 /// A text frame larger than this closes the connection with [`CLOSE_TOO_BIG`].
 pub const FRAME_MAX_BYTES: usize = 16 * 1024;
 /// WebSocket close code for an oversize frame ("message too big").

@@ -301,6 +301,7 @@ fn frames() -> Vec<String> {
         name: "alice".into(),
         text: "hi \"there\"\n🙂".into(),
         ts: 1_732_700_000_123,
+        ..Default::default()
     };
     [
         ServerFrame::Message {

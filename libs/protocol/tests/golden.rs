@@ -1,10 +1,10 @@
-//! Golden JSON for every frame of protocol v1. A failure here means the wire format changed:
+//! Golden JSON for every frame of the protocol, as of version 3. A failure here means the wire format changed:
 //! that is a compatibility decision (old clients in the field), not a test to update casually.
 
 use pretty_assertions::assert_eq;
 use protocol::{
-    ClientFrame, ErrorCode, ErrorFrame, HistoryPage, Member, Message, ServerFrame, TypingNotice,
-    Welcome,
+    ClientFrame, ErrorCode, ErrorFrame, HistoryPage, Member, Message, Quote, Reaction, ServerFrame,
+    TypingNotice, Welcome,
 };
 
 fn message(seq: i64) -> Message {
@@ -15,6 +15,7 @@ fn message(seq: i64) -> Message {
         name: "alice".into(),
         text: "hi <b>\"there\"</b>\n🙂".into(),
         ts: 1732700000123,
+        ..Default::default()
     }
 }
 
@@ -68,8 +69,41 @@ fn client_frames() {
         ClientFrame::Send {
             client_id: "c1234567".into(),
             text: "hi".into(),
+            reply_to: None,
         },
         r#"{"type":"send","client_id":"c1234567","text":"hi"}"#,
+    );
+    check_client(
+        ClientFrame::Send {
+            client_id: "c1234567".into(),
+            text: "hi".into(),
+            reply_to: Some(1732700000123),
+        },
+        r#"{"type":"send","client_id":"c1234567","text":"hi","reply_to":1732700000123}"#,
+    );
+    check_client(
+        ClientFrame::Edit {
+            client_id: "c7654321".into(),
+            seq: 1732700000123,
+            text: "hello".into(),
+        },
+        r#"{"type":"edit","client_id":"c7654321","seq":1732700000123,"text":"hello"}"#,
+    );
+    check_client(
+        ClientFrame::Delete {
+            client_id: "c7654321".into(),
+            seq: 1732700000123,
+        },
+        r#"{"type":"delete","client_id":"c7654321","seq":1732700000123}"#,
+    );
+    check_client(
+        ClientFrame::React {
+            client_id: "c7654321".into(),
+            seq: 1732700000123,
+            emoji: "👍".into(),
+            on: false,
+        },
+        r#"{"type":"react","client_id":"c7654321","seq":1732700000123,"emoji":"👍","on":false}"#,
     );
     check_client(
         ClientFrame::Typing { active: true },
@@ -112,7 +146,7 @@ fn a_hello_without_a_version_is_protocol_1() {
         })
     );
     assert_eq!(protocol::OLDEST_PROTOCOL, 1);
-    assert_eq!(protocol::PROTOCOL_VERSION, 2);
+    assert_eq!(protocol::PROTOCOL_VERSION, 3);
 }
 
 /// Which unreadable texts are hellos of another protocol version, and the version they name.
@@ -126,8 +160,8 @@ fn unreadable_hellos_are_told_apart_from_other_bad_frames() {
         ),
         // A future hello with a member this version does not know.
         (
-            r#"{"type":"hello","protocol":3,"name":"a","secret":"s123456789012345678901","avatar":"x"}"#,
-            Some(Some(3)),
+            r#"{"type":"hello","protocol":4,"name":"a","secret":"s123456789012345678901","avatar":"x"}"#,
+            Some(Some(4)),
         ),
         // A hello of this version missing its secret: a bad frame, and the room says so.
         (r#"{"type":"hello","protocol":2,"name":"a"}"#, Some(Some(2))),
@@ -174,6 +208,10 @@ fn malformed_client_frames_are_errors() {
         r#"{"type":"typing","active":"yes"}"#,
         r#"{"type":"history","before":1,"limit":-1}"#,
         r#"{"type":"send","client_id":"c1234567","text":"x","extra":1}"#,
+        r#"{"type":"send","client_id":"c1234567","text":"x","reply_to":"7"}"#,
+        r#"{"type":"edit","client_id":"c1234567","text":"x"}"#,
+        r#"{"type":"delete","client_id":"c1234567","seq":1.5}"#,
+        r#"{"type":"react","client_id":"c1234567","seq":1,"emoji":"👍"}"#,
         // Protocol v1 before identities were derived: a client may not name its own user_id.
         r#"{"type":"hello","name":"a","user_id":"u1234567"}"#,
         r#"{"type":"hello","name":"a","secret":"s123456789012345678901","user_id":"u1234567"}"#,
@@ -193,6 +231,7 @@ fn server_frames() {
             messages: vec![message(1)],
             has_more: true,
             reset: true,
+            rev: Some(1732700000456),
             dedupe_window_ms: Some(7_200_000),
         }),
         concat!(
@@ -200,7 +239,7 @@ fn server_frames() {
             r#""online":[{"user_id":"u1234567","name":"alice"}],"#,
             r#""messages":[{"seq":1,"client_id":"c1234567","user_id":"u1234567","name":"alice","#,
             r#""text":"hi <b>\"there\"</b>\n🙂","ts":1732700000123}],"has_more":true,"reset":true,"#,
-            r#""dedupe_window_ms":7200000}"#
+            r#""rev":1732700000456,"dedupe_window_ms":7200000}"#
         ),
     );
     // A server older than the window says nothing of it.
@@ -211,6 +250,7 @@ fn server_frames() {
             messages: Vec::new(),
             has_more: false,
             reset: true,
+            rev: None,
             dedupe_window_ms: None,
         }),
         concat!(
@@ -237,6 +277,24 @@ fn server_frames() {
             r#"{"seq":8,"client_id":"c1234567","user_id":"u1234567","#,
             r#""name":"alice","text":"hi <b>\"there\"</b>\n🙂","ts":1732700000123}]}"#
         ),
+    );
+    check_server(
+        ServerFrame::Updated {
+            messages: vec![changed()],
+        },
+        concat!(
+            r#"{"type":"updated","messages":[{"seq":7,"client_id":"c1234567","user_id":"u1234567","#,
+            r#""name":"alice","text":"hello","ts":1732700000123,"rev":1732700000999,"#,
+            r#""edited_ts":1732700000990,"reactions":[{"emoji":"👍","user_ids":["u7654321"]}],"#,
+            r#""reply":{"seq":5,"user_id":"u7654321","name":"bob","text":"","deleted":true}}]}"#
+        ),
+    );
+    check_server(
+        ServerFrame::Applied {
+            client_id: "c7654321".into(),
+            seq: 1732700000123,
+        },
+        r#"{"type":"applied","client_id":"c7654321","seq":1732700000123}"#,
     );
     check_server(
         ServerFrame::History(HistoryPage {
@@ -328,6 +386,9 @@ fn error_codes() {
         (ErrorCode::StoreUnavailable, "\"store_unavailable\""),
         (ErrorCode::StoreRefused, "\"store_refused\""),
         (ErrorCode::RoomFull, "\"room_full\""),
+        (ErrorCode::NotAllowed, "\"not_allowed\""),
+        (ErrorCode::NotFound, "\"not_found\""),
+        (ErrorCode::BadReaction, "\"bad_reaction\""),
     ];
     for (code, json) in golden {
         assert_eq!(serde_json::to_string(&code).ok().as_deref(), Some(json));
@@ -337,11 +398,70 @@ fn error_codes() {
     assert_eq!(golden.map(|(code, _)| code), ErrorCode::ALL);
 }
 
+/// A message after an edit, with a reaction, answering a message that was deleted since.
+fn changed() -> Message {
+    Message {
+        text: "hello".into(),
+        rev: Some(1732700000999),
+        edited_ts: Some(1732700000990),
+        reactions: vec![Reaction {
+            emoji: "👍".into(),
+            user_ids: vec!["u7654321".into()],
+        }],
+        reply: Some(Quote {
+            seq: 5,
+            user_id: "u7654321".into(),
+            name: "bob".into(),
+            text: String::new(),
+            deleted: true,
+        }),
+        ..message(7)
+    }
+}
+
 #[test]
 fn stored_message_json_is_the_message_object() {
     assert_eq!(
         message(3).to_json(),
         r#"{"seq":3,"client_id":"c1234567","user_id":"u1234567","name":"alice","text":"hi <b>\"there\"</b>\n🙂","ts":1732700000123}"#
+    );
+    let deleted = Message {
+        text: String::new(),
+        deleted: true,
+        rev: Some(9),
+        ..message(3)
+    };
+    assert_eq!(
+        deleted.to_json(),
+        r#"{"seq":3,"client_id":"c1234567","user_id":"u1234567","name":"alice","text":"","ts":1732700000123,"rev":9,"deleted":true}"#
+    );
+}
+
+/// A message nobody changed reads as it always did, and its revision is its `seq`.
+#[test]
+fn the_new_members_are_absent_until_used() {
+    let json = r#"{"seq":3,"client_id":"c","user_id":"u","name":"a","text":"t","ts":1}"#;
+    let read: Message = serde_json::from_str(json).unwrap_or_default();
+    assert_eq!(read.rev(), 3);
+    assert_eq!(read.to_json(), json);
+    assert_eq!(changed().rev(), 1732700000999);
+}
+
+/// A client of protocol 2 meets the frames of 3: it ignores what it does not know. Its decoder
+/// is this one minus the new frames and members, so an unknown type is an error it skips and
+/// new members of a message are members it never reads.
+#[test]
+fn older_clients_skip_the_new_frames() {
+    assert_eq!(
+        ServerFrame::decode(r#"{"type":"reacted","seq":1}"#),
+        Err(protocol::DecodeError::Shape("unknown type"))
+    );
+    let with_more = r#"{"type":"message","message":{"seq":7,"client_id":"c1234567","user_id":"u1234567","name":"alice","text":"hi <b>\"there\"</b>\n🙂","ts":1732700000123,"pinned":true,"thread":{"n":1}}}"#;
+    assert_eq!(
+        ServerFrame::decode(with_more),
+        Ok(ServerFrame::Message {
+            message: message(7)
+        })
     );
 }
 
@@ -407,17 +527,52 @@ mod both_codecs_agree {
         ]
     }
 
-    fn message() -> impl Strategy<Value = Message> {
-        (any::<i64>(), text(), text(), text(), text(), any::<i64>()).prop_map(
-            |(seq, client_id, user_id, name, text, ts)| Message {
+    fn quote() -> impl Strategy<Value = Quote> {
+        (any::<i64>(), text(), text(), text(), any::<bool>()).prop_map(
+            |(seq, user_id, name, text, deleted)| Quote {
                 seq,
-                client_id,
                 user_id,
                 name,
                 text,
-                ts,
+                deleted,
             },
         )
+    }
+
+    fn message() -> impl Strategy<Value = Message> {
+        let changes = (
+            prop::option::of(any::<i64>()),
+            prop::option::of(any::<i64>()),
+            any::<bool>(),
+            prop::collection::vec(
+                (text(), prop::collection::vec(text(), 0..3))
+                    .prop_map(|(emoji, user_ids)| Reaction { emoji, user_ids }),
+                0..3,
+            ),
+            prop::option::of(quote()),
+        );
+        (
+            (any::<i64>(), text(), text(), text(), text(), any::<i64>()),
+            changes,
+        )
+            .prop_map(
+                |(
+                    (seq, client_id, user_id, name, text, ts),
+                    (rev, edited_ts, deleted, reactions, reply),
+                )| Message {
+                    seq,
+                    client_id,
+                    user_id,
+                    name,
+                    text,
+                    ts,
+                    rev,
+                    edited_ts,
+                    deleted,
+                    reactions,
+                    reply,
+                },
+            )
     }
 
     fn member() -> impl Strategy<Value = Member> {
@@ -432,20 +587,26 @@ mod both_codecs_agree {
                 prop::collection::vec(message(), 0..3),
                 any::<bool>(),
                 any::<bool>(),
+                prop::option::of(any::<i64>()),
                 prop::option::of(0..=i64::MAX as u64)
             )
                 .prop_map(
-                    |(you, online, messages, has_more, reset, dedupe_window_ms)| {
+                    |(you, online, messages, has_more, reset, rev, dedupe_window_ms)| {
                         ServerFrame::Welcome(Welcome {
                             you,
                             online,
                             messages,
                             has_more,
                             reset,
+                            rev,
                             dedupe_window_ms,
                         })
                     }
                 ),
+            prop::collection::vec(message(), 0..3)
+                .prop_map(|messages| ServerFrame::Updated { messages }),
+            (text(), any::<i64>())
+                .prop_map(|(client_id, seq)| ServerFrame::Applied { client_id, seq }),
             message().prop_map(|message| ServerFrame::Message { message }),
             prop::collection::vec(message(), 0..4)
                 .prop_map(|messages| ServerFrame::Messages { messages }),
@@ -506,7 +667,28 @@ mod both_codecs_agree {
                     since,
                 }
             ),
-            (text(), text()).prop_map(|(client_id, text)| ClientFrame::Send { client_id, text }),
+            (text(), text(), prop::option::of(any::<i64>())).prop_map(
+                |(client_id, text, reply_to)| ClientFrame::Send {
+                    client_id,
+                    text,
+                    reply_to
+                }
+            ),
+            (text(), any::<i64>(), text()).prop_map(|(client_id, seq, text)| ClientFrame::Edit {
+                client_id,
+                seq,
+                text
+            }),
+            (text(), any::<i64>())
+                .prop_map(|(client_id, seq)| ClientFrame::Delete { client_id, seq }),
+            (text(), any::<i64>(), text(), any::<bool>()).prop_map(
+                |(client_id, seq, emoji, on)| ClientFrame::React {
+                    client_id,
+                    seq,
+                    emoji,
+                    on
+                }
+            ),
             any::<bool>().prop_map(|active| ClientFrame::Typing { active }),
             (any::<i64>(), any::<u32>())
                 .prop_map(|(before, limit)| ClientFrame::History { before, limit }),

@@ -1,5 +1,6 @@
 //! The room state machine: connections, the in-memory tail, the write pipeline and the outputs.
 
+use crate::actions::{self, Change, NOT_FOUND};
 use crate::identity;
 use crate::limits::{RateLimit, RoomConfig, TokenBucket};
 use crate::store::{WriteOutcome, Written, dedupe_id};
@@ -35,6 +36,9 @@ pub enum StoreFailure {
     Refused(String),
 }
 
+/// How many applied actions a room remembers to confirm retries of (within the dedupe window).
+const ACTIONS_REMEMBERED: usize = 10_000;
+
 /// What clients are told when the store is unavailable; the detail goes to the log.
 const UNAVAILABLE_TEXT: &str = "the message store is unavailable; nothing was lost, retry shortly";
 /// What clients are told when the store refused; the detail goes to the log.
@@ -57,15 +61,18 @@ pub struct Connection {
     pub history_bucket: TokenBucket,
 }
 
-/// A batch of messages to commit to the room's log in one write ([`crate::wal`]).
+/// A batch of writes to commit to the room's log in one statement ([`crate::wal`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Batch {
     pub id: u64,
     pub room: String,
-    /// The highest `seq` the room knows to be committed: the log refuses the batch (fencing)
+    /// The highest revision the room knows to be committed: the log refuses the batch (fencing)
     /// unless its highest is exactly this.
     pub prev: i64,
+    /// New messages, ascending; each is created at the revision that is its `seq`.
     pub messages: Vec<Message>,
+    /// Messages already committed, as the batch's actions leave them (each with its new `rev`).
+    pub changes: Vec<Message>,
     /// How long to wait before committing (ms). The sends that arrive meanwhile form the next
     /// batch, so a busy room commits fewer, larger batches: each commit costs the storage a
     /// transaction and every socket a frame. 0 (one turn of the event loop) for a lone message.
@@ -112,13 +119,13 @@ enum TailState {
     Loaded,
 }
 
-/// A send waiting for a write, with every connection that asked for it (a retry on another
-/// connection joins the first attempt instead of being stored twice).
+/// A send or an action waiting for a write, with every connection that asked for it (a retry on
+/// another connection joins the first attempt instead of being applied twice).
 #[derive(Debug, Clone)]
 struct PendingSend {
     client_id: String,
     member: Member,
-    text: String,
+    change: Change,
     waiters: Vec<ConnId>,
 }
 
@@ -128,12 +135,23 @@ impl PendingSend {
     }
 }
 
+/// What one write of a batch in flight does once committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Planned {
+    /// Stores the batch's new message at this index.
+    New(usize),
+    /// Acts on the message `seq` (confirmed with `applied`, whether it changed it or not).
+    Acted(i64),
+}
+
 /// A batch whose commit is in flight.
 #[derive(Debug)]
 struct InFlight {
     id: u64,
     sends: Vec<PendingSend>,
+    plan: Vec<Planned>,
     messages: Vec<Message>,
+    changes: Vec<Message>,
 }
 
 /// The write protocol: what is committed, what waits, and the one batch being committed.
@@ -142,16 +160,17 @@ struct InFlight {
 /// room acts on: applied, or failed with nothing written (one statement, one transaction). There
 /// is no write whose outcome is unknown, and so nothing to reconcile later. The invariants:
 ///
-/// 1. `committed` is the highest `seq` in the log whenever the tail is loaded and no batch is in
-///    flight: this instance is the log's only writer. A fence says otherwise (a second instance,
+/// 1. `committed` is the highest revision in the log whenever the tail is loaded and no batch is
+///    in flight: this instance is the log's only writer. A fence says otherwise (a second instance,
 ///    which storage would refuse), and the room reloads the tail from the log.
 /// 2. Every message this instance committed was delivered to every joined connection in the step
 ///    its commit returned. The runtime's output gate holds those frames until the write is
 ///    durable; if it never becomes durable the object is reset and its sockets with it. So a
 ///    retry of a committed message is answered to whoever retried it, never broadcast again, and
 ///    `committed` is also the highest `seq` delivered.
-/// 3. At most one batch is in flight. Its `prev` is `committed`, and its `seq`s are above it and
-///    ascending; if its commit fails they are given out again.
+/// 3. At most one batch is in flight. Its `prev` is `committed`, and its revisions (a new
+///    message's is its `seq`) are above it and ascending; if its commit fails they are given out
+///    again.
 /// 4. A dedupe id is in at most one place: the tail's ids, the queue, or the batch in flight.
 #[derive(Debug, Default)]
 struct Writes {
@@ -190,6 +209,11 @@ pub struct RoomCore {
     tail_state: TailState,
     /// Frames that need the tail, held while it loads (at most `config.max_deferred`).
     deferred: Vec<(ConnId, ClientFrame)>,
+    /// Actions applied by this instance, by dedupe id: the message each acted on, so that a
+    /// retry is confirmed rather than applied again. Oldest first in `actions_order`, forgotten
+    /// after the dedupe window or past [`ACTIONS_REMEMBERED`].
+    actions_done: HashMap<String, i64>,
+    actions_order: VecDeque<(i64, String)>,
     writes: Writes,
     /// Typing notices a busy room gathers until `wake_at`, the latest per user. Lost with the
     /// room's memory, which is fine for notices that expire in seconds anyway.
@@ -204,7 +228,12 @@ impl RoomCore {
         let mut config = config;
         // The tail never holds more than the store keeps, and a resume never more than the tail.
         config.tail_capacity = config.tail_capacity.clamp(1, config.history_limit.max(1));
-        config.resume_max = config.resume_max.min(config.tail_capacity);
+        // A resume serves fewer missed messages than the tail holds, so that the newest
+        // `tail_capacity - resume_max` messages, the window in which messages can change, still
+        // hold every message that changed since any cursor a resume serves (see `welcome`).
+        config.resume_max = config
+            .resume_max
+            .min(config.tail_capacity.saturating_sub(1));
         config.max_batch = config.max_batch.max(1);
         Self {
             config,
@@ -216,6 +245,8 @@ impl RoomCore {
             tail_complete: false,
             tail_state: TailState::Unloaded,
             deferred: Vec::new(),
+            actions_done: HashMap::new(),
+            actions_order: VecDeque::new(),
             writes: Writes {
                 next_batch: 1,
                 ..Writes::default()
@@ -456,7 +487,13 @@ impl RoomCore {
                     None,
                 );
             }
-            (ClientFrame::Send { .. }, true) => self.send(now, conn, frame),
+            (
+                ClientFrame::Send { .. }
+                | ClientFrame::Edit { .. }
+                | ClientFrame::Delete { .. }
+                | ClientFrame::React { .. },
+                true,
+            ) => self.write(now, conn, frame),
             (ClientFrame::Typing { active }, true) => self.typing(now, conn, *active),
             (ClientFrame::History { before, limit }, true) => {
                 self.history(now, conn, *before, *limit, frame.clone())
@@ -500,7 +537,7 @@ impl RoomCore {
         connection.member = Some(member.clone());
         let saved = connection.clone();
         self.outputs.push_back(Output::SaveConnection(saved));
-        let welcome = self.welcome(member.clone(), *since);
+        let welcome = self.welcome(member.clone(), *since, *version);
         self.outputs.push_back(Output::Deliver {
             to: vec![conn],
             frame: ServerFrame::Welcome(welcome),
@@ -513,21 +550,40 @@ impl RoomCore {
         }
     }
 
-    fn welcome(&self, you: Member, since: Option<i64>) -> Welcome {
+    /// The welcome of a client that holds what it had up to `since`. In protocol 3 `since` is
+    /// the room's revision the client last saw, and a resume carries every message whose
+    /// revision is above it: the new ones and the current state of those that changed. That is
+    /// complete whenever the resume is served: a message changes only among the newest
+    /// `tail_capacity - resume_max` (the window of change), so one that changed after `since`
+    /// and has since left the tail had more than `resume_max` messages sent after it, and such a
+    /// gap gets a reset. Protocols 1 and 2 resume after the `seq` they name, without changes.
+    fn welcome(&self, you: Member, since: Option<i64>, version: u32) -> Welcome {
         let online = self.online();
+        let changes = version >= 3;
+        let rev = changes.then_some(self.writes.committed);
         if let Some(since) = since {
             let gap_in_tail = since <= self.writes.committed
                 && (self.tail_complete || self.tail.front().is_some_and(|m| m.seq <= since));
             if gap_in_tail {
                 let start = self.tail.partition_point(|m| m.seq <= since);
                 let missed = self.tail.len() - start;
-                if missed <= self.config.resume_max {
+                let messages: Vec<Message> = if changes {
+                    self.tail
+                        .iter()
+                        .filter(|m| m.rev() > since)
+                        .cloned()
+                        .collect()
+                } else {
+                    self.tail.range(start..).cloned().collect()
+                };
+                if missed <= self.config.resume_max && messages.len() <= self.config.resume_max {
                     return Welcome {
                         you,
                         online,
-                        messages: self.tail.range(start..).cloned().collect(),
+                        messages,
                         has_more: start > 0 || !self.tail_complete,
                         reset: false,
+                        rev,
                         dedupe_window_ms: Some(self.config.dedupe_window_ms),
                     };
                 }
@@ -540,62 +596,74 @@ impl RoomCore {
             messages: self.tail.range(start..).cloned().collect(),
             has_more: start > 0 || !self.tail_complete,
             reset: true,
+            rev,
             dedupe_window_ms: Some(self.config.dedupe_window_ms),
         }
     }
 
-    fn send(&mut self, now: i64, conn: ConnId, frame: ClientFrame) {
-        let ClientFrame::Send { client_id, text } = &frame else {
+    /// How many of the newest messages can change: the window of change (see `welcome`).
+    fn change_window(&self) -> usize {
+        self.config
+            .tail_capacity
+            .saturating_sub(self.config.resume_max)
+            .max(1)
+    }
+
+    /// A send, edit, deletion or reaction: checked as far as it can be without the message
+    /// (its id; its text, trimmed as it is stored), rate-limited (one send token each), then
+    /// queued. Whether an action's message exists, who may change it and what it becomes are
+    /// decided when its batch is formed, against the state the writes before it leave.
+    fn write(&mut self, now: i64, conn: ConnId, frame: ClientFrame) {
+        let Some(client_id) = frame.client_id().map(str::to_owned) else {
             return;
         };
-        if let Err(e) = protocol::validate_client_id(client_id) {
+        if let Err(e) = protocol::validate_client_id(&client_id) {
             return self.error_to(conn, ErrorCode::BadRequest, e.0, None, None);
         }
-        let text = match protocol::validate_text(text) {
-            Ok(text) => text.to_owned(),
-            Err(e) => {
-                return self.error_to(
-                    conn,
-                    ErrorCode::InvalidText,
-                    e.0,
-                    Some(client_id.clone()),
-                    None,
-                );
-            }
+        let Some((client_id, mut change)) = write_of(frame) else {
+            return;
         };
+        if let Change::Send { text, .. } | Change::Edit { text, .. } = &mut change {
+            match protocol::validate_text(text) {
+                Ok(valid) => *text = valid.to_owned(),
+                Err(e) => {
+                    return self.error_to(conn, ErrorCode::InvalidText, e.0, Some(client_id), None);
+                }
+            }
+        }
         let Some(member) = self.take_token(
             now,
             conn,
             |c| &mut c.send_bucket,
             self.config.send_limit,
             "too many messages; retry shortly",
-            Some(client_id),
+            Some(&client_id),
         ) else {
             return;
         };
         if self.tail_state != TailState::Loaded {
             // Dedupe needs the stored ids; the frame is replayed once they are loaded (its token
             // is already taken, so the replay skips the limiter).
-            return self.defer(
-                conn,
-                ClientFrame::Send {
-                    client_id: client_id.clone(),
-                    text,
-                },
-            );
+            return self.defer(conn, frame_of(client_id, change));
         }
-        self.accept_send(conn, client_id.clone(), member, text);
+        self.accept_write(conn, client_id, member, change);
     }
 
-    /// Queues a validated, rate-checked send, unless it is a duplicate of a stored, pending or
-    /// in-flight message of the same user.
-    fn accept_send(&mut self, conn: ConnId, client_id: String, member: Member, text: String) {
+    /// Queues a validated, rate-checked write, unless it is a duplicate (same user and
+    /// `client_id`) of a stored message, an applied action, or a queued or in-flight write.
+    fn accept_write(&mut self, conn: ConnId, client_id: String, member: Member, change: Change) {
         let key = dedupe_id(&member.user_id, &client_id);
         if let Some(seq) = self.stored_ids.get(&key).copied() {
             if let Some(message) = self.tail_message(seq) {
                 self.answer_duplicate(vec![conn], message);
             }
             return;
+        }
+        if let Some(seq) = self.actions_done.get(&key).copied() {
+            return self.outputs.push_back(Output::Deliver {
+                to: vec![conn],
+                frame: ServerFrame::Applied { client_id, seq },
+            });
         }
         if let Some(send) = self.writes.waiting(&key) {
             if !send.waiters.contains(&conn) {
@@ -606,7 +674,7 @@ impl RoomCore {
         self.writes.queue.push_back(PendingSend {
             client_id,
             member,
-            text,
+            change,
             waiters: vec![conn],
         });
     }
@@ -752,7 +820,9 @@ impl RoomCore {
                 self.tail_state = TailState::Loaded;
                 self.consecutive_failures = 0;
                 self.tail_complete = messages.len() < self.config.tail_capacity;
-                let newest = messages.last().map_or(0, |m| m.seq);
+                // The highest revision of the log is in the tail: messages change only in the
+                // window of change, the tail's newest.
+                let newest = messages.iter().map(Message::rev).max().unwrap_or(0);
                 // A fresh instance delivers nothing here: whatever the log holds was delivered
                 // by the instance that committed it (invariant 2 of `Writes`). A reload after a
                 // fence is the exception: another writer committed past `committed`, and this
@@ -760,9 +830,12 @@ impl RoomCore {
                 let fenced = std::mem::take(&mut self.writes.fenced);
                 let seen = self.writes.committed;
                 if fenced {
-                    let unseen: Vec<Message> =
-                        messages.iter().filter(|m| m.seq > seen).cloned().collect();
-                    self.deliver_all(unseen);
+                    let unseen = messages
+                        .iter()
+                        .filter(|m| m.rev() > seen)
+                        .map(|m| (m.seq > seen, m.clone()))
+                        .collect();
+                    self.deliver_rows(unseen);
                 }
                 self.tail = messages.into();
                 self.stored_ids = self
@@ -776,7 +849,13 @@ impl RoomCore {
                 // those just delivered to everyone above need no second answer.
                 let queue: Vec<PendingSend> = self.writes.queue.drain(..).collect();
                 for send in queue {
-                    match self.stored_ids.get(&send.dedupe_id()).copied() {
+                    let sent = matches!(send.change, Change::Send { .. });
+                    match self
+                        .stored_ids
+                        .get(&send.dedupe_id())
+                        .copied()
+                        .filter(|_| sent)
+                    {
                         Some(seq) if fenced && seq > seen => {}
                         Some(seq) => {
                             if let Some(message) = self.tail_message(seq) {
@@ -807,10 +886,10 @@ impl RoomCore {
                             });
                             self.handle_close(conn);
                         }
-                        ClientFrame::Send { client_id, .. } => {
-                            self.store_error_to(conn, &failure, Some(client_id), retry)
+                        other => {
+                            let client_id = other.client_id().map(str::to_owned);
+                            self.store_error_to(conn, &failure, client_id, retry)
                         }
-                        _ => self.store_error_to(conn, &failure, None, retry),
                     }
                 }
                 let queue: Vec<PendingSend> = self.writes.queue.drain(..).collect();
@@ -832,7 +911,7 @@ impl RoomCore {
         match result {
             Ok(WriteOutcome::Applied(written)) => {
                 self.consecutive_failures = 0;
-                self.applied(in_flight, written);
+                self.applied(now, in_flight, written);
                 self.flush(now);
             }
             Ok(WriteOutcome::Fenced { .. }) => {
@@ -858,35 +937,62 @@ impl RoomCore {
         }
     }
 
-    /// Takes in an applied batch: committed messages join the tail and go to everyone;
-    /// duplicates are answered with what the log holds.
-    fn applied(&mut self, in_flight: InFlight, written: Vec<Written>) {
-        let mut fresh = Vec::new();
-        for ((send, message), outcome) in in_flight
-            .sends
-            .into_iter()
-            .zip(in_flight.messages)
-            .zip(written)
-        {
-            match outcome {
-                Written::Stored => {
-                    self.writes.committed = self.writes.committed.max(message.seq);
-                    self.stored_ids.insert(send.dedupe_id(), message.seq);
-                    self.tail.push_back(message.clone());
-                    fresh.push(message);
+    /// Takes in an applied batch: committed messages join the tail, changed ones are replaced
+    /// in it, and both go to everyone in the order of their revisions; duplicates are answered
+    /// with what the log holds, and actions confirmed to whoever sent them.
+    fn applied(&mut self, now: i64, in_flight: InFlight, written: Vec<Written>) {
+        let InFlight {
+            sends,
+            plan,
+            messages,
+            changes,
+            ..
+        } = in_flight;
+        let mut rows = Vec::new();
+        let mut confirmations = Vec::new();
+        for (send, planned) in sends.into_iter().zip(plan) {
+            match planned {
+                Planned::New(index) => {
+                    let Some(message) = messages.get(index).cloned() else {
+                        continue;
+                    };
+                    match written.get(index) {
+                        Some(Written::Duplicate { seq, message: copy }) => {
+                            let copy = copy.as_deref().cloned().unwrap_or(Message {
+                                seq: *seq,
+                                ts: *seq,
+                                ..message
+                            });
+                            self.answer_duplicate(send.waiters, copy);
+                        }
+                        _ => {
+                            self.stored_ids.insert(send.dedupe_id(), message.seq);
+                            self.tail.push_back(message.clone());
+                            rows.push((true, message));
+                        }
+                    }
                 }
-                Written::Duplicate { seq, message } => {
-                    let message = message.unwrap_or_else(|| Message {
-                        seq,
-                        client_id: send.client_id.clone(),
-                        user_id: send.member.user_id.clone(),
-                        name: send.member.name.clone(),
-                        text: send.text.clone(),
-                        ts: seq,
+                Planned::Acted(seq) => {
+                    self.remember_action(now, send.dedupe_id(), seq);
+                    confirmations.push(Output::Deliver {
+                        to: send.waiters,
+                        frame: ServerFrame::Applied {
+                            client_id: send.client_id,
+                            seq,
+                        },
                     });
-                    self.answer_duplicate(send.waiters, message);
                 }
             }
+        }
+        for change in changes {
+            let at = self.tail.partition_point(|m| m.seq < change.seq);
+            if let Some(held) = self.tail.get_mut(at).filter(|m| m.seq == change.seq) {
+                *held = change.clone();
+            }
+            rows.push((false, change));
+        }
+        if let Some(highest) = rows.iter().map(|(_, m)| m.rev()).max() {
+            self.writes.committed = self.writes.committed.max(highest);
         }
         while self.tail.len() > self.config.tail_capacity {
             if let Some(old) = self.tail.pop_front() {
@@ -895,7 +1001,25 @@ impl RoomCore {
                 self.tail_complete = false;
             }
         }
-        self.deliver_all(fresh);
+        self.deliver_rows(rows);
+        self.outputs.extend(confirmations);
+    }
+
+    /// Remembers an applied action for the dedupe window, so a retry is confirmed, not applied
+    /// again. Memory only: after a restart a retry is applied again, which leaves the message as
+    /// it was (actions are states: an edit to the same text, a deletion of what is deleted, a
+    /// reaction that is there).
+    fn remember_action(&mut self, now: i64, key: String, seq: i64) {
+        let window = i64::try_from(self.config.dedupe_window_ms).unwrap_or(i64::MAX);
+        while let Some((at, old)) = self.actions_order.front() {
+            if self.actions_order.len() < ACTIONS_REMEMBERED && *at >= now.saturating_sub(window) {
+                break;
+            }
+            self.actions_done.remove(old);
+            self.actions_order.pop_front();
+        }
+        self.actions_done.insert(key.clone(), seq);
+        self.actions_order.push_back((now, key));
     }
 
     /// Answers a retry of a committed message to the connections that retried it. Everyone
@@ -963,43 +1087,169 @@ impl RoomCore {
         let Some(room) = self.room.clone() else {
             return;
         };
-        let count = self.writes.queue.len().min(self.config.max_batch);
-        let sends: Vec<PendingSend> = self.writes.queue.drain(..count).collect();
-        // Time-based seqs, strictly above what is committed: they read as send times, and stay
-        // ordered when the clock does not.
-        let mut seq = self.writes.committed;
-        let messages = sends
-            .iter()
-            .map(|send| {
-                seq = now.max(seq + 1);
-                Message {
-                    seq,
-                    client_id: send.client_id.clone(),
-                    user_id: send.member.user_id.clone(),
-                    name: send.member.name.clone(),
-                    text: send.text.clone(),
-                    ts: now,
-                }
-            })
-            .collect::<Vec<_>>();
-        let id = self.writes.next_batch;
-        self.writes.next_batch += 1;
-        self.writes.in_flight = Some(InFlight {
-            id,
-            sends,
-            messages: messages.clone(),
-        });
-        // Group commit: the more sends this batch gathered, the busier the room, and the longer
-        // the next batch may gather, up to the window. A quiet room pays nothing.
-        let gathered = u64::try_from(messages.len()).unwrap_or(u64::MAX);
-        let wait_ms = gathered.saturating_sub(1).min(self.config.commit_window_ms);
-        self.outputs.push_back(Output::Persist(Batch {
-            id,
+        loop {
+            let count = self.writes.queue.len().min(self.config.max_batch);
+            if count == 0 {
+                return;
+            }
+            let sends: Vec<PendingSend> = self.writes.queue.drain(..count).collect();
+            if let Some(batch) = self.plan(now, room.clone(), sends) {
+                self.outputs.push_back(Output::Persist(batch));
+                return;
+            }
+        }
+    }
+
+    /// Forms the next batch from `sends`, in order: each new message takes the next revision
+    /// as its `seq`; each action is applied to the message as the writes before it leave it,
+    /// taking the next revision if it changed it, and an edit or deletion rewrites the quotes of
+    /// the replies to it. Writes refused here are answered at once; `None` when all were.
+    fn plan(&mut self, now: i64, room: String, sends: Vec<PendingSend>) -> Option<Batch> {
+        // Time-based revisions, strictly above what is committed: a new message's reads as its
+        // send time, and they stay ordered when the clock does not.
+        let mut rev = self.writes.committed;
+        let mut next = || {
+            rev = now.max(rev + 1);
+            rev
+        };
+        let window_start = self.tail.len().saturating_sub(self.change_window());
+        let mut batch = Batch {
+            id: self.writes.next_batch,
             room,
             prev: self.writes.committed,
-            messages,
-            wait_ms,
-        }));
+            messages: Vec::new(),
+            changes: Vec::new(),
+            wait_ms: 0,
+        };
+        let mut plan = Vec::new();
+        let mut kept = Vec::new();
+        for send in sends {
+            let target = match &send.change {
+                Change::Send { text, reply_to } => {
+                    let reply = match reply_to {
+                        None => None,
+                        Some(original) => match self.current(&batch, *original, 0) {
+                            Some(original) if !original.deleted => Some(actions::quote(&original)),
+                            _ => {
+                                self.refuse(&send, NOT_FOUND);
+                                continue;
+                            }
+                        },
+                    };
+                    plan.push(Planned::New(batch.messages.len()));
+                    batch.messages.push(Message {
+                        seq: next(),
+                        client_id: send.client_id.clone(),
+                        user_id: send.member.user_id.clone(),
+                        name: send.member.name.clone(),
+                        text: text.clone(),
+                        ts: now,
+                        reply,
+                        ..Message::default()
+                    });
+                    kept.push(send);
+                    continue;
+                }
+                change => change.target().unwrap_or_default(),
+            };
+            let Some(mut message) = self.current(&batch, target, window_start) else {
+                self.refuse(&send, NOT_FOUND);
+                continue;
+            };
+            match actions::apply(&mut message, &send.change, &send.member.user_id, now) {
+                Err(refusal) => {
+                    self.refuse(&send, refusal);
+                    continue;
+                }
+                Ok(false) => {}
+                Ok(true) => {
+                    message.rev = Some(next());
+                    let quoted = matches!(send.change, Change::Edit { .. } | Change::Delete { .. })
+                        .then(|| actions::quote(&message));
+                    Self::put(&mut batch, message);
+                    if let Some(quoted) = quoted {
+                        for reply in self.replies_to(&batch, target) {
+                            if let Some(mut reply) = self.current(&batch, reply, 0) {
+                                reply.reply = Some(quoted.clone());
+                                reply.rev = Some(next());
+                                Self::put(&mut batch, reply);
+                            }
+                        }
+                    }
+                }
+            }
+            plan.push(Planned::Acted(target));
+            kept.push(send);
+        }
+        if kept.is_empty() {
+            return None;
+        }
+        batch.changes.sort_by_key(Message::rev);
+        self.writes.next_batch += 1;
+        // Group commit: the more writes this batch gathered, the busier the room, and the longer
+        // the next batch may gather, up to the window. A quiet room pays nothing.
+        let gathered = u64::try_from(kept.len()).unwrap_or(u64::MAX);
+        batch.wait_ms = gathered.saturating_sub(1).min(self.config.commit_window_ms);
+        self.writes.in_flight = Some(InFlight {
+            id: batch.id,
+            sends: kept,
+            plan,
+            messages: batch.messages.clone(),
+            changes: batch.changes.clone(),
+        });
+        Some(batch)
+    }
+
+    /// The message `seq` as the batch so far leaves it: one of its new messages, one it
+    /// changed, or one of the tail's from index `from` on (`None` when it is not there).
+    fn current(&self, batch: &Batch, seq: i64, from: usize) -> Option<Message> {
+        // A message is in the batch once at most ([`RoomCore::put`]).
+        let mut in_batch = batch.messages.iter().chain(&batch.changes);
+        if let Some(message) = in_batch.find(|m| m.seq == seq) {
+            return Some(message.clone());
+        }
+        let at = self.tail.partition_point(|m| m.seq < seq);
+        self.tail
+            .get(at)
+            .filter(|m| m.seq == seq && at >= from)
+            .cloned()
+    }
+
+    /// Puts a changed message in the batch: over its new message of the same `seq`, over an
+    /// earlier change of it, or as a change of its own.
+    fn put(batch: &mut Batch, message: Message) {
+        let rows = batch.messages.iter_mut().chain(batch.changes.iter_mut());
+        match rows.into_iter().find(|m| m.seq == message.seq) {
+            Some(held) => *held = message,
+            None => batch.changes.push(message),
+        }
+    }
+
+    /// The `seq`s of the live replies to message `seq`, in the tail or new in the batch.
+    fn replies_to(&self, batch: &Batch, seq: i64) -> Vec<i64> {
+        let mut replies: Vec<i64> = self
+            .tail
+            .iter()
+            .chain(&batch.messages)
+            .filter(|m| m.reply.as_ref().is_some_and(|q| q.seq == seq))
+            .map(|m| m.seq)
+            .collect();
+        replies.sort_unstable();
+        replies.dedup();
+        replies
+    }
+
+    /// Answers a write refused when its batch was formed.
+    fn refuse(&mut self, send: &PendingSend, (code, message): actions::Refusal) {
+        for conn in &send.waiters {
+            self.error_to(
+                *conn,
+                code,
+                message.into(),
+                Some(send.client_id.clone()),
+                None,
+            );
+        }
     }
 
     fn replay(&mut self, now: i64, conn: ConnId, frame: ClientFrame) {
@@ -1007,10 +1257,13 @@ impl RoomCore {
             return;
         }
         match frame {
-            ClientFrame::Send { client_id, text } => {
+            ClientFrame::Send { .. }
+            | ClientFrame::Edit { .. }
+            | ClientFrame::Delete { .. }
+            | ClientFrame::React { .. } => {
                 let member = self.connections.get(&conn).and_then(|c| c.member.clone());
-                if let Some(member) = member {
-                    self.accept_send(conn, client_id, member, text);
+                if let (Some(member), Some((client_id, change))) = (member, write_of(frame)) {
+                    self.accept_write(conn, client_id, member, change);
                 }
             }
             // Its token was taken when it first arrived.
@@ -1062,20 +1315,35 @@ impl RoomCore {
         });
     }
 
-    /// Sends `messages` (ascending) to everyone joined: one frame per socket however many there
-    /// are, since each frame costs the runtime a send per socket.
-    fn deliver_all(&mut self, mut messages: Vec<Message>) {
+    /// Sends committed rows to everyone joined, in the order of their revisions: new messages
+    /// (`true`) in `message`/`messages` frames, changed ones in `updated` frames, one frame per
+    /// run of a kind (each frame costs the runtime a send per socket). In revision order, a
+    /// client that got a prefix of the frames has every row up to the highest revision it got,
+    /// so that revision is a complete cursor for its next hello.
+    fn deliver_rows(&mut self, mut rows: Vec<(bool, Message)>) {
         let to: Vec<ConnId> = self.joined().map(|(id, _)| id).collect();
-        if to.is_empty() || messages.is_empty() {
+        if to.is_empty() || rows.is_empty() {
             return;
         }
-        let frame = match messages.len() {
-            1 => ServerFrame::Message {
-                message: messages.remove(0),
-            },
-            _ => ServerFrame::Messages { messages },
-        };
-        self.outputs.push_back(Output::Deliver { to, frame });
+        rows.sort_by_key(|(_, m)| m.rev());
+        let mut rows = rows.into_iter().peekable();
+        while let Some((new, first)) = rows.next() {
+            let mut messages = vec![first];
+            while let Some((_, next)) = rows.next_if(|(kind, _)| *kind == new) {
+                messages.push(next);
+            }
+            let frame = match (new, messages.len()) {
+                (false, _) => ServerFrame::Updated { messages },
+                (true, 1) => ServerFrame::Message {
+                    message: messages.remove(0),
+                },
+                (true, _) => ServerFrame::Messages { messages },
+            };
+            self.outputs.push_back(Output::Deliver {
+                to: to.clone(),
+                frame,
+            });
+        }
     }
 
     fn fail_sends(&mut self, sends: Vec<PendingSend>, code: ErrorCode, retry: u64) {
@@ -1166,6 +1434,53 @@ impl RoomCore {
                 retry_after_ms,
             }),
         });
+    }
+}
+
+/// The write a `send`, `edit`, `delete` or `react` frame asks for, with its `client_id`.
+fn write_of(frame: ClientFrame) -> Option<(String, Change)> {
+    Some(match frame {
+        ClientFrame::Send {
+            client_id,
+            text,
+            reply_to,
+        } => (client_id, Change::Send { text, reply_to }),
+        ClientFrame::Edit {
+            client_id,
+            seq,
+            text,
+        } => (client_id, Change::Edit { seq, text }),
+        ClientFrame::Delete { client_id, seq } => (client_id, Change::Delete { seq }),
+        ClientFrame::React {
+            client_id,
+            seq,
+            emoji,
+            on,
+        } => (client_id, Change::React { seq, emoji, on }),
+        _ => return None,
+    })
+}
+
+/// The frame that asks for `change`, as [`write_of`] read it.
+fn frame_of(client_id: String, change: Change) -> ClientFrame {
+    match change {
+        Change::Send { text, reply_to } => ClientFrame::Send {
+            client_id,
+            text,
+            reply_to,
+        },
+        Change::Edit { seq, text } => ClientFrame::Edit {
+            client_id,
+            seq,
+            text,
+        },
+        Change::Delete { seq } => ClientFrame::Delete { client_id, seq },
+        Change::React { seq, emoji, on } => ClientFrame::React {
+            client_id,
+            seq,
+            emoji,
+            on,
+        },
     }
 }
 

@@ -18,6 +18,7 @@
 //! - Redis is a mirror of the log, written in `seq` order off the delivery path ([`mirror`]):
 //!   an outage of Redis delays the mirror, not the chat.
 
+pub mod actions;
 mod alarm;
 mod core;
 mod health;

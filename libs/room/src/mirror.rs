@@ -1,16 +1,19 @@
-//! The mirror: what the log ([`crate::wal`]) committed, written to Redis in `seq` order, in
+//! The mirror: what the log ([`crate::wal`]) committed, written to Redis in revision order, in
 //! batches, off the delivery path, so external readers and older history pages find it there in
-//! the layout they always had (`chat:{room}:messages`, `chat:{room}:ids`, see [`crate::store`]).
+//! the layout they always had (`chat:{room}:messages`, `chat:{room}:ids`, and the reactions in
+//! `chat:{room}:reactions`, see [`crate::store`]).
 //!
 //! Passes start at most every [`MIRROR_EVERY_MS`], so a busy room writes many messages at once.
-//! A batch is idempotent: the script skips every message whose dedupe id Redis already holds, so
-//! a batch replayed after a timeout (that Redis may have applied) or by a restarted room is a
-//! no-op. The mirror never reads a member back and never orders by what Redis holds, so a
-//! member it cannot read (a manual write, a schema change) cannot wedge it. Failures back off
+//! A batch is idempotent: the script puts each row's message at its `seq` in place of whatever
+//! member was there, so Redis holds each message once, as it is now, and a batch replayed after
+//! a timeout (that Redis may have applied) or by a restarted room changes nothing. The log holds
+//! each message once, as it is now, so a replay never writes an older state over a newer one.
+//! The mirror never reads a member back and never orders by what Redis holds, so a member it
+//! cannot read (a manual write, a schema change) cannot wedge it. Failures back off
 //! (1 s doubling to 30 s) and are retried by the Durable Object's alarm, so the mirror finishes
 //! after everyone has left and across evictions and restarts.
 
-use crate::store::{dedupe_id, ids_key, key};
+use crate::store::{dedupe_id, ids_key, key, reactions_key};
 use protocol::Message;
 use serde::Serialize;
 use upstash::{Command, Value};
@@ -35,41 +38,67 @@ pub const MARK_EVERY_ROWS: usize = 1_000;
 /// expensive call) see a write per this interval, and Redis is that much further behind.
 pub const MIRROR_EVERY_MS: i64 = 200;
 
-/// Adds a batch to Redis unless there. `KEYS[1]` = messages, `KEYS[2]` = ids; `ARGV[1]` = how
-/// many to keep; then three arguments per message: `seq`, dedupe id, JSON. Returns how many it
-/// added. One `ZMSCORE` for the batch's ids, one `ZADD` per set, two trims.
+/// Writes a batch to Redis. `KEYS[1]` = messages, `KEYS[2]` = ids, `KEYS[3]` = reactions;
+/// `ARGV[1]` = how many messages to keep; then four arguments per message: `seq`, dedupe id,
+/// JSON, and its reactions' JSON (empty when it has none). Each message replaces the member at
+/// its `seq` (`ZREMRANGEBYSCORE`, then one `ZADD` per set for the batch); its reactions are the
+/// field `seq` of the hash, removed when none are left, and with the messages trimmed away.
+/// Returns how many rows it wrote.
 pub const MIRROR_SCRIPT: &str = r#"
 local keep = tonumber(ARGV[1])
-local ids = {}
-for i = 3, #ARGV, 3 do ids[#ids + 1] = ARGV[i] end
-if #ids == 0 then return 0 end
-local stored = redis.call('ZMSCORE', KEYS[2], unpack(ids))
 local messages, members = {}, {}
-for n = 1, #ids do
-  if not stored[n] then
-    messages[#messages + 1] = ARGV[3 * n - 1]
-    messages[#messages + 1] = ARGV[3 * n + 1]
-    members[#members + 1] = ARGV[3 * n - 1]
-    members[#members + 1] = ids[n]
+for i = 2, #ARGV, 4 do
+  local seq, reactions = ARGV[i], ARGV[i + 3]
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], seq, seq)
+  messages[#messages + 1] = seq
+  messages[#messages + 1] = ARGV[i + 2]
+  members[#members + 1] = seq
+  members[#members + 1] = ARGV[i + 1]
+  if reactions == '' then
+    redis.call('HDEL', KEYS[3], seq)
+  else
+    redis.call('HSET', KEYS[3], seq, reactions)
   end
 end
-if #messages > 0 then
-  redis.call('ZADD', KEYS[1], unpack(messages))
-  redis.call('ZADD', KEYS[2], unpack(members))
-  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(keep + 1))
-  redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -(keep + 1))
-end
+if #messages == 0 then return 0 end
+redis.call('ZADD', KEYS[1], unpack(messages))
+redis.call('ZADD', KEYS[2], unpack(members))
+local old = redis.call('ZRANGE', KEYS[1], 0, -(keep + 1), 'WITHSCORES')
+for n = 2, #old, 2 do redis.call('HDEL', KEYS[3], old[n]) end
+redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(keep + 1))
+redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -(keep + 1))
 return #messages / 2
 "#;
 
-/// A committed message as the log holds it and the mirror sends it: never parsed on the way.
+/// A committed message as the log holds it and the mirror sends it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MirrorRow {
     pub seq: i64,
     /// The dedupe id, `user_id:client_id`.
     pub id: String,
-    /// The message's JSON.
+    /// The message's JSON, as it is now.
     pub json: String,
+    /// The revision of its last change.
+    pub rev: i64,
+}
+
+impl MirrorRow {
+    /// The JSON array of the message's reactions as the reactions hash holds them, empty when
+    /// it has none. Read from the JSON: a row that does not read has none (it cannot be one the
+    /// log wrote, and it must not stop the mirror).
+    pub fn reactions(&self) -> String {
+        #[derive(serde::Deserialize)]
+        struct Reactions {
+            #[serde(default)]
+            reactions: Vec<protocol::Reaction>,
+        }
+        match serde_json::from_str::<Reactions>(&self.json) {
+            Ok(Reactions { reactions }) if !reactions.is_empty() => {
+                serde_json::to_string(&reactions).unwrap_or_default()
+            }
+            _ => String::new(),
+        }
+    }
 }
 
 impl From<&Message> for MirrorRow {
@@ -78,20 +107,27 @@ impl From<&Message> for MirrorRow {
             seq: message.seq,
             id: dedupe_id(&message.user_id, &message.client_id),
             json: message.to_json(),
+            rev: message.rev(),
         }
     }
 }
 
-/// The `EVAL` that mirrors `rows` (ascending) of `room`, keeping `history_limit` in Redis.
+/// The `EVAL` that mirrors `rows` (in revision order) of `room`, keeping `history_limit` in
+/// Redis.
 pub fn mirror_command(room: &str, rows: &[MirrorRow], history_limit: usize) -> Command {
     let mut command = Command::new("EVAL")
         .arg(MIRROR_SCRIPT)
-        .arg(2)
+        .arg(3)
         .arg(key(room))
         .arg(ids_key(room))
+        .arg(reactions_key(room))
         .arg(history_limit.max(1));
     for row in rows {
-        command = command.arg(row.seq).arg(&row.id).arg(&row.json);
+        command = command
+            .arg(row.seq)
+            .arg(&row.id)
+            .arg(&row.json)
+            .arg(row.reactions());
     }
     command
 }
@@ -109,9 +145,10 @@ pub fn parse_mirror_reply(reply: &Value) -> Option<i64> {
 pub struct MirrorStatus {
     /// Whether the room's log has been started (a room never used has none).
     pub started: bool,
-    /// The highest `seq` committed to the log.
+    /// The highest revision committed to the log (the `seq` of the newest message, or the
+    /// revision of a later change).
     pub committed_seq: i64,
-    /// The highest `seq` written to Redis.
+    /// The highest revision written to Redis.
     pub mirrored_seq: i64,
     /// Messages committed and not yet in Redis.
     pub backlog: usize,
@@ -274,20 +311,32 @@ mod tests {
 
     #[test]
     fn the_mirror_write_is_one_eval_with_three_args_per_message() {
-        let message = Message {
+        let mut message = Message {
             seq: 7,
             client_id: "c1".into(),
             user_id: "u1".into(),
             name: "a".into(),
             text: "hi".into(),
             ts: 7,
+            ..Default::default()
         };
-        let command = mirror_command("lobby", &[MirrorRow::from(&message)], 100);
+        let plain = MirrorRow::from(&message);
+        message.reactions = vec![protocol::Reaction {
+            emoji: "👍".into(),
+            user_ids: vec!["u2".into()],
+        }];
+        message.rev = Some(9);
+        let reacted = MirrorRow::from(&message);
+        let command = mirror_command("lobby", &[plain, reacted], 100);
         let parts = command.parts();
-        assert_eq!(parts.len(), 9);
+        assert_eq!(parts.len(), 15);
         assert_eq!(parts[0], "EVAL");
+        assert_eq!(parts[2], "3");
         assert_eq!(parts[3], "chat:lobby:messages");
-        assert_eq!(parts[5], "100");
-        assert_eq!(parts[7], "u1:c1");
+        assert_eq!(parts[5], "chat:lobby:reactions");
+        assert_eq!(parts[6], "100");
+        assert_eq!(parts[8], "u1:c1");
+        assert_eq!(parts[10], "", "no reactions");
+        assert_eq!(parts[14], r#"[{"emoji":"👍","user_ids":["u2"]}]"#);
     }
 }

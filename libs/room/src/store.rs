@@ -1,6 +1,9 @@
-//! How a room lives in Redis: two sorted sets per room, scored by `seq`.
-//! - `chat:{room}:messages`: member = the message's JSON;
-//! - `chat:{room}:ids`: member = `user_id:client_id`, the dedupe key of each stored message.
+//! How a room lives in Redis: two sorted sets per room, scored by `seq`, and a hash.
+//! - `chat:{room}:messages`: member = the message's JSON as it is now (edits and deletions
+//!   applied), one per `seq`;
+//! - `chat:{room}:ids`: member = `user_id:client_id`, the dedupe key of each stored message;
+//! - `chat:{room}:reactions`: field = `seq`, value = the JSON array of the message's reactions
+//!   (`[{"emoji":…,"user_ids":[…]}]`), for messages that have any.
 //!
 //! Redis is the mirror of the room's log ([`crate::wal`]): [`crate::mirror`] writes both sets;
 //! readers here (the tail a room's log starts from, history pages older than the log) skip any
@@ -19,6 +22,11 @@ pub fn key(room: &str) -> String {
 /// The Redis key of a room's dedupe ids (`user_id:client_id`, scored by the message's `seq`).
 pub fn ids_key(room: &str) -> String {
     format!("chat:{room}:ids")
+}
+
+/// The Redis key of a room's reactions (field `seq`, value the reactions' JSON array).
+pub fn reactions_key(room: &str) -> String {
+    format!("chat:{room}:reactions")
 }
 
 /// The dedupe key of a message: a `client_id` is unique per user, not per room, so two users
@@ -44,7 +52,10 @@ pub enum Written {
     Stored,
     /// Already stored (same user and `client_id`) at `seq`; `message` is the stored copy, when
     /// it could be read back.
-    Duplicate { seq: i64, message: Option<Message> },
+    Duplicate {
+        seq: i64,
+        message: Option<Box<Message>>,
+    },
 }
 
 /// The query for the newest `count` messages (the tail loaded when a room wakes).
@@ -104,6 +115,7 @@ mod tests {
             name: "a".into(),
             text: "t".into(),
             ts: seq,
+            ..Default::default()
         }
     }
 

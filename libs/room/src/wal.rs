@@ -8,19 +8,23 @@
 //! Durable Object runs the statements (synchronously: SQLite storage is local) and nothing else.
 //!
 //! One table holds everything, so that a message and its dedupe id are one row:
-//! `messages (seq, id, at, json)`, `id` unique (`user_id:client_id`), `at` the commit time. A
-//! batch is one `INSERT` of all its rows, passed as one JSON argument (statements take at most
-//! [`MAX_ARGS`] arguments): one statement is one transaction, so a commit that fails wrote
-//! nothing, which the room core relies on. A row
-//! leaves only when it is mirrored to Redis, older than the dedupe window, and not among the
-//! newest `keep` (the hot window that serves welcomes, resumes and recent history).
+//! `messages (seq, id, at, json, rev)`, `id` unique (`user_id:client_id`), `at` the commit time,
+//! `json` the message as it is now and `rev` the room's revision of its last change (its `seq`
+//! until it changes; the room's one counter: new messages take it as their `seq`, edits,
+//! deletions, reactions and rewritten quotes take it as their `rev`). A batch is one statement
+//! that inserts its new rows and replaces its changed ones, passed as one JSON argument
+//! (statements take at most [`MAX_ARGS`] arguments): one statement is one transaction, so a
+//! commit that fails wrote nothing, which the room core relies on. A row leaves only when it is
+//! mirrored to Redis, older than the dedupe window, and not among the newest `keep` (the hot
+//! window that serves welcomes, resumes and recent history).
 
 use crate::store::{WriteOutcome, Written, dedupe_id};
 use crate::{Batch, StoreFailure};
 use protocol::Message;
 use std::collections::HashMap;
 
-/// The statements that make the log's tables; each is harmless when they exist.
+/// The statements that make the log's tables as they were first made; each is harmless when
+/// they exist. [`MIGRATION`] brings them to [`SCHEMA_VERSION`].
 pub const SCHEMA: [&str; 2] = [
     "CREATE TABLE IF NOT EXISTS messages (seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, \
      at INTEGER NOT NULL, json TEXT NOT NULL)",
@@ -28,12 +32,28 @@ pub const SCHEMA: [&str; 2] = [
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value NOT NULL)",
 ];
 
+/// The `meta` key of the schema's version; absent in logs made before messages could change.
+pub const SCHEMA_KEY: &str = "schema";
+/// The version [`MIGRATION`] brings the log to.
+pub const SCHEMA_VERSION: i64 = 2;
+/// The statements from the first schema to version 2, run in order when the version is below:
+/// each row gains its revision (its `seq`, for rows written before revisions), indexed, since
+/// the mirror reads in revision order. The column is added by its own statement, which fails
+/// when a migration that stopped half way added it already; the adapter reads that failure
+/// as done.
+pub const MIGRATION: [&str; 3] = [
+    "ALTER TABLE messages ADD COLUMN rev INTEGER",
+    "UPDATE messages SET rev = seq WHERE rev IS NULL",
+    "CREATE INDEX IF NOT EXISTS messages_rev ON messages (rev)",
+];
+
 /// The `meta` key of the room's name, which the mirror needs when an alarm wakes the object with
 /// nobody connected.
 pub const ROOM: &str = "room";
-/// The `meta` key of the highest `seq` the mirror has written to Redis, as last saved: at most
-/// every [`crate::mirror::MARK_EVERY_MS`], so it may lag what Redis holds (the mirror then
-/// writes some rows again, which the script skips).
+/// The `meta` key of the highest revision the mirror has written to Redis, as last saved: at
+/// most every [`crate::mirror::MARK_EVERY_MS`], so it may lag what Redis holds (the mirror then
+/// writes some rows again, which changes nothing there). Logs before revisions saved a `seq`
+/// here, which is the revision of every row they hold.
 pub const MIRRORED: &str = "mirrored";
 /// The `meta` key set once the log has been started: from Redis's tail (a room that lived in
 /// Redis before the log existed) or empty. Its value is 1 when the log holds the room's whole
@@ -89,7 +109,7 @@ pub struct StorageUsage {
 /// write that follows, so nothing changes in between.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Snapshot {
-    /// The highest committed `seq` (0 when empty).
+    /// The highest committed revision (0 when empty).
     pub highest: i64,
     /// Committed rows whose id one of the batch's messages has: id → (`seq`, JSON).
     pub existing: HashMap<String, (i64, String)>,
@@ -102,10 +122,11 @@ pub struct Snapshot {
 /// What to do with a batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Commit {
-    /// Write these messages ([`insert_statements`]), then answer the room
+    /// Write these new messages and changed ones ([`write_statement`]), then answer the room
     /// `outcome`.
     Write {
         messages: Vec<Message>,
+        changes: Vec<Message>,
         outcome: WriteOutcome,
     },
     /// Write nothing; answer the room this.
@@ -127,7 +148,7 @@ pub fn decide(batch: &Batch, snapshot: &Snapshot, limits: &WalLimits) -> Commit 
         if let Some((seq, json)) = snapshot.existing.get(&id) {
             written.push(Written::Duplicate {
                 seq: *seq,
-                message: serde_json::from_str(json).ok(),
+                message: serde_json::from_str(json).ok().map(Box::new),
             });
         } else if let Some(earlier) = fresh
             .iter()
@@ -135,14 +156,15 @@ pub fn decide(batch: &Batch, snapshot: &Snapshot, limits: &WalLimits) -> Commit 
         {
             written.push(Written::Duplicate {
                 seq: earlier.seq,
-                message: Some(earlier.clone()),
+                message: Some(Box::new(earlier.clone())),
             });
         } else {
             fresh.push(message.clone());
             written.push(Written::Stored);
         }
     }
-    if snapshot.unmirrored + fresh.len() > limits.backlog_max {
+    let rows = fresh.len() + batch.changes.len();
+    if snapshot.unmirrored + rows > limits.backlog_max {
         return Commit::Answer(Err(StoreFailure::Unavailable(format!(
             "{} messages wait to be mirrored to Redis (at most {})",
             snapshot.unmirrored, limits.backlog_max
@@ -154,11 +176,12 @@ pub fn decide(batch: &Batch, snapshot: &Snapshot, limits: &WalLimits) -> Commit 
             snapshot.rows, limits.rows_max
         ))));
     }
-    if fresh.is_empty() {
+    if rows == 0 {
         return Commit::Answer(Ok(WriteOutcome::Applied(written)));
     }
     Commit::Write {
         messages: fresh,
+        changes: batch.changes.clone(),
         outcome: WriteOutcome::Applied(written),
     }
 }
@@ -183,15 +206,15 @@ pub enum Arg {
 /// 4 KB of text, under 1.5 MB even with every character escaped twice.
 pub const MAX_ARGS: usize = 100;
 
-/// The highest committed `seq` (0 when the log is empty).
+/// The highest committed revision (0 when the log is empty).
 pub fn highest_statement() -> Statement {
     Statement {
-        sql: "SELECT COALESCE(MAX(seq), 0) FROM messages".into(),
+        sql: "SELECT COALESCE(MAX(rev), 0) FROM messages".into(),
         args: Vec::new(),
     }
 }
 
-/// The committed rows with one of the batch's ids (`seq`, `id`, `json`), for its
+/// The committed rows with one of the batch's ids (`seq`, `id`, `json`, `rev`), for its
 /// [`Snapshot::existing`]: one statement, the ids as one JSON array.
 pub fn existing_statement(batch: &Batch) -> Statement {
     let ids: Vec<String> = batch
@@ -200,16 +223,17 @@ pub fn existing_statement(batch: &Batch) -> Statement {
         .map(|m| dedupe_id(&m.user_id, &m.client_id))
         .collect();
     Statement {
-        sql: "SELECT seq, id, json FROM messages WHERE id IN (SELECT value FROM json_each(?))"
+        sql: "SELECT seq, id, json, rev FROM messages WHERE id IN \
+              (SELECT value FROM json_each(?))"
             .into(),
         args: vec![Arg::Text(serde_json::Value::from(ids).to_string())],
     }
 }
 
-/// How many rows are above `mirrored`.
+/// How many rows changed after revision `mirrored`.
 pub fn unmirrored_count_statement(mirrored: i64) -> Statement {
     Statement {
-        sql: "SELECT COUNT(*) FROM messages WHERE seq > ?".into(),
+        sql: "SELECT COUNT(*) FROM messages WHERE rev > ?".into(),
         args: vec![Arg::Int(mirrored)],
     }
 }
@@ -222,21 +246,34 @@ pub fn row_count_statement() -> Statement {
     }
 }
 
-/// The one `INSERT` of a batch's new messages, committed `at`. The rows are one JSON argument,
-/// `[[seq, id, json], ...]` ([`MAX_ARGS`] says why).
-pub fn insert_statement(messages: &[Message], at: i64) -> Statement {
+/// The rows of `messages` as one JSON argument, `[[seq, id, json, rev], ...]` ([`MAX_ARGS`]
+/// says why).
+fn rows_argument<'a>(messages: impl IntoIterator<Item = &'a Message>) -> Arg {
     let rows: Vec<serde_json::Value> = messages
-        .iter()
-        .map(|m| serde_json::json!([m.seq, dedupe_id(&m.user_id, &m.client_id), m.to_json()]))
+        .into_iter()
+        .map(|m| {
+            let id = dedupe_id(&m.user_id, &m.client_id);
+            serde_json::json!([m.seq, id, m.to_json(), m.rev()])
+        })
         .collect();
+    Arg::Text(serde_json::Value::from(rows).to_string())
+}
+
+/// The columns a row is written with, from the rows argument.
+const ROW_COLUMNS: &str = "(seq, id, at, json, rev) SELECT json_extract(value, '$[0]'), \
+     json_extract(value, '$[1]'), ?, json_extract(value, '$[2]'), json_extract(value, '$[3]') \
+     FROM json_each(?)";
+
+/// The one statement of a batch, committed `at`: its new messages inserted and its changed
+/// ones replaced (their JSON, revision and commit time), by `seq`.
+pub fn write_statement(messages: &[Message], changes: &[Message], at: i64) -> Statement {
     Statement {
-        sql: "INSERT INTO messages (seq, id, at, json) SELECT json_extract(value, '$[0]'), \
-              json_extract(value, '$[1]'), ?, json_extract(value, '$[2]') FROM json_each(?)"
-            .into(),
-        args: vec![
-            Arg::Int(at),
-            Arg::Text(serde_json::Value::from(rows).to_string()),
-        ],
+        // `WHERE true` tells SQLite's parser that `ON CONFLICT` is the upsert clause.
+        sql: format!(
+            "INSERT INTO messages {ROW_COLUMNS} WHERE true ON CONFLICT (seq) DO UPDATE SET \
+             json = excluded.json, rev = excluded.rev, at = excluded.at"
+        ),
+        args: vec![Arg::Int(at), rows_argument(messages.iter().chain(changes))],
     }
 }
 
@@ -257,11 +294,11 @@ pub fn history_statement(before: i64, limit: u32) -> Statement {
     }
 }
 
-/// Up to `limit` messages above `mirrored` (the mirror's mark, as the instance knows it), oldest
-/// first (`seq`, `id`, `json`).
+/// Up to `limit` rows changed after revision `mirrored` (the mirror's mark, as the instance
+/// knows it), in revision order (`seq`, `id`, `json`, `rev`).
 pub fn unmirrored_statement(mirrored: i64, limit: usize) -> Statement {
     Statement {
-        sql: "SELECT seq, id, json FROM messages WHERE seq > ? ORDER BY seq LIMIT ?".into(),
+        sql: "SELECT seq, id, json, rev FROM messages WHERE rev > ? ORDER BY rev LIMIT ?".into(),
         args: vec![
             Arg::Int(mirrored),
             Arg::Int(i64::try_from(limit).unwrap_or(i64::MAX)),
@@ -269,10 +306,10 @@ pub fn unmirrored_statement(mirrored: i64, limit: usize) -> Statement {
     }
 }
 
-/// The oldest commit time of the rows above `mirrored` (no row, or NULL, when none).
+/// The oldest commit time of the rows changed after `mirrored` (no row, or NULL, when none).
 pub fn oldest_unmirrored_statement(mirrored: i64) -> Statement {
     Statement {
-        sql: "SELECT MIN(at) FROM messages WHERE seq > ?".into(),
+        sql: "SELECT MIN(at) FROM messages WHERE rev > ?".into(),
         args: vec![Arg::Int(mirrored)],
     }
 }
@@ -302,7 +339,7 @@ pub fn get_meta_statement(key: &str) -> Statement {
 pub fn trim_statement(now: i64, limits: &WalLimits) -> Statement {
     Statement {
         sql:
-            "DELETE FROM messages WHERE seq <= COALESCE((SELECT value FROM meta WHERE key = ?), 0) \
+            "DELETE FROM messages WHERE rev <= COALESCE((SELECT value FROM meta WHERE key = ?), 0) \
               AND at < ? AND seq < COALESCE((SELECT seq FROM messages ORDER BY seq DESC \
               LIMIT 1 OFFSET ?), 0)"
                 .into(),
@@ -321,12 +358,12 @@ pub fn trim_statement(now: i64, limits: &WalLimits) -> Statement {
 pub fn import_statements(messages: &[Message], at: i64) -> Vec<Statement> {
     let mut statements: Vec<Statement> = messages
         .chunks(50)
-        .map(|chunk| insert_statement(chunk, at))
+        .map(|chunk| Statement {
+            sql: format!("INSERT OR IGNORE INTO messages {ROW_COLUMNS}"),
+            args: vec![Arg::Int(at), rows_argument(chunk)],
+        })
         .collect();
-    for insert in &mut statements {
-        insert.sql = insert.sql.replacen("INSERT", "INSERT OR IGNORE", 1);
-    }
-    let highest = messages.last().map_or(0, |m| m.seq);
+    let highest = messages.iter().map(Message::rev).max().unwrap_or(0);
     statements.push(set_meta_statement(MIRRORED, Arg::Int(highest)));
     statements
 }
@@ -344,6 +381,7 @@ mod tests {
             name: "alice".into(),
             text: format!("#{seq}"),
             ts: seq,
+            ..Default::default()
         }
     }
 
@@ -353,6 +391,7 @@ mod tests {
             room: "lobby".into(),
             prev,
             messages,
+            changes: Vec::new(),
             wait_ms: 0,
         }
     }
@@ -380,6 +419,7 @@ mod tests {
             decide(&batch(10, vec![message(11, "c1")]), &snapshot, &limits),
             Commit::Write {
                 messages: vec![message(11, "c1")],
+                changes: Vec::new(),
                 outcome: WriteOutcome::Applied(vec![Written::Stored]),
             }
         );
@@ -402,15 +442,16 @@ mod tests {
             decide(&twice, &snapshot, &limits),
             Commit::Write {
                 messages: vec![message(12, "c2")],
+                changes: Vec::new(),
                 outcome: WriteOutcome::Applied(vec![
                     Written::Duplicate {
                         seq: 5,
-                        message: Some(old)
+                        message: Some(Box::new(old))
                     },
                     Written::Stored,
                     Written::Duplicate {
                         seq: 12,
-                        message: Some(message(12, "c2"))
+                        message: Some(Box::new(message(12, "c2")))
                     },
                 ]),
             }
@@ -459,7 +500,13 @@ mod tests {
 
     #[test]
     fn a_batch_is_one_statement_whose_rows_are_one_json_argument() {
-        let insert = insert_statement(&[message(11, "c1"), message(12, "c2")], 99);
+        let mut edited = message(5, "c0");
+        edited.rev = Some(13);
+        let insert = write_statement(
+            &[message(11, "c1"), message(12, "c2")],
+            std::slice::from_ref(&edited),
+            99,
+        );
         assert_eq!(insert.args.len(), 2);
         assert_eq!(insert.args[0], Arg::Int(99));
         let Arg::Text(rows) = &insert.args[1] else {
@@ -469,8 +516,9 @@ mod tests {
         assert_eq!(
             rows,
             serde_json::json!([
-                [11, "u1:c1", message(11, "c1").to_json()],
-                [12, "u1:c2", message(12, "c2").to_json()],
+                [11, "u1:c1", message(11, "c1").to_json(), 11],
+                [12, "u1:c2", message(12, "c2").to_json(), 12],
+                [5, "u1:c0", edited.to_json(), 13],
             ])
         );
         let lookup = existing_statement(&batch(0, vec![message(11, "c1"), message(12, "c2")]));
@@ -487,7 +535,7 @@ mod tests {
                 ..message(n, &format!("{n:0>64}"))
             })
             .collect();
-        let insert = insert_statement(&messages, 1);
+        let insert = write_statement(&messages, &[], 1);
         let Arg::Text(rows) = &insert.args[1] else {
             panic!("the rows are not text");
         };

@@ -540,10 +540,11 @@ async fn a_write_held_past_the_store_timeout_is_neither_lost_nor_doubled() -> Re
 }
 
 /// The mirror script against Redis through redis-rest: a replayed batch (a timeout that Redis
-/// applied, a restarted room) adds nothing, a member nobody can read changes nothing, and both
-/// sets are trimmed together.
+/// applied, a restarted room) changes nothing, a changed message replaces the member at its
+/// `seq` and its reactions the hash's field, a member nobody can read changes nothing, and the
+/// sets and the hash are trimmed together.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_mirror_script_is_idempotent_and_ignores_junk_in_redis() -> Result<()> {
+async fn the_mirror_script_replaces_by_seq_and_ignores_junk_in_redis() -> Result<()> {
     let rest = e2e::RestStack::start(testkit::TestRedis::local()?).await?;
     let store = rest.store();
     let message = |seq: i64, client_id: &str| Message {
@@ -553,6 +554,7 @@ async fn the_mirror_script_is_idempotent_and_ignores_junk_in_redis() -> Result<(
         name: "n".into(),
         text: format!("#{seq}"),
         ts: seq,
+        ..Default::default()
     };
     let mirror = |messages: Vec<Message>| {
         let rows: Vec<room::mirror::MirrorRow> = messages.iter().map(Into::into).collect();
@@ -563,32 +565,6 @@ async fn the_mirror_script_is_idempotent_and_ignores_junk_in_redis() -> Result<(
             room::mirror::parse_mirror_reply(&reply).context("the script's reply")
         }
     };
-    assert_eq!(
-        mirror(vec![message(10, "c10"), message(11, "c11")]).await?,
-        2
-    );
-    assert_eq!(
-        mirror(vec![message(10, "c10"), message(11, "c11")]).await?,
-        0
-    );
-    // Junk at the top of the room, as a manual write or a schema change leaves it.
-    store
-        .command(
-            &upstash::Command::new("ZADD")
-                .arg(room::store::key("mirror"))
-                .arg(99_999_999_999_999_i64)
-                .arg("not json"),
-        )
-        .await?;
-    assert_eq!(
-        mirror(vec![
-            message(11, "c11"),
-            message(12, "c12"),
-            message(13, "c13")
-        ])
-        .await?,
-        2
-    );
     let card = |key: String| {
         let store = &store;
         async move {
@@ -600,17 +576,103 @@ async fn the_mirror_script_is_idempotent_and_ignores_junk_in_redis() -> Result<(
             )
         }
     };
-    // Trimmed to the newest 4, the junk among them; the ids to 4 as well.
+    let reactions = || {
+        let store = &store;
+        async move {
+            let reply = store
+                .command(
+                    &upstash::Command::new("HGETALL").arg(room::store::reactions_key("mirror")),
+                )
+                .await?
+                .into_bytes_list()?;
+            anyhow::Ok(
+                reply
+                    .iter()
+                    .map(|part| String::from_utf8_lossy(part).into_owned())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            )
+        }
+    };
+    let tail = || {
+        let store = &store;
+        async move {
+            let newest_first = store
+                .zrange_by_score(&room::store::key("mirror"), &room::store::tail_query(10))
+                .await?;
+            anyhow::Ok(room::store::parse_newest_first(newest_first))
+        }
+    };
+    assert_eq!(
+        mirror(vec![message(10, "c10"), message(11, "c11")]).await?,
+        2
+    );
+    mirror(vec![message(10, "c10"), message(11, "c11")]).await?;
+    assert_eq!(
+        card(room::store::key("mirror")).await?,
+        2,
+        "a replay adds nothing"
+    );
+    // An edit and a reaction: the member at 10 is replaced, the reaction goes to the hash.
+    let changed = Message {
+        text: "edited".into(),
+        rev: Some(12),
+        reactions: vec![protocol::Reaction {
+            emoji: "👍".into(),
+            user_ids: vec!["u-two".into()],
+        }],
+        ..message(10, "c10")
+    };
+    mirror(vec![changed.clone()]).await?;
+    assert_eq!(tail().await?, [changed.clone(), message(11, "c11")]);
+    assert!(
+        reactions().await?.contains("u-two"),
+        "{}",
+        reactions().await?
+    );
+    // The reaction taken off: the field goes.
+    let plain = Message {
+        reactions: Vec::new(),
+        rev: Some(13),
+        ..changed
+    };
+    mirror(vec![plain.clone()]).await?;
+    assert!(
+        !reactions().await?.contains("u-two"),
+        "{}",
+        reactions().await?
+    );
+    let reacted = Message {
+        rev: Some(14),
+        reactions: vec![protocol::Reaction {
+            emoji: "🎉".into(),
+            user_ids: vec!["u-two".into()],
+        }],
+        ..plain
+    };
+    mirror(vec![reacted]).await?;
+    assert!(reactions().await?.contains("🎉"), "{}", reactions().await?);
+    // Junk at the top of the room, as a manual write or a schema change leaves it.
+    store
+        .command(
+            &upstash::Command::new("ZADD")
+                .arg(room::store::key("mirror"))
+                .arg(99_999_999_999_999_i64)
+                .arg("not json"),
+        )
+        .await?;
+    mirror(vec![
+        message(11, "c11"),
+        message(12, "c12"),
+        message(13, "c13"),
+    ])
+    .await?;
+    // Trimmed to the newest 4, the junk among them; the ids to 4 as well, and the reactions of
+    // what was trimmed (10) go with it.
     assert_eq!(card(room::store::key("mirror")).await?, 4);
     assert_eq!(card(room::store::ids_key("mirror")).await?, 4);
-    let tail = rest
-        .store()
-        .zrange_by_score(&room::store::key("mirror"), &room::store::tail_query(10))
-        .await?;
-    let seqs: Vec<i64> = room::store::parse_newest_first(tail)
-        .iter()
-        .map(|m| m.seq)
-        .collect();
+    assert!(!reactions().await?.contains("🎉"), "{}", reactions().await?);
+    let seqs: Vec<i64> = tail().await?.iter().map(|m| m.seq).collect();
     assert_eq!(seqs, [11, 12, 13], "readers skip what they cannot read");
     Ok(())
 }
@@ -856,6 +918,7 @@ async fn a_backlog_of_100_offline_messages_is_stored_once_each() -> Result<()> {
         let sent = state
             .compose(
                 &format!("offline #{i}"),
+                None,
                 format!("backlog-{i:04}"),
                 epoch_ms(),
             )
@@ -1010,6 +1073,7 @@ async fn a_room_from_redis_with_junk_on_top_upgrades_and_never_wedges() -> Resul
             name: "old".into(),
             text: format!("from before the log {n}"),
             ts: 1_700_000_000_000 + n,
+            ..Default::default()
         })
         .collect();
     let mut zadd = upstash::Command::new("ZADD").arg(room::store::key("upgraded"));
@@ -1148,5 +1212,176 @@ async fn a_burst_commits_in_large_batches_and_loses_nothing() -> Result<()> {
     assert_eq!(texts(&alice.messages(300).await?), expected);
     until_stored(&stack, "burst", 300).await?;
     assert_eq!(stack.stored_texts("burst").await?, expected);
+    Ok(())
+}
+
+/// The `updated` frame's messages, next on `chat`.
+async fn next_updated(chat: &mut Chat) -> Result<Vec<Message>> {
+    chat.next_where(|f| match f {
+        ServerFrame::Updated { messages } => Some(messages.clone()),
+        _ => None,
+    })
+    .await
+}
+
+/// The next `applied` confirmation's `client_id`, or the next error's code, on `chat`.
+async fn next_answer(chat: &mut Chat) -> Result<std::result::Result<String, ErrorCode>> {
+    chat.next_where(|f| match f {
+        ServerFrame::Applied { client_id, .. } => Some(Ok(client_id.clone())),
+        ServerFrame::Error(e) => Some(Err(e.code)),
+        _ => None,
+    })
+    .await
+}
+
+/// Edits, deletions, reactions and replies through the real Worker: everyone sees them live,
+/// the room checks who may, Redis holds each message once as it is now with the reactions in
+/// their hash, and a client that was away (across a restart of the Worker, too) resumes from
+/// its revision to the current state without a reset.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_are_edited_deleted_reacted_to_and_replied_to_everywhere() -> Result<()> {
+    let mut stack = ChatStack::start(WorkerOptions::default()).await?;
+    let url = stack.ws_url("actions");
+    let (mut alice, _) = Chat::join(&url, "alice", "alice-0001", None).await?;
+    let (mut bob, _) = Chat::join(&url, "bob", "bob-00001", None).await?;
+    alice.say("first-msg-0001", "helo wrld").await?;
+    let original = alice.messages(1).await?.remove(0);
+    bob.messages(1).await?;
+
+    let edit = |client_id: &str, seq, text: &str| ClientFrame::Edit {
+        client_id: client_id.into(),
+        seq,
+        text: text.into(),
+    };
+    bob.send(&edit("bob-edit-00001", original.seq, "mine"))
+        .await?;
+    assert_eq!(next_answer(&mut bob).await?, Err(ErrorCode::NotAllowed));
+    alice
+        .send(&edit("ali-edit-00001", original.seq, "hello world"))
+        .await?;
+    let edited = next_updated(&mut bob).await?;
+    assert_eq!(texts(&edited), ["hello world"]);
+    assert!(edited[0].edited_ts.is_some());
+    assert_eq!(next_answer(&mut alice).await?, Ok("ali-edit-00001".into()));
+
+    bob.send(&ClientFrame::React {
+        client_id: "bob-react-0001".into(),
+        seq: original.seq,
+        emoji: "👍".into(),
+        on: true,
+    })
+    .await?;
+    let reacted = next_updated(&mut alice).await?;
+    assert_eq!(reacted[0].reactions[0].user_ids, [user_id("bob-00001")]);
+    assert_eq!(next_answer(&mut bob).await?, Ok("bob-react-0001".into()));
+
+    bob.send(&ClientFrame::Send {
+        client_id: "bob-reply-0001".into(),
+        text: "what?".into(),
+        reply_to: Some(original.seq),
+    })
+    .await?;
+    let reply = alice.messages(1).await?.remove(0);
+    let quote = reply.reply.clone().context("the reply quotes")?;
+    assert_eq!(
+        (quote.seq, quote.text.as_str()),
+        (original.seq, "hello world")
+    );
+    bob.messages(1).await?;
+
+    // A third person is here, then away while the message is deleted and the reply edited.
+    let (carol, welcome) = Chat::join(&url, "carol", "carol-0001", None).await?;
+    let cursor = welcome
+        .rev
+        .context("a protocol-3 welcome has the revision")?;
+    carol.close().await?;
+    alice
+        .send(&ClientFrame::Delete {
+            client_id: "ali-delete-001".into(),
+            seq: original.seq,
+        })
+        .await?;
+    let deleted = next_updated(&mut bob).await?;
+    assert_eq!(deleted.len(), 2, "the original and the reply's quote");
+    assert!(deleted[0].deleted && deleted[0].text.is_empty() && deleted[0].reactions.is_empty());
+    assert_eq!(deleted[1].reply.as_ref().map(|q| q.deleted), Some(true));
+    assert_eq!(next_updated(&mut alice).await?, deleted);
+    bob.send(&edit("bob-edit-00002", reply.seq, "what was that?"))
+        .await?;
+    let current = next_updated(&mut alice).await?.remove(0);
+    assert_eq!(current.text, "what was that?");
+
+    let (carol, welcome) = Chat::join(&url, "carol", "carol-0001", Some(cursor)).await?;
+    assert!(!welcome.reset);
+    assert_eq!(welcome.messages, [deleted[0].clone(), current.clone()]);
+    let cursor = welcome.rev.context("the revision")?;
+    carol.close().await?;
+
+    // Redis holds each message once, as it is now, and no reactions (the one went with the
+    // deletion).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let held = readable(&stack, "actions").await?;
+        if held == [deleted[0].clone(), current.clone()] {
+            break;
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "Redis never caught up: {held:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let raw = stack
+        .store()
+        .command(
+            &upstash::Command::new("ZRANGE")
+                .arg(room::store::key("actions"))
+                .arg(0)
+                .arg(-1),
+        )
+        .await?
+        .into_bytes_list()?;
+    assert!(
+        raw.iter()
+            .all(|m| !String::from_utf8_lossy(m).contains("helo")),
+        "the deleted text is gone from Redis"
+    );
+    let hash_len = |stack: &ChatStack| {
+        let store = stack.store();
+        async move {
+            anyhow::Ok(
+                store
+                    .command(
+                        &upstash::Command::new("HLEN").arg(room::store::reactions_key("actions")),
+                    )
+                    .await?
+                    .into_int()?,
+            )
+        }
+    };
+    assert_eq!(hash_len(&stack).await?, 0);
+
+    // The Worker restarts: the log keeps the revisions, so a resume from the cursor brings
+    // nothing again, and a reaction after it reaches the hash.
+    stack.restart_worker().await?;
+    let (mut carol, welcome) = Chat::join(&url, "carol", "carol-0001", Some(cursor)).await?;
+    assert_eq!((welcome.reset, welcome.messages.len()), (false, 0));
+    carol
+        .send(&ClientFrame::React {
+            client_id: "car-react-0001".into(),
+            seq: reply.seq,
+            emoji: "🎉".into(),
+            on: true,
+        })
+        .await?;
+    assert_eq!(next_answer(&mut carol).await?, Ok("car-react-0001".into()));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while hash_len(&stack).await? != 1 {
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the reaction never reached Redis"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     Ok(())
 }

@@ -13,8 +13,10 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 /// How long any single wait may take.
 pub const WAIT: Duration = Duration::from_secs(15);
 
-/// What arrived on the socket.
+/// What arrived on the socket. A frame is much larger than the other variants, and boxing it
+/// would only add indirection to every test's match: these are read one at a time.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)]
 pub enum Incoming {
     Frame(ServerFrame),
     /// A text frame that is not a protocol frame (`pong`).
@@ -122,6 +124,7 @@ impl Chat {
         self.send(&ClientFrame::Send {
             client_id: client_id.into(),
             text: text.into(),
+            reply_to: None,
         })
         .await
     }

@@ -380,6 +380,7 @@ mod tests {
             name: user.into(),
             text: format!("text {seq}"),
             ts,
+            ..Message::default()
         }
     }
 

@@ -21,6 +21,7 @@ fn a_member_redis_cannot_read_at_the_top_of_a_room_wedges_nothing() {
         name: "bob".into(),
         text: "from before".into(),
         ts: 1_000,
+        ..Default::default()
     };
     h.redis.messages.insert((old.seq, old.to_json()));
     h.redis.ids.insert((old.seq, "x:before-the-log".into()));
@@ -56,6 +57,7 @@ fn a_room_starts_its_log_from_redis_once_and_not_while_redis_is_down() {
             name: "bob".into(),
             text: format!("legacy {seq}"),
             ts: seq,
+            ..Default::default()
         };
         h.redis.messages.insert((seq, message.to_json()));
         h.redis
@@ -180,12 +182,14 @@ fn commit_from_another_instance(h: &mut Harness, prev: i64, text: &str) {
         name: "mallory".into(),
         text: text.into(),
         ts: h.now,
+        ..Default::default()
     };
     let batch = Batch {
         id: 99,
         room: "lobby".into(),
         prev,
         messages: vec![other],
+        changes: Vec::new(),
         wait_ms: 0,
     };
     assert!(matches!(

@@ -17,6 +17,7 @@ pub const ROOM: &str = "lobby";
 /// The secrets Alice's and Bob's browsers keep; the room derives their user ids.
 pub const ALICE: &str = "alice-secret-000000000001";
 pub const BOB: &str = "bob-secret-00000000000001";
+pub const CAROL: &str = "carol-secret-0000000000001";
 
 /// A config without rate limits getting in the way of bulk sends, and without a cap per address:
 /// the harness's clients connect without one, which the room counts as one shared address.
@@ -31,6 +32,59 @@ pub fn unlimited() -> RoomConfig {
         history_rate: lots,
         max_connections_per_ip: usize::MAX,
         ..RoomConfig::default()
+    }
+}
+
+/// What a client holds, built from the frames it received as a protocol-3 client applies them:
+/// a welcome resets or merges, `message`/`messages` add, `updated` replaces what is held; with
+/// the revision cursor for its next hello.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct View {
+    pub messages: BTreeMap<i64, Message>,
+    pub cursor: i64,
+}
+
+impl View {
+    pub fn apply(&mut self, frames: &[ServerFrame]) {
+        for frame in frames {
+            match frame {
+                ServerFrame::Welcome(welcome) => {
+                    if welcome.reset {
+                        self.messages.clear();
+                    }
+                    for message in &welcome.messages {
+                        self.messages.insert(message.seq, message.clone());
+                    }
+                    self.see(&welcome.messages);
+                    self.cursor = self.cursor.max(welcome.rev.unwrap_or(0));
+                }
+                ServerFrame::Message { .. } | ServerFrame::Messages { .. } => {
+                    for message in frame.stored_messages() {
+                        self.messages.insert(message.seq, message.clone());
+                    }
+                    self.see(frame.stored_messages());
+                }
+                ServerFrame::Updated { messages } => {
+                    for message in messages {
+                        if let Some(held) = self.messages.get_mut(&message.seq) {
+                            *held = message.clone();
+                        }
+                    }
+                    self.see(messages);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn see(&mut self, messages: &[Message]) {
+        for message in messages {
+            self.cursor = self.cursor.max(message.rev());
+        }
+    }
+
+    pub fn list(&self) -> Vec<Message> {
+        self.messages.values().cloned().collect()
     }
 }
 
@@ -69,6 +123,8 @@ pub struct Redis {
     pub messages: BTreeSet<(i64, String)>,
     /// `chat:{room}:ids`: (score, dedupe id).
     pub ids: BTreeSet<(i64, String)>,
+    /// `chat:{room}:reactions`: field (`seq`) → the reactions' JSON.
+    pub reactions: BTreeMap<i64, String>,
     /// Mirror writes that reached Redis.
     pub writes: usize,
 }
@@ -78,29 +134,33 @@ impl Redis {
         StoreFailure::Unavailable("Redis unreachable".into())
     }
 
-    /// The mirror script: adds the rows whose ids are not there, then keeps the newest `keep`.
+    /// The mirror script: each row's message replaces the member at its `seq`, its reactions
+    /// the hash's field; then the newest `keep` are kept, with their reactions.
     fn mirror(&mut self, rows: &[MirrorRow], keep: usize) -> Result<usize, StoreFailure> {
         if self.mode == RedisMode::Down {
             return Err(Self::unavailable());
         }
         self.writes += 1;
-        let mut added = 0;
         for row in rows {
-            if self.ids.iter().any(|(_, id)| *id == row.id) {
-                continue;
-            }
+            self.messages.retain(|(score, _)| *score != row.seq);
+            // A sorted set holds a member once: the same JSON at another score moves.
             self.messages.retain(|(_, member)| *member != row.json);
             self.messages.insert((row.seq, row.json.clone()));
+            self.ids.retain(|(_, id)| *id != row.id);
             self.ids.insert((row.seq, row.id.clone()));
-            added += 1;
+            match row.reactions() {
+                none if none.is_empty() => self.reactions.remove(&row.seq),
+                some => self.reactions.insert(row.seq, some),
+            };
         }
-        if added > 0 {
-            while self.messages.len() > keep {
-                self.messages.pop_first();
+        let added = rows.len();
+        while self.messages.len() > keep {
+            if let Some((score, _)) = self.messages.pop_first() {
+                self.reactions.remove(&score);
             }
-            while self.ids.len() > keep {
-                self.ids.pop_first();
-            }
+        }
+        while self.ids.len() > keep {
+            self.ids.pop_first();
         }
         match self.mode {
             RedisMode::AppliesButTimesOut => {
@@ -170,15 +230,20 @@ pub struct Log {
 
 impl Log {
     fn highest(&self) -> i64 {
-        self.messages.keys().next_back().copied().unwrap_or(0)
+        self.messages.values().map(Message::rev).max().unwrap_or(0)
     }
 
+    /// The next rows changed after `mirrored`, in revision order.
     fn unmirrored(&self, mirrored: i64) -> Vec<MirrorRow> {
-        self.messages
-            .range(mirrored + 1..)
-            .take(MIRROR_BATCH)
-            .map(|(_, m)| MirrorRow::from(m))
-            .collect()
+        let mut rows: Vec<MirrorRow> = self
+            .messages
+            .values()
+            .filter(|m| m.rev() > mirrored)
+            .map(MirrorRow::from)
+            .collect();
+        rows.sort_by_key(|r| r.rev);
+        rows.truncate(MIRROR_BATCH);
+        rows
     }
 
     /// What `log.rs` does: a snapshot, [`wal::decide`], one insert. `mirrored` is the mark as
@@ -196,12 +261,19 @@ impl Log {
         let snapshot = Snapshot {
             highest: self.highest(),
             existing,
-            unmirrored: self.messages.range(mirrored + 1..).count(),
+            unmirrored: self
+                .messages
+                .values()
+                .filter(|m| m.rev() > mirrored)
+                .count(),
             rows: self.messages.len(),
         };
         let commit = wal::decide(batch, &snapshot, limits);
-        if let Commit::Write { messages, .. } = &commit {
-            for message in messages {
+        if let Commit::Write {
+            messages, changes, ..
+        } = &commit
+        {
+            for message in messages.iter().chain(changes) {
                 self.ids.insert(
                     store::dedupe_id(&message.user_id, &message.client_id),
                     message.seq,
@@ -340,8 +412,59 @@ impl Harness {
             &ClientFrame::Send {
                 client_id: client_id.into(),
                 text: text.into(),
+                reply_to: None,
             },
         );
+    }
+
+    /// `conn` sends a reply to message `to`.
+    pub fn reply(&mut self, conn: ConnId, client_id: &str, text: &str, to: i64) {
+        self.frame(
+            conn,
+            &ClientFrame::Send {
+                client_id: client_id.into(),
+                text: text.into(),
+                reply_to: Some(to),
+            },
+        );
+    }
+
+    pub fn edit(&mut self, conn: ConnId, client_id: &str, seq: i64, text: &str) {
+        self.frame(
+            conn,
+            &ClientFrame::Edit {
+                client_id: client_id.into(),
+                seq,
+                text: text.into(),
+            },
+        );
+    }
+
+    pub fn delete(&mut self, conn: ConnId, client_id: &str, seq: i64) {
+        self.frame(
+            conn,
+            &ClientFrame::Delete {
+                client_id: client_id.into(),
+                seq,
+            },
+        );
+    }
+
+    pub fn react(&mut self, conn: ConnId, client_id: &str, seq: i64, emoji: &str, on: bool) {
+        self.frame(
+            conn,
+            &ClientFrame::React {
+                client_id: client_id.into(),
+                seq,
+                emoji: emoji.into(),
+                on,
+            },
+        );
+    }
+
+    /// The committed message `seq`, as the log holds it.
+    pub fn stored_message(&self, seq: i64) -> Option<Message> {
+        self.log.messages.get(&seq).cloned()
     }
 
     pub fn close(&mut self, conn: ConnId) {
@@ -508,7 +631,7 @@ impl Harness {
         let keep = self.room.config().history_limit;
         let caught_up = loop {
             let rows = self.log.unmirrored(self.mirrored());
-            let Some(last) = rows.last().map(|r| r.seq) else {
+            let Some(last) = rows.last().map(|r| r.rev) else {
                 break true;
             };
             match self.redis.mirror(&rows, keep) {

@@ -1,12 +1,14 @@
-//! A property test of exactly-once: random runs of sends, floods, retries in any order, writers
-//! who abandon, a log whose storage fails, Redis outages of any length (and writes it applied but
-//! never answered), junk in Redis, evictions with an unmirrored backlog, and hibernation. After
-//! every run: each acknowledged message is committed once, delivered once to every connection,
-//! and mirrored once to Redis in `seq` order; every client's list is the log's.
+//! A property test of exactly-once: random runs of sends, replies, edits, deletions and
+//! reactions, floods, retries in any order, writers who abandon, a log whose storage fails, Redis
+//! outages of any length (and writes it applied but never answered), junk in Redis, evictions
+//! with an unmirrored backlog, and hibernation. After every run: each acknowledged message is
+//! committed once, delivered once to every connection, and mirrored once to Redis at its `seq`;
+//! every action is answered; every client's list is the log's, text, deletion, reactions and
+//! quotes included, and so is Redis, with the reactions in their hash.
 
 use crate::harness::{Harness, RedisMode, StoreMode, unlimited};
 use proptest::prelude::*;
-use protocol::{ClientFrame, Message, ServerFrame};
+use protocol::{ClientFrame, ErrorCode, Message, ServerFrame};
 use room::{ConnId, RoomConfig, identity};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -19,6 +21,13 @@ enum Step {
     Flood(usize, usize),
     /// Client `who` resends its `n`-th message (modulo how many it has), acknowledged or not.
     Retry(usize, usize),
+    /// Client `who` replies to the `n`-th message it holds (modulo how many).
+    Reply(usize, usize),
+    /// Client `who` acts on the `n`-th message it holds (modulo how many): an edit, a deletion,
+    /// or a reaction put on or taken off.
+    Act(usize, usize, Action),
+    /// Client `who` sends its `n`-th action again, confirmed or not.
+    RetryAction(usize, usize),
     /// Client `who` closes its tab for good: it never retries what it has not seen confirmed.
     Abandon(usize),
     /// The log's storage starts behaving so.
@@ -38,9 +47,28 @@ enum Step {
     Advance(i64),
 }
 
+/// What an `Act` step does.
+#[derive(Debug, Clone, Copy)]
+enum Action {
+    Edit,
+    Delete,
+    React(usize, bool),
+}
+
+fn action() -> impl Strategy<Value = Action> {
+    prop_oneof![
+        2 => Just(Action::Edit),
+        1 => Just(Action::Delete),
+        3 => (0..3usize, any::<bool>()).prop_map(|(e, on)| Action::React(e, on)),
+    ]
+}
+
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
         6 => (0..3usize).prop_map(Step::Send),
+        2 => (0..3usize, 0..60usize).prop_map(|(w, n)| Step::Reply(w, n)),
+        5 => (0..3usize, 0..60usize, action()).prop_map(|(w, n, a)| Step::Act(w, n, a)),
+        2 => (0..3usize, 0..8usize).prop_map(|(w, n)| Step::RetryAction(w, n)),
         1 => (0..3usize, 2..15usize).prop_map(|(w, n)| Step::Flood(w, n)),
         4 => (0..3usize, 0..8usize).prop_map(|(w, n)| Step::Retry(w, n)),
         1 => (0..3usize).prop_map(Step::Abandon),
@@ -61,15 +89,25 @@ fn step() -> impl Strategy<Value = Step> {
     ]
 }
 
-/// A client as the web client behaves: a list keyed by `seq`, its own sends with their
-/// acknowledgements, and a resume from its newest message when it reconnects.
+/// A client as the web client behaves: a list keyed by `seq`, its own sends and actions with
+/// their acknowledgements, and a resume from the highest revision it saw when it reconnects.
 #[derive(Debug, Default)]
 struct Client {
     secret: String,
     conn: Option<ConnId>,
     list: BTreeMap<i64, Message>,
-    sent: Vec<(String, String)>,
+    /// The room's revision this client has everything up to.
+    cursor: i64,
+    /// Its sends: `client_id`, text, and the message replied to.
+    sent: Vec<(String, String, Option<i64>)>,
+    /// Its actions, as the frames it sends and resends.
+    actions: Vec<ClientFrame>,
+    /// `client_id`s of sends confirmed (their message came back) or actions confirmed
+    /// (`applied`).
     acked: HashSet<String>,
+    /// `client_id`s of sends and actions refused for good (`not_found`, `not_allowed`,
+    /// `bad_reaction`): settled, and never applied.
+    refused: HashSet<String>,
     /// Gone for good: never reconnects, never retries.
     abandoned: bool,
     /// The `seq`s of other people's messages this connection received, and how many came twice.
@@ -87,8 +125,29 @@ impl Client {
                     if welcome.reset {
                         self.list.clear();
                     }
+                    self.cursor = self.cursor.max(welcome.rev.unwrap_or(0));
                     for message in welcome.messages {
                         self.receive(&user_id, message);
+                    }
+                }
+                ServerFrame::Updated { messages } => {
+                    for message in messages {
+                        self.cursor = self.cursor.max(message.rev());
+                        if let Some(held) = self.list.get_mut(&message.seq) {
+                            *held = message;
+                        }
+                    }
+                }
+                ServerFrame::Applied { client_id, .. } => {
+                    self.acked.insert(client_id);
+                }
+                ServerFrame::Error(error) => {
+                    let settled = matches!(
+                        error.code,
+                        ErrorCode::NotFound | ErrorCode::NotAllowed | ErrorCode::BadReaction
+                    );
+                    if let Some(client_id) = error.client_id.filter(|_| settled) {
+                        self.refused.insert(client_id);
                     }
                 }
                 other => {
@@ -104,6 +163,7 @@ impl Client {
     }
 
     fn receive(&mut self, user_id: &str, message: Message) {
+        self.cursor = self.cursor.max(message.rev());
         if message.user_id == user_id {
             // Its own messages come again as answers to its retries; that is the protocol.
             self.acked.insert(message.client_id.clone());
@@ -117,7 +177,7 @@ impl Client {
         let conn = h.connect();
         self.conn = Some(conn);
         self.on_this_connection.clear();
-        let since = self.list.keys().next_back().copied();
+        let since = (self.cursor > 0).then_some(self.cursor);
         h.frame(
             conn,
             &ClientFrame::Hello {
@@ -132,20 +192,77 @@ impl Client {
 
     fn send(&mut self, h: &mut Harness, index: usize) {
         let Some(conn) = self.conn else { return };
-        let Some((client_id, text)) = self.sent.get(index).cloned() else {
+        let Some((client_id, text, reply_to)) = self.sent.get(index).cloned() else {
             return;
         };
-        h.send(conn, &client_id, &text);
+        match reply_to {
+            Some(to) => h.reply(conn, &client_id, &text, to),
+            None => h.send(conn, &client_id, &text),
+        }
     }
 
-    fn write(&mut self, h: &mut Harness, who: usize) {
+    fn write(&mut self, h: &mut Harness, who: usize, reply_to: Option<i64>) {
         if self.abandoned {
             return;
         }
         let n = self.sent.len();
-        self.sent
-            .push((format!("{who}-message-{n:04}"), format!("{who}:{n}")));
+        self.sent.push((
+            format!("{who}-message-{n:04}"),
+            format!("{who}:{n}"),
+            reply_to,
+        ));
         self.send(h, n);
+    }
+
+    /// The `n`-th message it holds (modulo how many), if any.
+    fn pick(&self, n: usize) -> Option<i64> {
+        let len = self.list.len();
+        (len > 0).then(|| self.list.keys().nth(n % len).copied())?
+    }
+
+    fn act(&mut self, h: &mut Harness, who: usize, n: usize, action: Action) {
+        let Some(seq) = self.pick(n).filter(|_| !self.abandoned) else {
+            return;
+        };
+        let k = self.actions.len();
+        let client_id = format!("{who}-action-{k:04}");
+        self.actions.push(match action {
+            Action::Edit => ClientFrame::Edit {
+                client_id,
+                seq,
+                text: format!("{who}:edit {k}"),
+            },
+            Action::Delete => ClientFrame::Delete { client_id, seq },
+            Action::React(emoji, on) => ClientFrame::React {
+                client_id,
+                seq,
+                emoji: ["👍", "🎉", "🔥"][emoji].into(),
+                on,
+            },
+        });
+        self.resend_action(h, k);
+    }
+
+    fn resend_action(&mut self, h: &mut Harness, index: usize) {
+        if let (Some(conn), Some(frame)) = (self.conn, self.actions.get(index)) {
+            h.frame(conn, frame);
+        }
+    }
+
+    /// Whether a send or action is answered for good.
+    fn answered(&self, client_id: &str) -> bool {
+        self.acked.contains(client_id) || self.refused.contains(client_id)
+    }
+
+    /// Whether everything it sent is answered for good.
+    fn settled(&self) -> bool {
+        self.abandoned
+            || (self.sent.iter().all(|(id, _, _)| self.answered(id))
+                && self
+                    .actions
+                    .iter()
+                    .filter_map(ClientFrame::client_id)
+                    .all(|id| self.answered(id)))
     }
 }
 
@@ -158,6 +275,7 @@ fn legacy(seq: i64) -> Message {
         name: "dana".into(),
         text: format!("legacy {seq}"),
         ts: seq,
+        ..Default::default()
     }
 }
 
@@ -188,10 +306,24 @@ fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
     }
     for step in steps {
         match step {
-            Step::Send(who) => clients[who].write(&mut h, who),
+            Step::Send(who) => clients[who].write(&mut h, who, None),
             Step::Flood(who, n) => {
                 for _ in 0..n {
-                    clients[who].write(&mut h, who);
+                    clients[who].write(&mut h, who, None);
+                }
+            }
+            Step::Reply(who, n) => {
+                let to = clients[who].pick(n);
+                if to.is_some() {
+                    clients[who].write(&mut h, who, to);
+                }
+            }
+            Step::Act(who, n, action) => clients[who].act(&mut h, who, n, action),
+            Step::RetryAction(who, n) => {
+                let client = &mut clients[who];
+                if !client.actions.is_empty() {
+                    let index = n % client.actions.len();
+                    client.resend_action(&mut h, index);
                 }
             }
             Step::Retry(who, n) => {
@@ -256,10 +388,7 @@ fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
     // Each round the mirror catches up, so the backlog cap lets at least its worth through: a
     // run's floods need a few rounds, as a real outbox retries over time.
     for _ in 0..200 {
-        let settled = clients
-            .iter()
-            .all(|c| c.abandoned || c.sent.iter().all(|(id, _)| c.acked.contains(id)));
-        if settled {
+        if clients.iter().all(Client::settled) {
             break;
         }
         h.advance(room::mirror::RETRY_MAX_MS);
@@ -273,10 +402,20 @@ fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
                 client.join(&mut h, name);
             }
             let unacked: Vec<usize> = (0..client.sent.len())
-                .filter(|i| !client.acked.contains(&client.sent[*i].0))
+                .filter(|i| !client.answered(&client.sent[*i].0))
                 .collect();
             for index in unacked {
                 client.send(&mut h, index);
+            }
+            let unacked: Vec<usize> = (0..client.actions.len())
+                .filter(|i| {
+                    !client.actions[*i]
+                        .client_id()
+                        .is_some_and(|id| client.answered(id))
+                })
+                .collect();
+            for index in unacked {
+                client.resend_action(&mut h, index);
             }
             client.take_frames(&mut h);
         }
@@ -306,9 +445,11 @@ fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
             "delivered twice on one connection: {:?}",
             client.repeats
         );
-        for (client_id, _) in &client.sent {
+        for (client_id, _, _) in &client.sent {
             let committed = count.get(&(user_id.as_str(), client_id.as_str()));
-            if client.acked.contains(client_id) {
+            if client.refused.contains(client_id) {
+                prop_assert_eq!(committed, None, "{} refused but committed", client_id);
+            } else if client.acked.contains(client_id) {
                 prop_assert_eq!(
                     committed,
                     Some(&1),
@@ -319,6 +460,7 @@ fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
                 prop_assert!(client.abandoned, "{} never acknowledged", client_id);
             }
         }
+        prop_assert!(client.settled(), "every action answered");
         if client.abandoned {
             continue;
         }
@@ -345,7 +487,28 @@ fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
         .map(|m| (m.seq, room::store::dedupe_id(&m.user_id, &m.client_id)))
         .collect();
     prop_assert_eq!(ids, want);
-    prop_assert_eq!(h.mirrored(), stored.last().map_or(0, |m| m.seq));
+    let reactions: BTreeMap<i64, String> = stored
+        .iter()
+        .filter(|m| !m.reactions.is_empty())
+        .map(|m| {
+            (
+                m.seq,
+                serde_json::to_string(&m.reactions).unwrap_or_default(),
+            )
+        })
+        .collect();
+    prop_assert_eq!(&h.redis.reactions, &reactions, "the reactions hash");
+    for message in &stored {
+        if let Some(quote) = &message.reply {
+            let original = stored.iter().find(|m| m.seq == quote.seq);
+            let want = original.map(room::actions::quote);
+            prop_assert_eq!(Some(quote), want.as_ref(), "a quote follows its original");
+        }
+    }
+    prop_assert_eq!(
+        h.mirrored(),
+        stored.iter().map(Message::rev).max().unwrap_or(0)
+    );
     prop_assert!(
         h.log.mirrored <= h.mirrored(),
         "the saved mark never runs ahead"

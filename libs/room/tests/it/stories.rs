@@ -1,7 +1,7 @@
 //! Stories of a room: each test joins people, sends, fails the store, restarts, and checks what
 //! everyone saw and what the store holds.
 
-use crate::harness::{ALICE, BOB, Harness, RedisMode, StoreMode, T0, texts, unlimited};
+use crate::harness::{ALICE, BOB, CAROL, Harness, RedisMode, StoreMode, T0, texts, unlimited};
 use pretty_assertions::assert_eq;
 use protocol::{ClientFrame, ErrorCode, HistoryPage, Member, ServerFrame};
 use room::RoomConfig;
@@ -705,8 +705,8 @@ fn a_hello_in_a_version_the_room_does_not_speak_is_told_to_reload() {
         // Before identities were derived: a chosen user id, no secret.
         r#"{"type":"hello","name":"alice","user_id":"u1234567"}"#.to_owned(),
         // A version from the future, readable or not.
-        format!(r#"{{"type":"hello","protocol":3,"name":"alice","secret":"{ALICE}"}}"#),
-        format!(r#"{{"type":"hello","protocol":3,"name":"alice","secret":"{ALICE}","x":1}}"#),
+        format!(r#"{{"type":"hello","protocol":4,"name":"alice","secret":"{ALICE}"}}"#),
+        format!(r#"{{"type":"hello","protocol":4,"name":"alice","secret":"{ALICE}","x":1}}"#),
         format!(r#"{{"type":"hello","protocol":0,"name":"alice","secret":"{ALICE}"}}"#),
     ] {
         let conn = h.connect();
@@ -726,9 +726,10 @@ fn a_hello_in_a_version_the_room_does_not_speak_is_told_to_reload() {
     assert_eq!(h.error_codes(conn), [ErrorCode::BadRequest]);
     assert_eq!(h.closed.get(&conn), None);
 
-    // Version 1 and the current one are served.
+    // Versions 1 and 2 and the current one are served.
     for hello in [
         format!(r#"{{"type":"hello","name":"bob","secret":"{BOB}"}}"#),
+        format!(r#"{{"type":"hello","protocol":2,"name":"carol","secret":"{CAROL}"}}"#),
         format!(
             r#"{{"type":"hello","protocol":{},"name":"alice","secret":"{ALICE}"}}"#,
             protocol::PROTOCOL_VERSION

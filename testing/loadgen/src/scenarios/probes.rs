@@ -88,6 +88,7 @@ pub async fn components(target: &Target, samples: usize) -> Result<Components> {
                 name: "probe".into(),
                 text: "probe".into(),
                 ts: seq,
+                ..Default::default()
             };
             // What the room's mirror sends per batch.
             let rows = [room::mirror::MirrorRow::from(&message)];
