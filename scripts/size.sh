@@ -14,7 +14,7 @@ printf '%-44s %11s %11s\n' file raw "gzip -9"
 total_raw=0 total_gz=0
 row apps/web/dist/pkg/web_bg.wasm
 row apps/web/dist/pkg/web.js
-printf '%-44s %9d B %9d B  (goal: 75 KB gzip, docs/BENCHMARKS.md)\n' "web client total" "$total_raw" "$total_gz"
+printf '%-44s %9d B %9d B  (goal: 80 KB gzip, docs/BENCHMARKS.md)\n' "web client total" "$total_raw" "$total_gz"
 total_raw=0 total_gz=0
 row apps/chat-worker/build/index_bg.wasm
 row apps/chat-worker/build/index.js

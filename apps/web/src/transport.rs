@@ -263,14 +263,66 @@ impl Transport {
         Ok(())
     }
 
-    /// The user sends a message. `Err` says why the text is refused.
+    /// The user sends a message, answering the one the reply bar names. `Err` says why the
+    /// text is refused.
     pub fn compose(&self, text: &str) -> Result<(), String> {
         let client_id = crate::new_id();
         let frames = self
-            .update(|s| s.compose(text, None, client_id, now()))
+            .update(|s| {
+                let sent = s.compose(text, s.replying_to, client_id, now());
+                if sent.is_ok() {
+                    s.replying_to = None;
+                }
+                sent
+            })
             .unwrap_or_else(|| Err("the chat is closed".to_owned()))?;
         self.send_all(&frames);
         Ok(())
+    }
+
+    /// The user saves an edit of their message `seq`; a text the room would refuse is said in
+    /// the composer instead.
+    pub fn edit(&self, seq: i64, text: String) {
+        self.act(Box::new(move |s, client_id, now| {
+            match s.edit(seq, &text, client_id, now) {
+                Ok(frames) => {
+                    s.editing = None;
+                    frames
+                }
+                Err(why) => {
+                    s.refusal = Some(why);
+                    Vec::new()
+                }
+            }
+        }));
+    }
+
+    pub fn delete(&self, seq: i64) {
+        self.act(Box::new(move |s, client_id, now| {
+            s.delete(seq, client_id, now)
+        }));
+    }
+
+    /// Puts `emoji` on message `seq`, or takes it off.
+    pub fn react(&self, seq: i64, emoji: String) {
+        self.act(Box::new(move |s, client_id, now| {
+            s.react(seq, &emoji, client_id, now)
+        }));
+    }
+
+    /// One of the person's actions on a message, with a new `client_id`, and the frames it
+    /// asks to send. Boxed, so the state's update is compiled once for all of them.
+    fn act(&self, action: Box<Action>) {
+        let client_id = crate::new_id();
+        let frames = self
+            .update(move |s| action(s, client_id, now()))
+            .unwrap_or_default();
+        self.send_all(&frames);
+    }
+
+    /// A change of what the view shows ([`client::ViewChange`]).
+    pub fn view(&self, change: client::ViewChange) {
+        self.state.update(|s| s.view(change));
     }
 
     pub fn keystroke(&self) {
@@ -416,3 +468,7 @@ pub fn get_text(url: &str, on_text: Box<dyn FnOnce(String)>) {
     request.set_onload(Some(on_load.unchecked_ref()));
     let _ = request.send();
 }
+
+/// One of the person's actions on a message: given the state, a new `client_id` and the time,
+/// it changes the state and returns the frames to send.
+type Action = dyn FnOnce(&mut ChatState, String, i64) -> Vec<String>;

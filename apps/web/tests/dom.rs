@@ -43,8 +43,9 @@ fn rendered(name: &str, text: &str) -> web_sys::HtmlElement {
         own: false,
         first_in_group: true,
     };
+    let state = client::ChatState::new("room", "me", "secret".into(), Default::default());
     parent
-        .append_child(&message_row(&row, 0))
+        .append_child(&message_row(&state, &row, 0))
         .expect("appended");
     parent
 }
@@ -108,6 +109,103 @@ fn formatted_text_is_text_never_html() {
     );
     assert_eq!(link.get_attribute("target").as_deref(), Some("_blank"));
     assert!(text_of(".text").ends_with(" javascript:alert(5) data:text/html,<p>x"));
+}
+
+/// A quote, a reaction's names and an edited text are text too; a deleted message shows its
+/// tombstone and nothing of what it said; a pending edit shows before the room confirms it.
+#[wasm_bindgen_test]
+fn quotes_reactions_edits_and_tombstones_render_as_text() {
+    let hostile = "<img src=x onerror=alert(1)>";
+    let mut state = client::ChatState::new("room", "me", "secret".into(), Default::default());
+    state.me.user_id = "user-00001".into();
+    let message = Message {
+        seq: 7,
+        client_id: "client-0007".into(),
+        user_id: "user-00002".into(),
+        name: hostile.into(),
+        text: "edited text".into(),
+        ts: 0,
+        edited_ts: Some(0),
+        rev: Some(9),
+        reactions: vec![protocol::Reaction {
+            emoji: "👍".into(),
+            user_ids: vec!["user-00002".into(), "user-00001".into()],
+        }],
+        reply: Some(protocol::Quote {
+            seq: 3,
+            user_id: "user-00003".into(),
+            name: hostile.into(),
+            text: hostile.into(),
+            deleted: false,
+        }),
+        ..Default::default()
+    };
+    let render = |state: &client::ChatState, message: &Message| {
+        let parent = container();
+        let row = client::Row::Message {
+            message,
+            own: false,
+            first_in_group: true,
+        };
+        parent
+            .append_child(&message_row(state, &row, 0))
+            .expect("appended");
+        parent
+    };
+    let text_of = |parent: &web_sys::HtmlElement, css: &str| {
+        parent
+            .query_selector(css)
+            .expect("query")
+            .and_then(|e| e.text_content())
+            .unwrap_or_default()
+    };
+    state.messages.reset(vec![message.clone()], false);
+    let parent = render(&state, &message);
+    assert!(parent.query_selector("img").expect("query").is_none());
+    assert_eq!(text_of(&parent, ".quote-author"), hostile);
+    assert_eq!(text_of(&parent, ".quote"), format!("{hostile}{hostile}"));
+    assert_eq!(text_of(&parent, ".edited"), "edited");
+    let chip = parent
+        .query_selector(".reactions .chip")
+        .expect("query")
+        .expect("a chip");
+    assert_eq!(chip.text_content().as_deref(), Some("👍 2"));
+    assert_eq!(chip.get_attribute("class").as_deref(), Some("chip mine"));
+    assert_eq!(
+        chip.get_attribute("title").as_deref(),
+        Some(format!("{hostile}, me").as_str()),
+        "who reacted, by name"
+    );
+    // Someone else's message: React and Reply, no Edit or Delete.
+    let offers = |action: &str| {
+        parent
+            .query_selector(&format!(".actions [data-action='{action}']"))
+            .expect("query")
+            .is_some()
+    };
+    assert!(offers("pick") && offers("reply"));
+    assert!(!offers("edit") && !offers("delete"));
+
+    let gone = Message {
+        deleted: true,
+        text: String::new(),
+        reactions: Vec::new(),
+        reply: None,
+        ..message.clone()
+    };
+    let parent = render(&state, &gone);
+    assert_eq!(text_of(&parent, ".text"), "Message deleted");
+    assert!(parent.query_selector(".actions").expect("query").is_none());
+
+    // An edit of one's own message, not confirmed yet, shows as done.
+    let own = Message {
+        user_id: "user-00001".into(),
+        ..message
+    };
+    state.messages.reset(vec![own.clone()], false);
+    let _ = state.edit(7, "fixed", "edit-0001".into(), 1);
+    let parent = render(&state, &own);
+    assert_eq!(text_of(&parent, ".text"), "fixed");
 }
 
 #[wasm_bindgen_test]

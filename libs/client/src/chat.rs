@@ -44,6 +44,20 @@ pub struct Notice {
     pub text: String,
 }
 
+/// A change the view makes to what it shows, not to the chat: one type, so the web client
+/// updates its state through one function for all of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ViewChange {
+    /// The composer's next message answers this message (or none).
+    ReplyTo(Option<i64>),
+    /// This own message is edited in place (or none).
+    Edit(Option<i64>),
+    /// Scroll to this message, loading older pages until it is held (or stop).
+    Seek(Option<i64>),
+    /// Say why an edit, a deletion or a reaction was refused.
+    Refused(String),
+}
+
 /// Everything the chat view shows for one room.
 #[derive(Debug, Clone)]
 pub struct ChatState {
@@ -73,6 +87,15 @@ pub struct ChatState {
     /// The room said it cannot store messages (`store_unavailable`) and has stored none since:
     /// the header says so while the connection itself is live.
     pub store_down: bool,
+    /// The message the composer's next message answers (the "replying to …" bar).
+    pub replying_to: Option<i64>,
+    /// The own message being edited in place.
+    pub editing: Option<i64>,
+    /// A message to scroll to (a reply's quote was clicked): the view loads older pages until
+    /// it holds it.
+    pub seeking: Option<i64>,
+    /// Why the room refused the person's last edit, deletion or reaction, until the next one.
+    pub refusal: Option<String>,
     secret: Secret,
     joined: bool,
     /// The room's revision this client has everything up to (0 until a frame said): the
@@ -114,6 +137,10 @@ impl ChatState {
             rooms_unsaved: false,
             outbox_unsaved: false,
             store_down: false,
+            replying_to: None,
+            editing: None,
+            seeking: None,
+            refusal: None,
             secret,
             joined: false,
             rev: 0,
@@ -381,10 +408,7 @@ impl ChatState {
                         if let Some(id) = action {
                             self.outbox.discard(&id);
                         }
-                        self.notice = Some(Notice {
-                            code: error.code,
-                            text: error.message,
-                        });
+                        self.refusal = Some(error.message);
                     }
                     Some(client_id) => self.outbox.refused(
                         client_id,
@@ -494,8 +518,34 @@ impl ChatState {
     }
 
     fn act(&mut self, client_id: String, act: Act, text: String, now: i64) -> Vec<String> {
+        self.refusal = None;
         self.outbox.push(client_id, act, text, now);
         self.flush(now)
+    }
+
+    /// The view changes what it shows.
+    pub fn view(&mut self, change: ViewChange) {
+        match change {
+            ViewChange::ReplyTo(seq) => self.replying_to = seq,
+            ViewChange::Edit(seq) => self.editing = seq,
+            ViewChange::Seek(seq) => self.seeking = seq,
+            ViewChange::Refused(why) => self.refusal = Some(why),
+        }
+    }
+
+    /// The name `user_id` goes by here: online now, or on their newest message held.
+    pub fn name_of(&self, user_id: &str) -> Option<&str> {
+        if user_id == self.me.user_id {
+            return Some(&self.me.name);
+        }
+        let online = self.online.iter().find(|m| m.user_id == user_id);
+        online.map(|m| m.name.as_str()).or_else(|| {
+            self.messages
+                .iter()
+                .rev()
+                .find(|m| m.user_id == user_id)
+                .map(|m| m.name.as_str())
+        })
     }
 
     /// Whether the server said it does not speak this client's protocol: the versions it does.

@@ -14,7 +14,7 @@ mod typing;
 
 pub use attention::{Alert, Attention};
 pub use backoff::{Backoff, Beat, Heartbeat};
-pub use chat::{ChatState, ConnectionStatus, Notice, ROOM_FULL_DEFAULT_WAIT_MS};
+pub use chat::{ChatState, ConnectionStatus, Notice, ROOM_FULL_DEFAULT_WAIT_MS, ViewChange};
 pub use face::{Face, HUES};
 pub use messages::{MessageList, Row};
 pub use outbox::{

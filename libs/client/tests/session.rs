@@ -993,10 +993,7 @@ fn reactions_toggle_and_a_refused_action_is_dropped_with_a_notice() {
     assert!(chat.shown(&held).deleted);
     chat.received(&error(ErrorCode::NotAllowed, Some("delete-0001"), None), 5);
     assert!(!chat.shown(&held).deleted);
-    assert_eq!(
-        chat.notice.as_ref().map(|n| n.code),
-        Some(ErrorCode::NotAllowed)
-    );
+    assert_eq!(chat.refusal.as_deref(), Some("NotAllowed"));
     assert_eq!(chat.outbox.entries().len(), 2, "the reactions still wait");
     // ↑ edits the newest own message that is not deleted.
     assert_eq!(chat.last_own().map(|m| m.seq), Some(6));

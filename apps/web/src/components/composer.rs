@@ -1,8 +1,10 @@
-//! The composer: the message field (Enter sends), the character count near the limit, why a
-//! send was refused, and the warning when unsent messages cannot be saved.
+//! The composer: the message field (Enter sends, ↑ in an empty field edits one's last message),
+//! the "replying to …" bar, the character count near the limit, why a send or an action was
+//! refused, and the warning when unsent messages cannot be saved.
 
 use crate::dom::{self, El};
 use crate::transport::Transport;
+use client::ViewChange;
 use protocol::TEXT_MAX_CHARS;
 use reactive_graph::prelude::*;
 use reactive_graph::signal::RwSignal;
@@ -52,12 +54,52 @@ pub(super) fn composer(transport: Transport) -> El {
             let Some(key) = event.dyn_ref::<web_sys::KeyboardEvent>() else {
                 return;
             };
-            if key.key() == "Enter" && !key.shift_key() && !key.is_composing() {
-                event.prevent_default();
-                send();
+            let empty = dom::event_value(&event).is_empty();
+            match key.key().as_str() {
+                "Enter" if !key.shift_key() && !key.is_composing() => {
+                    event.prevent_default();
+                    send();
+                }
+                "ArrowUp" if empty => {
+                    let last = transport
+                        .state
+                        .with_untracked(|s| s.last_own().map(|m| m.seq));
+                    if let Some(seq) = last {
+                        event.prevent_default();
+                        transport.view(ViewChange::Edit(Some(seq)));
+                        leptos_dom::helpers::request_animation_frame(|| dom::focus(".edit-field"));
+                    }
+                }
+                "Escape" => transport.view(ViewChange::ReplyTo(None)),
+                _ => {}
             }
         }
     };
+    let state = transport.state;
+    // The reply bar: whom and what the next message answers, and a way out.
+    let replying = move || {
+        state.with(|s| {
+            let seq = s.replying_to?;
+            let message = s.messages.get(seq)?;
+            let mut bar = String::from("Replying to ");
+            bar.push_str(&message.name);
+            bar.push_str(": ");
+            bar.push_str(message.text.lines().next().unwrap_or_default());
+            Some(bar)
+        })
+    };
+    let reply_bar = El::with_class("p", "reply-bar")
+        .push(El::with_class("span", "reply-to").bind_text(move || replying().unwrap_or_default()))
+        .push(
+            El::with_class("button", "small quiet")
+                .attr("type", "button")
+                .attr("aria-label", "Cancel the reply")
+                .text("✕")
+                .on("click", move |_| {
+                    transport.view(ViewChange::ReplyTo(None));
+                    dom::focus(".composer textarea");
+                }),
+        );
     let count = move || usize::try_from(length.get()).unwrap_or(0);
     let counter = El::new("span")
         .attr("aria-live", "polite")
@@ -77,6 +119,7 @@ pub(super) fn composer(transport: Transport) -> El {
             event.prevent_default();
             send();
         })
+        .shown_child(reply_bar, move || replying().is_some())
         .push(area.on("input", on_input).on("keydown", on_key))
         .shown_child(counter, move || count() >= TEXT_MAX_CHARS - 200)
         .push(
@@ -86,6 +129,12 @@ pub(super) fn composer(transport: Transport) -> El {
                 .text("Send"),
         )
         .push(problem)
+        .shown_child(
+            El::with_class("p", "problem refusal")
+                .attr("role", "alert")
+                .bind_text(move || state.with(|s| s.refusal.clone()).unwrap_or_default()),
+            move || state.with(|s| s.refusal.is_some()),
+        )
         .shown_child(
             El::with_class("p", "storage-warning")
                 .attr("role", "alert")

@@ -1,29 +1,43 @@
 //! The message list: stored messages kept by key (only changed rows are touched), day
-//! separators, and the outbox's pending rows with Retry and Discard.
+//! separators, and the outbox's pending rows with Retry and Discard. Each message shows its
+//! quote, reactions and whether it was edited, and offers its actions (react, reply, and on
+//! one's own edit and delete): on hover or keyboard focus on a desktop, by a long press on a
+//! phone. An edit happens in place.
 
 use super::{face, small_button};
 use crate::dom::{self, El};
 use crate::format;
 use crate::transport::Transport;
 use client::markup::{self, Span};
-use client::{ChatState, PendingView, Row};
-use leptos_dom::helpers::document;
+use client::{ChatState, PendingView, Row, ViewChange};
+use leptos_dom::helpers::{document, request_animation_frame, window};
+use protocol::Message;
 use reactive_graph::prelude::*;
 use reactive_graph::signal::RwSignal;
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::JsCast;
+use wasm_bindgen::closure::Closure;
 use web_sys::{Element, Event, Node};
 
-/// What identifies a rendered row: a row whose key is unchanged is left as it is.
+/// What identifies a rendered row: a row whose key is unchanged is left as it is. A message's
+/// key holds what changes it: its revision, the person's actions on it still pending, and
+/// whether it is being edited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum RowKey {
     Day(i64),
-    Message { seq: i64, own: bool, first: bool },
+    Message {
+        seq: i64,
+        own: bool,
+        first: bool,
+        rev: i64,
+        pending: usize,
+        editing: bool,
+    },
 }
 
 impl RowKey {
-    fn of(row: &Row<'_>) -> Self {
+    fn of(state: &ChatState, row: &Row<'_>) -> Self {
         match row {
             Row::Day { day, .. } => Self::Day(*day),
             Row::Message {
@@ -34,6 +48,9 @@ impl RowKey {
                 seq: message.seq,
                 own: *own,
                 first: *first_in_group,
+                rev: message.rev(),
+                pending: state.pending_on(message.seq).count(),
+                editing: state.editing == Some(message.seq),
             },
         }
     }
@@ -53,8 +70,15 @@ impl ShownRows {
     /// older pages at the start, so the unchanged prefix and suffix are skipped by key, in Rust,
     /// and only the rows between them are touched: a message in a list of thousands costs a
     /// pass over the keys and one DOM insertion.
-    fn update(&mut self, list: &Element, end: &Node, rows: &[Row<'_>], now: i64) {
-        let keys: Vec<RowKey> = rows.iter().map(RowKey::of).collect();
+    fn update(
+        &mut self,
+        list: &Element,
+        end: &Node,
+        state: &ChatState,
+        rows: &[Row<'_>],
+        now: i64,
+    ) {
+        let keys: Vec<RowKey> = rows.iter().map(|row| RowKey::of(state, row)).collect();
         let prefix = self
             .keys
             .iter()
@@ -103,7 +127,7 @@ impl ShownRows {
                 .map(|found| list_of[found].1)
                 .filter(|i| old_keys[*i] == *key)
                 .and_then(|i| reusable[i].take());
-            let node = kept.unwrap_or_else(|| message_row(row, now));
+            let node = kept.unwrap_or_else(|| message_row(state, row, now));
             let _ = list.insert_before(&node, Some(&before));
             middle.push(node);
         }
@@ -122,6 +146,15 @@ impl ShownRows {
             .collect();
     }
 
+    /// The row of message `seq`, if it is shown.
+    fn node_of(&self, seq: i64) -> Option<Element> {
+        let at = self.keys.iter().position(|key| match key {
+            RowKey::Message { seq: shown, .. } => *shown == seq,
+            RowKey::Day(_) => false,
+        })?;
+        self.nodes.get(at).cloned()
+    }
+
     /// "Today" becomes "Yesterday" at midnight.
     fn relabel_days(&self, now: i64) {
         for (node, ts) in &self.days {
@@ -133,32 +166,213 @@ impl ShownRows {
     }
 }
 
+/// The emoji a message's picker offers at a click (any of [`protocol::REACTION_EMOJI`] is
+/// accepted).
+const QUICK_EMOJI: [&str; 8] = ["👍", "❤️", "😂", "🎉", "😮", "😢", "🙏", "🔥"];
+
+/// How long a touch must rest on a message to open its menu.
+const LONG_PRESS_MS: i32 = 450;
+
+/// The element an event came from, as an element.
+fn target_of(event: &Event) -> Option<Element> {
+    event.target().and_then(|t| t.dyn_into::<Element>().ok())
+}
+
+/// The nearest ancestor of `element` (itself included) that `selector` matches.
+fn closest(element: &Element, selector: &str) -> Option<Element> {
+    element.closest(selector).ok().flatten()
+}
+
+/// A `seq` as an attribute holds it: digits only. Read by hand, since `str::parse` would bring
+/// its general machinery into the client (about 600 bytes of wasm).
+fn seq_of(text: &str) -> Option<i64> {
+    text.bytes().try_fold(0i64, |n, b| {
+        let digit = i64::from(b.checked_sub(b'0').filter(|d| *d < 10)?);
+        n.checked_mul(10)?.checked_add(digit)
+    })
+}
+
+/// `data-seq` of the row `element` is in.
+fn row_seq(element: &Element) -> Option<i64> {
+    seq_of(&closest(element, "li[data-seq]")?.get_attribute("data-seq")?)
+}
+
+/// The long-press menu and the emoji picker open now: at most one of each, so each is held
+/// rather than looked for.
+#[derive(Default)]
+struct Open {
+    menu: Option<Element>,
+    picker: Option<Element>,
+}
+
+impl Open {
+    /// Closes both, but what is in the row `keep`.
+    fn close(&mut self, keep: Option<&Element>) {
+        let kept = |element: &Element| {
+            keep.is_some_and(|keep| closest(element, "li").as_ref() == Some(keep))
+        };
+        if let Some(menu) = self.menu.take_if(|m| !kept(m)) {
+            let _ = menu.remove_attribute("data-menu");
+        }
+        if let Some(picker) = self.picker.take_if(|p| !kept(p)) {
+            picker.remove();
+        }
+    }
+
+    /// Opens or closes the emoji picker of the message `row`.
+    fn toggle_picker(&mut self, row: &Element) {
+        let was_here = self
+            .picker
+            .as_ref()
+            .is_some_and(|p| closest(p, "li").as_ref() == Some(row));
+        if let Some(open) = self.picker.take() {
+            open.remove();
+        }
+        if was_here {
+            return;
+        }
+        let mut picker = El::with_class("div", "picker")
+            .attr("role", "group")
+            .attr("aria-label", "Reactions");
+        for emoji in QUICK_EMOJI {
+            picker = picker.push(
+                El::new("button")
+                    .attr("type", "button")
+                    .attr("data-action", "react")
+                    .attr("data-emoji", emoji)
+                    .text(emoji),
+            );
+        }
+        let _ = row.append_child(&picker.0);
+        if let Some(first) = picker.0.first_element_child()
+            && let Ok(first) = first.dyn_into::<web_sys::HtmlElement>()
+        {
+            let _ = first.focus();
+        }
+        self.picker = Some(picker.0);
+    }
+}
+
+/// What a click on one of a row's buttons does.
+fn act(transport: Transport, open: &RefCell<Open>, button: &Element) {
+    let action = button.get_attribute("data-action").unwrap_or_default();
+    let seq = row_seq(button).unwrap_or_default();
+    let client_id = closest(button, "[data-client-id]")
+        .and_then(|row| row.get_attribute("data-client-id"))
+        .unwrap_or_default();
+    match action.as_str() {
+        "retry" => transport.retry(&client_id),
+        "discard" => transport.discard(&client_id),
+        "pick" => {
+            if let Some(row) = closest(button, "li") {
+                open.borrow_mut().toggle_picker(&row);
+            }
+            return;
+        }
+        "react" => {
+            let emoji = button.get_attribute("data-emoji").unwrap_or_default();
+            transport.react(seq, emoji);
+        }
+        "reply" => {
+            transport.view(ViewChange::ReplyTo(Some(seq)));
+            dom::focus(".composer textarea");
+        }
+        "edit" => {
+            transport.view(ViewChange::Edit(Some(seq)));
+            request_animation_frame(|| dom::focus(".edit-field"));
+        }
+        "delete" => {
+            let sure = window()
+                .confirm_with_message("Delete this message for everyone?")
+                .unwrap_or(false);
+            if sure {
+                transport.delete(seq);
+            }
+        }
+        "quote" => {
+            let original = button.get_attribute("data-quote").and_then(|q| seq_of(&q));
+            transport.view(ViewChange::Seek(original));
+        }
+        _ => {}
+    }
+    open.borrow_mut().close(None);
+}
+
+/// Enter saves the edit in place, Escape leaves it; the composer has the focus again after.
+fn edit_key(transport: Transport, event: &Event) {
+    let (Some(key), Some(field)) = (
+        event.dyn_ref::<web_sys::KeyboardEvent>(),
+        target_of(event).filter(|t| t.class_list().contains("edit-field")),
+    ) else {
+        return;
+    };
+    let seq = row_seq(&field).unwrap_or_default();
+    match key.key().as_str() {
+        "Enter" if !key.shift_key() && !key.is_composing() => {
+            event.prevent_default();
+            transport.edit(seq, dom::value_of(&field));
+        }
+        "Escape" => transport.view(ViewChange::Edit(None)),
+        _ => return,
+    }
+    dom::focus(".composer textarea");
+}
+
 /// `<ol class="message-list">`: the stored messages, then the ones still in the outbox.
 pub(super) fn message_list(state: RwSignal<ChatState>, transport: Transport) -> Node {
     let list = El::with_class("ol", "message-list")
         .attr("aria-live", "polite")
         .attr("aria-relevant", "additions");
-    // The pending rows' buttons: one listener for all of them, as rows come and go.
-    let on_click = move |event: Event| {
-        let button = event
-            .target()
-            .and_then(|t| t.dyn_into::<Element>().ok())
-            .and_then(|t| t.closest("button[data-action]").ok().flatten());
-        let Some(button) = button else {
-            return;
-        };
-        let id = button
-            .closest("[data-client-id]")
-            .ok()
-            .flatten()
-            .and_then(|row| row.get_attribute("data-client-id"));
-        match (button.get_attribute("data-action").as_deref(), id) {
-            (Some("retry"), Some(id)) => transport.retry(&id),
-            (Some("discard"), Some(id)) => transport.discard(&id),
-            _ => {}
+    let open = Rc::new(RefCell::new(Open::default()));
+    // The rows' buttons: one listener for all of them, as rows come and go. A click elsewhere
+    // closes an open menu or picker.
+    let on_click = {
+        let open = open.clone();
+        move |event: Event| {
+            let Some(target) = target_of(&event) else {
+                return;
+            };
+            match closest(&target, "button[data-action]") {
+                Some(button) => act(transport, &open, &button),
+                None => open.borrow_mut().close(closest(&target, "li").as_ref()),
+            }
         }
     };
-    let list = list.on("click", on_click).0;
+    // A long press on a message (a touch resting there: touch events come from touch only)
+    // opens its actions as a menu.
+    let timer = Rc::new(std::cell::Cell::new(0));
+    let press = {
+        let timer = timer.clone();
+        move |event: Event| {
+            let Some(row) = target_of(&event).and_then(|t| closest(&t, "li[data-seq]")) else {
+                return;
+            };
+            let open = open.clone();
+            let menu = Closure::once_into_js(move || {
+                let mut open = open.borrow_mut();
+                open.close(None);
+                let _ = row.set_attribute("data-menu", "");
+                open.menu = Some(row);
+            });
+            let id = window()
+                .set_timeout_with_callback_and_timeout_and_arguments_0(
+                    menu.unchecked_ref(),
+                    LONG_PRESS_MS,
+                )
+                .unwrap_or(0);
+            timer.set(id);
+        }
+    };
+    let release = move |_: Event| window().clear_timeout_with_handle(timer.replace(0));
+    let list = list
+        .on("click", on_click)
+        .on("keydown", move |event: Event| edit_key(transport, &event))
+        .on("touchstart", press)
+        .on("touchend", release.clone())
+        .on("touchmove", release.clone())
+        .on("touchcancel", release)
+        .0;
+
     // Stored rows go before this marker, pending rows after it.
     let end: Node = document().create_comment("pending").into();
     let _ = list.append_child(&end);
@@ -167,25 +381,25 @@ pub(super) fn message_list(state: RwSignal<ChatState>, transport: Transport) -> 
     // The rows are rebuilt only when the messages or who we are change: ticks, typing notices
     // and status changes touch the state every second and must not cost a pass over thousands
     // of messages. Own messages are known only once the welcome says who we are.
-    let mut seen: Option<(u64, String)> = None;
+    let mut seen: Option<RowsView> = None;
     {
         let (list, end, shown) = (list.clone(), end.clone(), shown.clone());
         dom::watch(move || {
-            let changed = state.with(|s| {
-                seen.as_ref()
-                    .is_none_or(|(rev, me)| *rev != s.messages.revision() || *me != s.me.user_id)
-            });
+            let changed = state.with(|s| seen.as_ref() != Some(&view_of(s)));
             if !changed {
                 return;
             }
             let now = transport.clock.get_untracked();
             state.with_untracked(|s| {
-                seen = Some((s.messages.revision(), s.me.user_id.clone()));
+                seen = Some(view_of(s));
                 let offset = format::tz_offset_ms(s.messages.newest_seq().unwrap_or(0));
-                shown.borrow_mut().update(&list, &end, &s.rows(offset), now);
+                shown
+                    .borrow_mut()
+                    .update(&list, &end, s, &s.rows(offset), now);
             });
         });
     }
+    seek(state, transport, shown.clone());
     dom::watch(move || {
         let now = transport.clock.get();
         shown.borrow().relabel_days(now);
@@ -241,8 +455,76 @@ pub(super) fn message_list(state: RwSignal<ChatState>, transport: Transport) -> 
     list.into()
 }
 
+/// What the rows are rebuilt for: the messages, who we are, the actions pending (their ids)
+/// and the message being edited. Ticks, typing notices and status changes touch the state every
+/// second and cost no pass over the messages.
+type RowsView = (u64, String, Vec<String>, Option<i64>);
+
+fn view_of(s: &ChatState) -> RowsView {
+    let pending = s
+        .outbox
+        .entries()
+        .iter()
+        .filter(|e| e.act.target().is_some());
+    (
+        s.messages.revision(),
+        s.me.user_id.clone(),
+        pending.map(|e| e.client_id.clone()).collect(),
+        s.editing,
+    )
+}
+
+/// Scrolls to the message a clicked quote names, loading older pages until the list holds it
+/// (or holds all there is), then marks it for a moment.
+fn seek(state: RwSignal<ChatState>, transport: Transport, shown: Rc<RefCell<ShownRows>>) {
+    dom::watch(move || {
+        let wanted = state.with(|s| (s.seeking, s.messages.revision(), s.messages.loading_older));
+        let (Some(seq), _, loading) = wanted else {
+            return;
+        };
+        let shown = shown.clone();
+        // After this frame's rows are in the document.
+        request_animation_frame(move || {
+            let found = shown.borrow().node_of(seq);
+            if let Some(row) = found {
+                row.scroll_into_view();
+                let _ = row.remove_attribute("data-found");
+                let _ = row.set_attribute("data-found", "");
+                transport.view(ViewChange::Seek(None));
+            } else if !loading {
+                let more = state.with_untracked(|s| s.messages.has_more && s.is_live());
+                if more {
+                    transport.load_older();
+                } else {
+                    transport.view(ViewChange::Seek(None));
+                }
+            }
+        });
+    });
+}
+
+/// A button of a message's actions: its icon, and its name for screen readers and the phone's
+/// menu.
+fn action_button(action: &str, icon: &str, name: &str) -> El {
+    El::new("button")
+        .attr("type", "button")
+        .attr("data-action", action)
+        .attr("title", name)
+        .attr("aria-label", name)
+        .push(
+            El::with_class("span", "icon")
+                .attr("aria-hidden", "true")
+                .text(icon),
+        )
+        .push(
+            El::with_class("span", "label")
+                .attr("aria-hidden", "true")
+                .text(name),
+        )
+}
+
 /// One stored message, or a day separator.
-pub fn message_row(row: &Row<'_>, now: i64) -> Element {
+pub fn message_row(state: &ChatState, row: &Row<'_>, now: i64) -> Element {
     match row {
         Row::Day { ts, .. } => {
             // A list item like the messages (a list holds items only); its text says the day.
@@ -253,6 +535,8 @@ pub fn message_row(row: &Row<'_>, now: i64) -> Element {
             own,
             first_in_group,
         } => {
+            // As the person will see it once the room confirms what they did to it.
+            let message = &state.shown(message);
             let class = match (own, first_in_group) {
                 (true, true) => "bubble own first",
                 (true, false) => "bubble own",
@@ -260,7 +544,7 @@ pub fn message_row(row: &Row<'_>, now: i64) -> Element {
                 (false, false) => "bubble",
             };
             let time = format::time(message.ts);
-            let mut li = El::with_class("li", class).attr("data-seq", &message.seq.to_string());
+            let mut li = El::with_class("li", class).attr("data-seq", &decimal(message.seq));
             // A group (one person's messages close together) shows its face, its name and its
             // time once, at the top; each later message tells its time on hover.
             if *first_in_group {
@@ -273,9 +557,95 @@ pub fn message_row(row: &Row<'_>, now: i64) -> Element {
             } else {
                 li = li.attr("title", &time);
             }
-            li.push(rich_text(&message.text)).0
+            if let Some(quote) = &message.reply {
+                li = li.push(
+                    El::with_class("button", "quote")
+                        .attr("type", "button")
+                        .attr("data-action", "quote")
+                        .attr("data-quote", &decimal(quote.seq))
+                        .push(El::with_class("span", "quote-author").text(&quote.name))
+                        .text(if quote.deleted {
+                            "Message deleted"
+                        } else {
+                            &quote.text
+                        }),
+                );
+            }
+            if message.deleted {
+                return li
+                    .push(El::with_class("p", "text deleted").text("Message deleted"))
+                    .0;
+            }
+            if state.editing == Some(message.seq) {
+                li = li
+                    .push(
+                        El::with_class("textarea", "edit-field")
+                            .attr("aria-label", "Edit message")
+                            .text(&message.text),
+                    )
+                    .push(El::with_class("span", "hint").text("Enter to save · Esc to cancel"));
+            } else {
+                li = li.push(rich_text(&message.text));
+            }
+            if let Some(at) = message.edited_ts {
+                li = li.push(
+                    El::with_class("span", "edited")
+                        .attr("title", &format::time(at))
+                        .text("edited"),
+                );
+            }
+            if !message.reactions.is_empty() {
+                li = li.push(reactions(state, message));
+            }
+            let mut actions = El::with_class("div", "actions")
+                .attr("role", "toolbar")
+                .attr("aria-label", "Message actions")
+                .push(action_button("pick", "☺", "React"))
+                .push(action_button("reply", "↩", "Reply"));
+            if *own {
+                actions = actions
+                    .push(action_button("edit", "✎", "Edit"))
+                    .push(action_button("delete", "🗑", "Delete"));
+            }
+            li.push(actions).0
         }
     }
+}
+
+/// `n` in decimal, without the formatting machinery.
+fn decimal(n: i64) -> String {
+    let mut out = String::new();
+    protocol::json::write_int(&mut out, n);
+    out
+}
+
+/// A chip per emoji on `message`: the emoji and how many put it there, pressed when one of them
+/// is this person; who they are on hover (and for screen readers). A click toggles it.
+fn reactions(state: &ChatState, message: &Message) -> El {
+    let mut chips = El::with_class("div", "reactions");
+    for reaction in &message.reactions {
+        let mine = reaction.user_ids.contains(&state.me.user_id);
+        let names: Vec<&str> = reaction
+            .user_ids
+            .iter()
+            .map(|id| state.name_of(id).unwrap_or("someone"))
+            .collect();
+        let names = names.join(", ");
+        let count = reaction.user_ids.len();
+        chips = chips.push(
+            El::with_class("button", if mine { "chip mine" } else { "chip" })
+                .attr("type", "button")
+                .attr("data-action", "react")
+                .attr("data-emoji", &reaction.emoji)
+                .attr("aria-pressed", if mine { "true" } else { "false" })
+                // Named by what it shows ("👍 2"); who reacted is its description.
+                .attr("title", &names)
+                .text(&reaction.emoji)
+                .text(" ")
+                .text(&decimal(i64::try_from(count).unwrap_or(i64::MAX))),
+        );
+    }
+    chips
 }
 
 /// `<div class="text">` with a message's text and its little formatting
@@ -364,8 +734,6 @@ fn show_pending_state(row: &Element, view: &PendingView) {
 #[cfg(all(test, target_arch = "wasm32"))]
 mod tests {
     use super::*;
-    use client::MessageList;
-    use protocol::Message;
     use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 
     wasm_bindgen_test_configure!(run_in_browser);
@@ -403,10 +771,11 @@ mod tests {
         }
 
         fn render(&mut self, messages: &[Message]) {
-            let mut all = MessageList::default();
-            all.reset(messages.to_vec(), false);
+            let mut state = ChatState::new("room", "me", "secret".into(), Default::default());
+            state.me.user_id = "me".into();
+            state.messages.reset(messages.to_vec(), false);
             self.shown
-                .update(&self.list, &self.end, &all.rows("me", 0), DAY);
+                .update(&self.list, &self.end, &state, &state.rows(0), DAY);
         }
 
         /// `data-seq` of each message row, and "day" for each separator, in document order.

@@ -2,5 +2,6 @@
 //! Helpers are split like Leptos's own e2e fixtures: `find` (locating things), `action` (doing
 //! things), `check` (waiting until something holds).
 
+mod actions;
 mod fixtures;
 mod scenarios;

@@ -102,19 +102,7 @@ async fn two_people_chat_see_presence_and_typing_and_keep_who_they_are() -> Resu
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scrolling_up_loads_older_pages_without_gaps() -> Result<()> {
     let stack = ChatStack::start(WorkerOptions::unlimited()).await?;
-    let (mut writer, _) = Chat::join(
-        &stack.ws_url("lobby"),
-        "writer",
-        "writer-secret-0000000001",
-        None,
-    )
-    .await?;
-    for n in 1..=120 {
-        writer
-            .say(&format!("history-{n:03}"), &format!("message {n:03}"))
-            .await?;
-    }
-    writer.messages(120).await?;
+    let (mut writer, _) = action::write_history(&stack, 120).await?;
     let all: Vec<String> = (1..=120).map(|n| format!("message {n:03}")).collect();
 
     let mut browser = Browser::start()?;
