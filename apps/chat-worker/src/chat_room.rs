@@ -309,7 +309,7 @@ impl ChatRoom {
         &self,
         room: &str,
         count: usize,
-    ) -> std::result::Result<Vec<protocol::Message>, StoreFailure> {
+    ) -> std::result::Result<room::Tail, StoreFailure> {
         if self.log()?.started()? == Started::No {
             let messages = self.store.tail(room, count).await?;
             let complete = messages.len() < count;

@@ -33,7 +33,7 @@ pub struct Log {
     marks: std::cell::RefCell<MarkSchedule>,
 }
 
-/// Rows in the log, of those the ones not yet mirrored, the highest `seq`, and the mirror's mark
+/// Rows in the log, of those the ones not yet mirrored, the highest revision, and the mirror's mark
 /// as this instance knows it (ahead of the saved one until [`MarkSchedule`] saves it).
 #[derive(Debug, Clone, Copy)]
 struct Counts {
@@ -76,6 +76,9 @@ impl Log {
             log.run(&plain(statement)).map_err(unusable)?;
         }
         log.migrate().map_err(unusable)?;
+        // Rows an older version wrote after the migration (a rollback, then this one again)
+        // have no revision: they take their `seq`, as the migration gave the rows before it.
+        log.run(&plain(wal::MIGRATION[1])).map_err(unusable)?;
         Ok(log)
     }
 
@@ -286,11 +289,14 @@ impl Log {
         Ok(room)
     }
 
-    /// The newest `count` messages, ascending.
-    pub fn tail(&self, count: usize) -> Result<Vec<Message>, StoreFailure> {
-        Ok(messages_newest_first(
-            self.rows(&wal::tail_statement(count))?,
-        ))
+    /// The newest `count` messages, ascending, and the log's highest revision.
+    pub fn tail(&self, count: usize) -> Result<room::Tail, StoreFailure> {
+        Ok(room::Tail {
+            messages: messages_newest_first(self.rows(&wal::tail_statement(count))?),
+            // Read, not the cached count: after a fence the log moved without this instance.
+            // An index lookup.
+            highest: self.int(&wal::highest_statement())?.unwrap_or(0),
+        })
     }
 
     /// Up to `limit + 1` messages before `before`, ascending.

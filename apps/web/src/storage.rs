@@ -71,16 +71,25 @@ pub fn secret() -> Result<String, NoSecureRandom> {
     Ok(secret)
 }
 
-fn outbox_key(room: &str) -> String {
-    format!("edge-chat.outbox.{room}")
+/// The keys of `room`'s outbox: its messages, and its actions, which tabs of versions before
+/// actions never read ([`Outbox::to_json`]).
+fn outbox_keys(room: &str) -> [String; 2] {
+    [
+        format!("edge-chat.outbox.{room}"),
+        format!("edge-chat.actions.{room}"),
+    ]
+}
+
+/// The two stored values of `room`'s outbox.
+pub fn stored_outbox(room: &str) -> [Option<String>; 2] {
+    outbox_keys(room).map(|key| get(&key))
 }
 
 /// The outbox of `room` as it was left, with messages past their confirmation window marked
 /// failed.
 pub fn outbox(room: &str) -> Outbox {
-    get(&outbox_key(room))
-        .map(|json| Outbox::from_json(&json, crate::now()))
-        .unwrap_or_default()
+    let [messages, actions] = stored_outbox(room);
+    Outbox::from_stored([messages.as_deref(), actions.as_deref()], crate::now())
 }
 
 /// Saves `outbox` as the one outbox of `room` that every tab shares: what other tabs stored is
@@ -90,14 +99,22 @@ pub fn save_outbox(room: &str, outbox: &mut Outbox, now: i64) -> bool {
     let Some(storage) = local_storage() else {
         return false;
     };
-    let key = outbox_key(room);
-    outbox.merge_stored(storage.get_item(&key).ok().flatten().as_deref(), now);
-    let written = if outbox.is_empty() {
-        storage.remove_item(&key)
-    } else {
-        storage.set_item(&key, &outbox.to_json())
-    };
-    let saved = written.is_ok();
+    let [messages, actions] = stored_outbox(room);
+    outbox.merge_stored([messages.as_deref(), actions.as_deref()], now);
+    let [messages_key, actions_key] = outbox_keys(room);
+    let mut saved = true;
+    for (key, json) in [
+        (messages_key, outbox.to_json()),
+        (actions_key, outbox.actions_json()),
+    ] {
+        // An empty outbox leaves nothing behind.
+        let written = if json.ends_with("[]}") {
+            storage.remove_item(&key)
+        } else {
+            storage.set_item(&key, &json)
+        };
+        saved &= written.is_ok();
+    }
     if saved {
         outbox.saved();
     }
@@ -124,10 +141,10 @@ pub fn is_rooms(key: Option<&str>) -> bool {
     key == Some(ROOMS_KEY)
 }
 
-/// Whether a `storage` event (another tab wrote localStorage) concerns `room`'s outbox; its new
-/// value is then the outbox to merge.
+/// Whether a `storage` event (another tab wrote localStorage) concerns `room`'s outbox: one of
+/// its two values, to merge with the other ([`stored_outbox`]).
 pub fn is_outbox_of(room: &str, key: Option<&str>) -> bool {
-    key == Some(outbox_key(room).as_str())
+    outbox_keys(room).iter().any(|k| key == Some(k.as_str()))
 }
 
 /// Reloads the page, unless it already reloaded for a server speaking protocol versions

@@ -108,8 +108,10 @@ impl Transport {
             let room = shared.state.with_untracked(|s| s.room.clone());
             let stored = event.new_value();
             if storage::is_outbox_of(&room, event.key().as_deref()) {
+                let [messages, actions] = storage::stored_outbox(&room);
                 shared.state.update(|s| {
-                    s.outbox.merge_stored(stored.as_deref(), now());
+                    s.outbox
+                        .merge_stored([messages.as_deref(), actions.as_deref()], now());
                 });
             } else if storage::is_rooms(event.key().as_deref()) {
                 // Another tab visited a room or saw one.

@@ -4,7 +4,7 @@
 use crate::attention::Attention;
 use crate::backoff::{Backoff, Beat, Heartbeat};
 use crate::messages::{MessageList, Row};
-use crate::outbox::{Act, Outbox, OutboxEntry};
+use crate::outbox::{Act, Outbox, OutboxEntry, OutboxState};
 use crate::rooms::Rooms;
 use crate::typing::Typing;
 use protocol::{ClientFrame, ErrorCode, HistoryPage, Member, Message, Secret, ServerFrame};
@@ -297,12 +297,24 @@ impl ChatState {
                 if let Some(window) = welcome.dedupe_window_ms {
                     self.outbox.set_dedupe_window(window);
                 }
-                self.see(&welcome.messages);
-                self.rev = self.rev.max(welcome.rev.unwrap_or(0));
                 if welcome.reset {
+                    // The room's word on where it stands, even below what this client saw (a
+                    // room whose log started over): a cursor above it would reset every resume.
+                    self.rev = welcome.rev.unwrap_or(0);
+                    self.see(&welcome.messages);
                     self.messages.reset(welcome.messages, welcome.has_more);
                 } else {
-                    self.messages.merge(welcome.messages);
+                    self.see(&welcome.messages);
+                    self.rev = self.rev.max(welcome.rev.unwrap_or(0));
+                    // What is newer than the newest held is added; an older message that
+                    // changed replaces the one held, and is not added if not held: the list
+                    // holds an unbroken run of the room, and loading older pages starts below
+                    // its oldest.
+                    let newest = self.messages.newest_seq().unwrap_or(i64::MIN);
+                    let (new, changed): (Vec<_>, Vec<_>) =
+                        welcome.messages.into_iter().partition(|m| m.seq > newest);
+                    self.messages.update(changed);
+                    self.messages.merge(new);
                 }
                 // A resume may carry our own messages that were stored while we were away. The
                 // room knows a message by who sent it and its `client_id`, and so does this:
@@ -410,13 +422,16 @@ impl ChatState {
                         }
                         self.refusal = Some(error.message);
                     }
-                    Some(client_id) => self.outbox.refused(
-                        client_id,
-                        error.code,
-                        &error.message,
-                        error.retry_after_ms,
-                        now,
-                    ),
+                    Some(client_id) => {
+                        self.outbox.refused(
+                            client_id,
+                            error.code,
+                            &error.message,
+                            error.retry_after_ms,
+                            now,
+                        );
+                        self.drop_failed_actions();
+                    }
                     None => {
                         match error.code {
                             // A history request the store could not answer: allow another.
@@ -464,12 +479,27 @@ impl ChatState {
         shown
     }
 
-    /// The outbox's actions on message `seq`, oldest first.
+    /// The outbox's actions on message `seq` still on their way, oldest first.
     pub fn pending_on(&self, seq: i64) -> impl Iterator<Item = &OutboxEntry> {
-        self.outbox
-            .entries()
-            .iter()
-            .filter(move |e| e.act.target() == Some(seq))
+        self.outbox.entries().iter().filter(move |e| {
+            e.act.target() == Some(seq) && !matches!(e.state, OutboxState::Failed { .. })
+        })
+    }
+
+    /// An action that failed for good (refused, too many attempts, or unconfirmed too long)
+    /// leaves the outbox: the message shows as the room has it again, and why is said.
+    fn drop_failed_actions(&mut self) {
+        while let Some((client_id, reason)) =
+            self.outbox.entries().iter().find_map(|e| match &e.state {
+                OutboxState::Failed { reason } if e.act.target().is_some() => {
+                    Some((e.client_id.clone(), reason.clone()))
+                }
+                _ => None,
+            })
+        {
+            self.outbox.discard(&client_id);
+            self.refusal = Some(reason);
+        }
     }
 
     /// The newest message of this person that can still be edited (↑ in an empty composer).
@@ -684,6 +714,7 @@ impl ChatState {
     /// send and whether the connection is dead (to be closed and reopened).
     pub fn tick(&mut self, now: i64) -> (Vec<String>, bool) {
         self.outbox.expire(now);
+        self.drop_failed_actions();
         let mut frames = self.flush(now);
         if self.joined
             && self.typing_sent_at.is_some()
@@ -733,6 +764,7 @@ fn apply_pending(message: &mut Message, entry: &OutboxEntry, me: &str) {
         }
         Act::Delete { .. } => {
             message.deleted = true;
+            message.edited_ts = None;
             message.text.clear();
             message.reactions.clear();
             message.reply = None;

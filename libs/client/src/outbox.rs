@@ -404,53 +404,86 @@ impl Outbox {
         self.entries.retain(|e| e.client_id != client_id);
     }
 
-    /// The outbox as stored in localStorage: `{"entries":[…]}`, each entry an object with its
-    /// fields in declaration order and `state` an object tagged by its own `state` member. It is
-    /// the layout serde's derives wrote before the client dropped serde, so what browsers saved
-    /// then still loads (the `the_stored_format_is_unchanged` test).
+    /// The outbox's messages as stored in localStorage: `{"entries":[…]}`, each entry an object
+    /// with its fields in declaration order and `state` an object tagged by its own `state`
+    /// member. It is the layout serde's derives wrote before the client dropped serde, so what
+    /// browsers saved then still loads (the `the_stored_format_is_unchanged` test).
+    ///
+    /// Its actions (edits, deletions, reactions) are stored apart, in [`Outbox::actions_json`]:
+    /// a tab of a version before actions, still open, reads and rewrites the messages' value,
+    /// and would take an action for a message to send (its `text`, an emoji) or, skipping it,
+    /// write the value without it, which other tabs would take for a confirmation.
     pub fn to_json(&self) -> String {
-        let mut out = String::new();
-        ObjectWriter::new(&mut out)
-            .array("entries", &self.entries, OutboxEntry::write)
-            .end();
+        self.entries_json(false)
+    }
+
+    /// The outbox's actions as stored, in the messages' layout (see [`Outbox::to_json`]).
+    pub fn actions_json(&self) -> String {
+        self.entries_json(true)
+    }
+
+    fn entries_json(&self, actions: bool) -> String {
+        let mut out = String::from("{\"entries\":[");
+        let mut first = true;
+        for entry in &self.entries {
+            if entry.act.target().is_some() != actions {
+                continue;
+            }
+            if !first {
+                out.push(',');
+            }
+            first = false;
+            entry.write(&mut out);
+        }
+        out.push_str("]}");
         out
     }
 
-    /// The outbox read back from localStorage at `now`. What was in flight when the page went
-    /// away is queued again, unless its confirmation window has passed (the page may have been
-    /// closed for days). Entries are read one by one: one this version cannot read (written by
-    /// a newer one, before a rollback) is skipped, not the whole outbox; a text that is not an
-    /// outbox at all is an empty one rather than an error.
+    /// An outbox of messages read back from localStorage at `now` ([`Outbox::from_stored`]).
     pub fn from_json(json: &str, now: i64) -> Self {
-        let mut outbox = Self::decode(json).unwrap_or_default();
+        Self::from_stored([Some(json), None], now)
+    }
+
+    /// The outbox read back from localStorage at `now`: its messages' value and its actions'
+    /// value ([`Outbox::to_json`]). What was in flight when the page went away is queued again,
+    /// unless its confirmation window has passed (the page may have been closed for days).
+    /// Entries are read one by one: one this version cannot read (written by a newer one,
+    /// before a rollback) is skipped, not the whole outbox; a text that is not an outbox at all
+    /// is an empty one rather than an error.
+    pub fn from_stored(stored: [Option<&str>; 2], now: i64) -> Self {
+        let mut outbox = Self {
+            entries: Self::decode(stored),
+            ..Self::default()
+        };
         outbox.disconnected();
         outbox.expire(now);
         outbox.known = outbox.ids().map(str::to_owned).collect();
         outbox
     }
 
-    /// The stored outbox as saved, without the entries that do not read; `None` if it is not
-    /// an object with an `entries` array.
-    fn decode(json: &str) -> Option<Self> {
-        let json = Json::parse(json).ok()?;
-        let entries = json
-            .get("entries")?
-            .as_array()?
-            .iter()
-            .filter_map(OutboxEntry::decode)
-            .collect();
-        Some(Self {
-            entries,
-            ..Self::default()
-        })
+    /// The entries of the stored values, messages then actions (the order among each is the
+    /// order they were written, and a message and an action never depend on each other's
+    /// order), without those that do not read, nor the values that are not an object with an
+    /// `entries` array.
+    fn decode(stored: [Option<&str>; 2]) -> Vec<OutboxEntry> {
+        let mut entries = Vec::new();
+        for json in stored.into_iter().flatten() {
+            let Ok(json) = Json::parse(json) else {
+                continue;
+            };
+            if let Some(read) = json.get("entries").and_then(Json::as_array) {
+                entries.extend(read.iter().filter_map(OutboxEntry::decode));
+            }
+        }
+        entries
     }
 
     fn ids(&self) -> impl Iterator<Item = &str> {
         self.entries.iter().map(|e| e.client_id.as_str())
     }
 
-    /// Brings what another tab may have written to storage (`stored`, the outbox saved for the
-    /// room, `None` when there is none) into this outbox at `now`:
+    /// Brings what another tab may have written to storage (`stored`, the outbox's two values
+    /// saved for the room, `None` when there is none) into this outbox at `now`:
     /// - an entry this outbox saw in storage before and storage no longer has was confirmed or
     ///   discarded in another tab: it leaves this outbox too;
     /// - an entry storage has that this outbox never saw was written in another tab: it joins,
@@ -461,15 +494,15 @@ impl Outbox {
     ///
     /// Call it before every save, so the save writes the union and erases only what this tab
     /// removed, and whenever another tab saved. Returns whether this outbox changed.
-    pub fn merge_stored(&mut self, stored: Option<&str>, now: i64) -> bool {
-        let stored = stored.and_then(Self::decode).unwrap_or_default();
-        let stored_ids: Vec<String> = stored.ids().map(str::to_owned).collect();
+    pub fn merge_stored(&mut self, stored: [Option<&str>; 2], now: i64) -> bool {
+        let stored = Self::decode(stored);
+        let stored_ids: Vec<String> = stored.iter().map(|e| e.client_id.clone()).collect();
         let before = self.entries.len();
         let known = &self.known;
         self.entries
             .retain(|e| stored_ids.contains(&e.client_id) || !known.contains(&e.client_id));
         let mut changed = self.entries.len() != before;
-        for mut entry in stored.entries {
+        for mut entry in stored {
             let held = self.entries.iter().any(|e| e.client_id == entry.client_id);
             if held || self.known.contains(&entry.client_id) {
                 continue;
@@ -743,7 +776,12 @@ mod tests {
                 },
             ]
         );
-        let mut restored = Outbox::from_json(&outbox.to_json(), 11);
+        // Actions are stored apart from messages, which tabs of older versions read.
+        let messages = outbox.to_json();
+        assert!(messages.contains("r1-aaaaaa") && !messages.contains("e1-aaaaaa"));
+        let actions = outbox.actions_json();
+        assert!(!actions.contains("r1-aaaaaa") && actions.contains("x1-aaaaaa"));
+        let mut restored = Outbox::from_stored([Some(&messages), Some(&actions)], 11);
         let acts: Vec<Act> = restored.entries().iter().map(|e| e.act).collect();
         let before: Vec<Act> = outbox.entries().iter().map(|e| e.act).collect();
         assert_eq!(acts, before);
@@ -825,7 +863,7 @@ mod tests {
             ..Outbox::default()
         };
         assert_eq!(outbox.to_json(), STORED);
-        assert_eq!(Outbox::decode(STORED), Some(outbox));
+        assert_eq!(Outbox::decode([Some(STORED), None]), outbox.entries);
     }
 
     #[test]
@@ -865,7 +903,7 @@ mod tests {
     /// Two tabs of one room, one stored outbox: each saves through `merge_stored`, as the web
     /// client does, and hears of the other's saves the same way.
     fn save(tab: &mut Outbox, storage: &mut Option<String>, now: i64) {
-        tab.merge_stored(storage.as_deref(), now);
+        tab.merge_stored([storage.as_deref(), None], now);
         *storage = (!tab.is_empty()).then(|| tab.to_json());
         tab.saved();
     }
@@ -878,7 +916,10 @@ mod tests {
         // Both tabs offline; A writes a message and closes.
         a.add("m1-aaaaaa".into(), "from A".into(), 100);
         save(&mut a, &mut storage, 100);
-        assert!(b.merge_stored(storage.as_deref(), 101), "B hears of it");
+        assert!(
+            b.merge_stored([storage.as_deref(), None], 101),
+            "B hears of it"
+        );
         drop(a);
         // B's own saves (its ticks, its own messages) keep A's message.
         b.add("m2-aaaaaa".into(), "from B".into(), 200);
@@ -904,17 +945,17 @@ mod tests {
         a.add("m1-aaaaaa".into(), "one".into(), 1);
         a.add("m2-aaaaaa".into(), "two".into(), 2);
         save(&mut a, &mut storage, 2);
-        b.merge_stored(storage.as_deref(), 3);
+        b.merge_stored([storage.as_deref(), None], 3);
         assert_eq!(b.entries().len(), 2);
         a.confirm("m1-aaaaaa");
         a.discard("m2-aaaaaa");
         save(&mut a, &mut storage, 4);
-        assert!(b.merge_stored(storage.as_deref(), 5));
+        assert!(b.merge_stored([storage.as_deref(), None], 5));
         assert!(b.is_empty());
         // A removed them: a later save of B's does not bring them back.
         b.add("m3-aaaaaa".into(), "three".into(), 6);
         save(&mut b, &mut storage, 6);
-        a.merge_stored(storage.as_deref(), 7);
+        a.merge_stored([storage.as_deref(), None], 7);
         assert_eq!(a.ids().collect::<Vec<_>>(), ["m3-aaaaaa"]);
     }
 
@@ -925,12 +966,12 @@ mod tests {
         assert_eq!(client_ids(&a.due(1)), ["m1-aaaaaa"]);
         // The save failed (storage full): nothing is known to be stored, so an empty storage
         // says nothing about the message, which stays.
-        assert!(!a.merge_stored(None, 2));
+        assert!(!a.merge_stored([None, None], 2));
         assert_eq!(a.entries()[0].state, OutboxState::Sent);
         // Stored by another tab in another state: this tab's own state stands.
         let mut other = a.clone();
         other.disconnected();
-        assert!(!a.merge_stored(Some(&other.to_json()), 3));
+        assert!(!a.merge_stored([Some(&other.to_json()), None], 3));
         assert_eq!(a.entries()[0].state, OutboxState::Sent);
     }
 

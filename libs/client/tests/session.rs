@@ -1014,3 +1014,54 @@ fn a_reply_names_the_message_it_answers() {
         }]
     );
 }
+
+/// A resume brings messages that changed while away; one older than the list (a reaction far
+/// back) is not added, or the list would skip what lies between and never load it.
+#[test]
+fn a_resume_replaces_what_is_held_and_adds_only_what_is_newer() {
+    let mut chat = alice_with_two_messages();
+    chat.closed(2, 0.5);
+    chat.opened(3);
+    let far_back = Message {
+        rev: Some(20),
+        reactions: vec![protocol::Reaction {
+            emoji: "👍".into(),
+            user_ids: vec!["bob".into()],
+        }],
+        ..message(2, "c-000002", "bob")
+    };
+    let edited = Message {
+        text: "edited".into(),
+        rev: Some(21),
+        ..message(5, "c-000005", "bob")
+    };
+    chat.received(
+        &welcome(
+            vec![far_back, edited.clone(), message(22, "c-000022", "bob")],
+            false,
+        ),
+        4,
+    );
+    let seqs: Vec<i64> = chat.messages.iter().map(|m| m.seq).collect();
+    assert_eq!(seqs, [5, 6, 22]);
+    assert_eq!(chat.messages.get(5), Some(&edited));
+    assert_eq!(
+        chat.messages.oldest_seq(),
+        Some(5),
+        "older pages load below 5"
+    );
+}
+
+#[test]
+fn an_action_that_fails_for_good_leaves_with_the_reason() {
+    let mut chat = alice_with_two_messages();
+    chat.delete(6, "delete-0001".into(), 2);
+    chat.received(
+        &error(ErrorCode::StoreRefused, Some("delete-0001"), None),
+        3,
+    );
+    assert!(chat.outbox.is_empty());
+    assert_eq!(chat.refusal.as_deref(), Some(STORE_REFUSED_REASON));
+    let held = chat.messages.get(6).cloned().unwrap_or_default();
+    assert!(!chat.shown(&held).deleted);
+}

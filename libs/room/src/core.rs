@@ -79,6 +79,17 @@ pub struct Batch {
     pub wait_ms: u64,
 }
 
+/// What [`Output::LoadTail`] loaded.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Tail {
+    /// The newest messages, ascending.
+    pub messages: Vec<Message>,
+    /// The highest revision the log holds. It is normally in `messages` (messages change only
+    /// in the window of change, the tail's newest), but not when the tail is shorter than it was
+    /// when that change was made (`HISTORY_LIMIT` lowered): the next commit must follow it.
+    pub highest: i64,
+}
+
 /// What the room asks its caller to do, in order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Output {
@@ -167,7 +178,7 @@ struct InFlight {
 ///    its commit returned. The runtime's output gate holds those frames until the write is
 ///    durable; if it never becomes durable the object is reset and its sockets with it. So a
 ///    retry of a committed message is answered to whoever retried it, never broadcast again, and
-///    `committed` is also the highest `seq` delivered.
+///    `committed` is also the highest revision delivered.
 /// 3. At most one batch is in flight. Its `prev` is `committed`, and its revisions (a new
 ///    message's is its `seq`) are above it and ascending; if its commit fails they are given out
 ///    again.
@@ -614,16 +625,14 @@ impl RoomCore {
     /// queued. Whether an action's message exists, who may change it and what it becomes are
     /// decided when its batch is formed, against the state the writes before it leave.
     fn write(&mut self, now: i64, conn: ConnId, frame: ClientFrame) {
+        let mut frame = frame;
         let Some(client_id) = frame.client_id().map(str::to_owned) else {
             return;
         };
         if let Err(e) = protocol::validate_client_id(&client_id) {
             return self.error_to(conn, ErrorCode::BadRequest, e.0, None, None);
         }
-        let Some((client_id, mut change)) = write_of(frame) else {
-            return;
-        };
-        if let Change::Send { text, .. } | Change::Edit { text, .. } = &mut change {
+        if let ClientFrame::Send { text, .. } | ClientFrame::Edit { text, .. } = &mut frame {
             match protocol::validate_text(text) {
                 Ok(valid) => *text = valid.to_owned(),
                 Err(e) => {
@@ -644,9 +653,11 @@ impl RoomCore {
         if self.tail_state != TailState::Loaded {
             // Dedupe needs the stored ids; the frame is replayed once they are loaded (its token
             // is already taken, so the replay skips the limiter).
-            return self.defer(conn, frame_of(client_id, change));
+            return self.defer(conn, frame);
         }
-        self.accept_write(conn, client_id, member, change);
+        if let Some((client_id, change)) = write_of(frame) {
+            self.accept_write(conn, client_id, member, change);
+        }
     }
 
     /// Queues a validated, rate-checked write, unless it is a duplicate (same user and
@@ -810,19 +821,17 @@ impl RoomCore {
 
     // ---- store results -----------------------------------------------------------------------
 
-    /// The tail load finished: `messages` are the newest ones, ascending.
-    pub fn handle_tail_loaded(&mut self, now: i64, result: Result<Vec<Message>, StoreFailure>) {
+    /// The tail load finished.
+    pub fn handle_tail_loaded(&mut self, now: i64, result: Result<Tail, StoreFailure>) {
         if self.tail_state != TailState::Loading {
             return;
         }
         match result {
-            Ok(messages) => {
+            Ok(Tail { messages, highest }) => {
                 self.tail_state = TailState::Loaded;
                 self.consecutive_failures = 0;
                 self.tail_complete = messages.len() < self.config.tail_capacity;
-                // The highest revision of the log is in the tail: messages change only in the
-                // window of change, the tail's newest.
-                let newest = messages.iter().map(Message::rev).max().unwrap_or(0);
+                let newest = messages.iter().map(Message::rev).fold(highest, i64::max);
                 // A fresh instance delivers nothing here: whatever the log holds was delivered
                 // by the instance that committed it (invariant 2 of `Writes`). A reload after a
                 // fence is the exception: another writer committed past `committed`, and this
@@ -1112,7 +1121,6 @@ impl RoomCore {
             rev = now.max(rev + 1);
             rev
         };
-        let window_start = self.tail.len().saturating_sub(self.change_window());
         let mut batch = Batch {
             id: self.writes.next_batch,
             room,
@@ -1152,6 +1160,9 @@ impl RoomCore {
                 }
                 change => change.target().unwrap_or_default(),
             };
+            // The window counts the batch's own new messages: they are newer than the tail's.
+            let window_start =
+                (self.tail.len() + batch.messages.len()).saturating_sub(self.change_window());
             let Some(mut message) = self.current(&batch, target, window_start) else {
                 self.refuse(&send, NOT_FOUND);
                 continue;
@@ -1459,29 +1470,6 @@ fn write_of(frame: ClientFrame) -> Option<(String, Change)> {
         } => (client_id, Change::React { seq, emoji, on }),
         _ => return None,
     })
-}
-
-/// The frame that asks for `change`, as [`write_of`] read it.
-fn frame_of(client_id: String, change: Change) -> ClientFrame {
-    match change {
-        Change::Send { text, reply_to } => ClientFrame::Send {
-            client_id,
-            text,
-            reply_to,
-        },
-        Change::Edit { seq, text } => ClientFrame::Edit {
-            client_id,
-            seq,
-            text,
-        },
-        Change::Delete { seq } => ClientFrame::Delete { client_id, seq },
-        Change::React { seq, emoji, on } => ClientFrame::React {
-            client_id,
-            seq,
-            emoji,
-            on,
-        },
-    }
 }
 
 /// The error code clients get for a store failure.

@@ -29,7 +29,7 @@ pub mod store;
 pub mod wal;
 
 pub use crate::core::{
-    Batch, CLOSE_TRY_AGAIN_LATER, ConnId, Connection, Output, RoomCore, StoreFailure,
+    Batch, CLOSE_TRY_AGAIN_LATER, ConnId, Connection, Output, RoomCore, StoreFailure, Tail,
 };
 pub use alarm::alarm_to_set;
 pub use health::{HEALTH_CACHE_MS, HealthCache, HealthCheck};

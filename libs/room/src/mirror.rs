@@ -28,7 +28,7 @@ pub const RETRY_MAX_MS: i64 = 30_000;
 /// it was last saved, or once [`MARK_EVERY_ROWS`] rows were mirrored since, whichever comes
 /// first. Saving is a storage write, which quiet rooms would otherwise pay once per message. An
 /// instance that goes away loses at most that much of the mark, and its successor writes those
-/// rows again, which the script skips.
+/// rows again, which changes nothing there.
 pub const MARK_EVERY_MS: i64 = 10_000;
 /// See [`MARK_EVERY_MS`]: a busy room's successor must not count more than this as a backlog to
 /// replay, since the backlog cap (`MIRROR_BACKLOG_MAX`) refuses sends past it.

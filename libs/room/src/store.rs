@@ -40,7 +40,7 @@ pub fn dedupe_id(user_id: &str, client_id: &str) -> String {
 pub enum WriteOutcome {
     /// The batch was considered, message by message, in order.
     Applied(Vec<Written>),
-    /// Nothing was written: the log's highest `seq` is `highest`, not the batch's `prev`, or is
+    /// Nothing was written: the log's highest revision is `highest`, not the batch's `prev`, or is
     /// not below the batch's first `seq`.
     Fenced { highest: i64 },
 }

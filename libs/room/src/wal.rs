@@ -2,9 +2,10 @@
 //! SQLite storage. A batch is committed there before anyone sees it; Redis is a mirror of it,
 //! written off the delivery path ([`crate::mirror`]).
 //!
-//! The log keeps the write contract the room core was built on when Redis was its store: a batch is refused whole (fenced) unless it follows exactly the highest `seq`
-//! committed, and a message whose (`user_id`, `client_id`) is committed is answered with the
-//! committed copy instead of being stored again. This module builds the SQL and decides; the
+//! The log keeps the write contract the room core was built on when Redis was its store: a batch
+//! is refused whole (fenced) unless it follows exactly the highest revision committed, and a
+//! message whose (`user_id`, `client_id`) is committed is answered with the committed copy
+//! instead of being stored again. This module builds the SQL and decides; the
 //! Durable Object runs the statements (synchronously: SQLite storage is local) and nothing else.
 //!
 //! One table holds everything, so that a message and its dedupe id are one row:

@@ -67,7 +67,7 @@ pub(super) fn composer(transport: Transport) -> El {
                     if let Some(seq) = last {
                         event.prevent_default();
                         transport.view(ViewChange::Edit(Some(seq)));
-                        leptos_dom::helpers::request_animation_frame(|| dom::focus(".edit-field"));
+                        super::rows::edit_soon();
                     }
                 }
                 "Escape" => transport.view(ViewChange::ReplyTo(None)),

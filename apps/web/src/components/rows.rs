@@ -22,7 +22,8 @@ use web_sys::{Element, Event, Node};
 
 /// What identifies a rendered row: a row whose key is unchanged is left as it is. A message's
 /// key holds what changes it: its revision, the person's actions on it still pending, and
-/// whether it is being edited.
+/// whether it is being edited. While it is, only that counts: a reaction arriving meanwhile
+/// must not rebuild the row and lose the draft; it shows when the edit ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum RowKey {
     Day(i64),
@@ -44,14 +45,21 @@ impl RowKey {
                 message,
                 own,
                 first_in_group,
-            } => Self::Message {
-                seq: message.seq,
-                own: *own,
-                first: *first_in_group,
-                rev: message.rev(),
-                pending: state.pending_on(message.seq).count(),
-                editing: state.editing == Some(message.seq),
-            },
+            } => {
+                let editing = state.editing == Some(message.seq);
+                Self::Message {
+                    seq: message.seq,
+                    own: *own,
+                    first: *first_in_group,
+                    rev: if editing { 0 } else { message.rev() },
+                    pending: if editing {
+                        0
+                    } else {
+                        state.pending_on(message.seq).count()
+                    },
+                    editing,
+                }
+            }
         }
     }
 }
@@ -203,6 +211,8 @@ fn row_seq(element: &Element) -> Option<i64> {
 struct Open {
     menu: Option<Element>,
     picker: Option<Element>,
+    /// The row a touch rests on, whose menu opens if it stays.
+    pressed: Option<Element>,
 }
 
 impl Open {
@@ -279,7 +289,7 @@ fn act(transport: Transport, open: &RefCell<Open>, button: &Element) {
         }
         "edit" => {
             transport.view(ViewChange::Edit(Some(seq)));
-            request_animation_frame(|| dom::focus(".edit-field"));
+            edit_soon();
         }
         "delete" => {
             let sure = window()
@@ -296,6 +306,19 @@ fn act(transport: Transport, open: &RefCell<Open>, button: &Element) {
         _ => {}
     }
     open.borrow_mut().close(None);
+}
+
+/// Puts the keyboard in the field of the edit just started, at the end of its text, once the
+/// frame shows it.
+pub(super) fn edit_soon() {
+    request_animation_frame(|| {
+        let field = document().query_selector(".edit-field").ok().flatten();
+        if let Some(area) = field.and_then(|f| f.dyn_into::<web_sys::HtmlTextAreaElement>().ok()) {
+            let _ = area.focus();
+            // The browser clamps a selection to the text's end.
+            let _ = area.set_selection_range(u32::MAX, u32::MAX);
+        }
+    });
 }
 
 /// Enter saves the edit in place, Escape leaves it; the composer has the focus again after.
@@ -341,26 +364,35 @@ pub(super) fn message_list(state: RwSignal<ChatState>, transport: Transport) -> 
     // A long press on a message (a touch resting there: touch events come from touch only)
     // opens its actions as a menu.
     let timer = Rc::new(std::cell::Cell::new(0));
-    let press = {
-        let timer = timer.clone();
-        move |event: Event| {
-            let Some(row) = target_of(&event).and_then(|t| closest(&t, "li[data-seq]")) else {
-                return;
-            };
-            let open = open.clone();
-            let menu = Closure::once_into_js(move || {
-                let mut open = open.borrow_mut();
+    // One callback for every press, made once: it opens the menu of the row pressed last.
+    let menu: wasm_bindgen::JsValue = {
+        let open = open.clone();
+        Closure::<dyn FnMut()>::new(move || {
+            let mut open = open.borrow_mut();
+            if let Some(row) = open.pressed.take() {
                 open.close(None);
                 let _ = row.set_attribute("data-menu", "");
                 open.menu = Some(row);
-            });
-            let id = window()
-                .set_timeout_with_callback_and_timeout_and_arguments_0(
-                    menu.unchecked_ref(),
-                    LONG_PRESS_MS,
-                )
-                .unwrap_or(0);
-            timer.set(id);
+            }
+        })
+        .into_js_value()
+    };
+    let press = {
+        let timer = timer.clone();
+        move |event: Event| {
+            window().clear_timeout_with_handle(timer.get());
+            let row = target_of(&event).and_then(|t| closest(&t, "li[data-seq]"));
+            let pressing = row.is_some();
+            open.borrow_mut().pressed = row;
+            if pressing {
+                let id = window()
+                    .set_timeout_with_callback_and_timeout_and_arguments_0(
+                        menu.unchecked_ref(),
+                        LONG_PRESS_MS,
+                    )
+                    .unwrap_or(0);
+                timer.set(id);
+            }
         }
     };
     let release = move |_: Event| window().clear_timeout_with_handle(timer.replace(0));
@@ -415,10 +447,12 @@ pub(super) fn message_list(state: RwSignal<ChatState>, transport: Transport) -> 
         let list = list.clone();
         dom::watch(move || {
             let now = transport.clock.get();
+            // Messages only: an action shows on the message it acts on.
             let current: Vec<(String, PendingView)> = state.with(|s| {
                 s.outbox
                     .entries()
                     .iter()
+                    .filter(|entry| entry.act.target().is_none())
                     .map(|entry| (entry.client_id.clone(), entry.view(now)))
                     .collect()
             });
@@ -455,21 +489,25 @@ pub(super) fn message_list(state: RwSignal<ChatState>, transport: Transport) -> 
     list.into()
 }
 
-/// What the rows are rebuilt for: the messages, who we are, the actions pending (their ids)
-/// and the message being edited. Ticks, typing notices and status changes touch the state every
-/// second and cost no pass over the messages.
-type RowsView = (u64, String, Vec<String>, Option<i64>);
+/// What the rows are rebuilt for: the messages, who we are, the actions pending (how many, and
+/// when the newest was made: one comes or goes with any change of them) and the message being
+/// edited. Ticks, typing notices and status changes touch the state every second and cost no
+/// pass over the messages.
+type RowsView = (u64, String, usize, i64, Option<i64>);
 
 fn view_of(s: &ChatState) -> RowsView {
-    let pending = s
+    let mut pending = s
         .outbox
         .entries()
         .iter()
         .filter(|e| e.act.target().is_some());
+    let count = pending.clone().count();
+    let newest = pending.next_back().map_or(0, |e| e.created_ts);
     (
         s.messages.revision(),
         s.me.user_id.clone(),
-        pending.map(|e| e.client_id.clone()).collect(),
+        count,
+        newest,
         s.editing,
     )
 }
@@ -605,7 +643,7 @@ pub fn message_row(state: &ChatState, row: &Row<'_>, now: i64) -> Element {
             if *own {
                 actions = actions
                     .push(action_button("edit", "✎", "Edit"))
-                    .push(action_button("delete", "🗑", "Delete"));
+                    .push(action_button("delete", "⌫", "Delete"));
             }
             li.push(actions).0
         }

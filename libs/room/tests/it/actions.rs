@@ -366,20 +366,30 @@ fn a_resume_carries_the_current_state_of_what_changed_while_away() {
     assert_eq!(welcome.rev, None);
 }
 
-#[test]
-fn only_the_newest_messages_can_change_so_resumes_stay_complete() {
-    let config = RoomConfig {
-        tail_capacity: 10,
-        resume_max: 4,
-        ..unlimited()
-    };
-    let mut h = Harness::with_config(config);
+/// A room whose tail holds 10 and whose resumes serve 4, so the newest 6 can change: Alice and
+/// the `seq`s of the `count` messages she said there.
+fn small_room(count: usize) -> (Harness, u64, Vec<i64>) {
+    let mut h = Harness::with_config(small_config());
     let (alice, _) = h.join("alice", ALICE, None);
-    for n in 0..8 {
+    for n in 0..count {
         h.send(alice, &format!("message-{n:04}"), &format!("m{n}"));
     }
     h.take(alice);
-    let seqs: Vec<i64> = h.stored().iter().map(|m| m.seq).collect();
+    let seqs = h.stored().iter().map(|m| m.seq).collect();
+    (h, alice, seqs)
+}
+
+fn small_config() -> RoomConfig {
+    RoomConfig {
+        tail_capacity: 10,
+        resume_max: 4,
+        ..unlimited()
+    }
+}
+
+#[test]
+fn only_the_newest_messages_can_change_so_resumes_stay_complete() {
+    let (mut h, alice, seqs) = small_room(8);
     // The window of change is the newest tail_capacity - resume_max = 6.
     h.edit(alice, "edit-old-0001", seqs[1], "too old");
     h.edit(alice, "edit-new-0001", seqs[2], "still in the window");
@@ -416,4 +426,43 @@ fn only_the_newest_messages_can_change_so_resumes_stay_complete() {
     let stored = h.stored();
     let shown = view.list();
     assert_eq!(shown, stored[stored.len() - shown.len()..]);
+}
+
+#[test]
+fn the_window_of_change_counts_the_new_messages_of_the_same_batch() {
+    let (mut h, alice, seqs) = small_room(10);
+    // One commit in flight; three sends and an edit wait, and form the next batch together.
+    h.hold_io = true;
+    h.send(alice, "message-0010", "m10");
+    for n in 11..14 {
+        h.send(alice, &format!("message-{n:04}"), &format!("m{n}"));
+    }
+    h.edit(alice, "edit-0000005", seqs[5], "too far back by then");
+    h.release();
+    let frames = h.take(alice);
+    // With the batch's three, m5 is seven back from the newest, past the window of six.
+    assert_eq!(
+        errors(&frames),
+        [(ErrorCode::NotFound, Some("edit-0000005".into()))]
+    );
+}
+
+#[test]
+fn a_shorter_tail_after_a_restart_still_commits_after_the_logs_highest_revision() {
+    let (mut h, alice, seqs) = small_room(8);
+    h.advance(10);
+    h.edit(alice, "edit-0000003", seqs[3], "the log's newest revision");
+    // The room comes back with a tail of three (HISTORY_LIMIT lowered): the edited message is
+    // not in it, and its revision is the log's highest.
+    h.restart();
+    h.room = room::RoomCore::new(RoomConfig {
+        tail_capacity: 3,
+        resume_max: 1,
+        ..small_config()
+    });
+    let (alice, _) = h.join("alice", ALICE, None);
+    h.send(alice, "message-0008", "after the restart");
+    assert_eq!(h.fenced, 0, "never fenced against its own log");
+    assert_eq!(texts(&h.take_messages(alice)), ["after the restart"]);
+    assert_eq!(h.stored().len(), 9);
 }

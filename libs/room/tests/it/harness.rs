@@ -229,7 +229,7 @@ pub struct Log {
 }
 
 impl Log {
-    fn highest(&self) -> i64 {
+    pub fn highest(&self) -> i64 {
         self.messages.values().map(Message::rev).max().unwrap_or(0)
     }
 
@@ -730,11 +730,16 @@ impl Harness {
                 };
                 if matches!(result, Ok(WriteOutcome::Fenced { .. })) {
                     self.fenced += 1;
+                    // A room that fences against its own log would loop here for ever.
+                    assert!(self.fenced < 100, "fenced {} times: a loop", self.fenced);
                 }
                 self.room.handle_persisted(now, batch.id, result);
             }
             Output::LoadTail { count, .. } => {
-                let result = self.tail(count);
+                let result = self.tail(count).map(|messages| room::Tail {
+                    messages,
+                    highest: self.log.highest(),
+                });
                 self.room.handle_tail_loaded(now, result);
             }
             Output::LoadHistory {

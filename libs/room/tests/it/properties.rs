@@ -126,8 +126,18 @@ impl Client {
                         self.list.clear();
                     }
                     self.cursor = self.cursor.max(welcome.rev.unwrap_or(0));
+                    // As the web client does: newer than the newest held is added, an older
+                    // message that changed replaces the one held and is not added otherwise.
+                    let newest = self.list.keys().next_back().copied().unwrap_or(i64::MIN);
                     for message in welcome.messages {
-                        self.receive(&user_id, message);
+                        if message.seq > newest {
+                            self.receive(&user_id, message);
+                        } else {
+                            self.cursor = self.cursor.max(message.rev());
+                            if let Some(held) = self.list.get_mut(&message.seq) {
+                                *held = message;
+                            }
+                        }
                     }
                 }
                 ServerFrame::Updated { messages } => {

@@ -1,10 +1,14 @@
-//! `just screenshots`: starts the local stack, fills two rooms with a conversation, and saves
-//! what people see into `docs/screenshots/`: the room on a desktop and a phone, in light and
-//! dark; the phone's drawer; a first visit. The pictures the README and issue notes point to.
+//! `just screenshots`: starts the local stack, fills two rooms with a conversation (with
+//! reactions, a reply, an edit and a deletion), and saves what people see into
+//! `docs/screenshots/`: the room on a desktop and a phone, in light and dark; the phone's drawer;
+//! a first visit; and on both, a message's actions (hover and picker on a desktop, the long
+//! press's menu on a phone), replying and editing in place. The pictures the README and issue
+//! notes point to.
 
 use anyhow::{Context, Result};
 use e2e::{Browser, Chat, ChatStack, WorkerOptions, cdp, eventually};
-use fantoccini::{Client, Locator};
+use fantoccini::{Client, Locator, key::Key};
+use protocol::{ClientFrame, ServerFrame};
 use serde_json::json;
 use std::time::Duration;
 
@@ -45,6 +49,7 @@ async fn main() -> Result<()> {
     let dir = testkit::workspace_root().join("docs/screenshots");
     std::fs::create_dir_all(&dir)?;
     say_all(&stack, "lobby", CONVERSATION).await?;
+    change_lobby(&stack).await?;
     let base = stack.base_url();
     let mut browser = Browser::start()?;
 
@@ -79,7 +84,44 @@ async fn main() -> Result<()> {
             set_scheme(&page, scheme).await?;
             save(&page, &dir, &format!("room-{label}-{scheme}")).await?;
         }
+        set_scheme(&page, "light").await?;
+        show_actions(&page, phone).await?;
+        save(&page, &dir, &format!("actions-{label}")).await?;
+        // Replying to Linus, then editing one's own message in place.
+        page.execute("document.activeElement.blur();", vec![])
+            .await?;
+        page.execute(
+            "document.querySelectorAll('[data-menu]').forEach((r) => r.removeAttribute('data-menu'));
+             document.querySelectorAll('.picker').forEach((p) => p.remove());
+             const rows = document.querySelectorAll('li.bubble:not(.own) [data-action=reply]');
+             rows[rows.length - 1].click();",
+            vec![],
+        )
+        .await?;
+        wait_for(&page, "//*[contains(@class,'reply-bar')]").await?;
+        save(&page, &dir, &format!("reply-{label}")).await?;
+        let composer = page.find(Locator::Css(".composer textarea")).await?;
+        composer.clear().await?;
+        composer.send_keys(&Key::Escape.to_string()).await?;
+        composer.send_keys("Thanks, all green here").await?;
+        composer.send_keys(&Key::Enter.to_string()).await?;
+        wait_for(
+            &page,
+            "//li[contains(@class,'own') and not(contains(@class,'pending'))]",
+        )
+        .await?;
+        composer.send_keys(&Key::Up.to_string()).await?;
+        wait_for(&page, "//textarea[contains(@class,'edit-field')]").await?;
+        page.find(Locator::Css(".edit-field"))
+            .await?
+            .send_keys(" on my side too")
+            .await?;
+        save(&page, &dir, &format!("edit-{label}")).await?;
         if phone {
+            page.find(Locator::Css(".edit-field"))
+                .await?
+                .send_keys(&Key::Escape.to_string())
+                .await?;
             page.find(Locator::Css("button.menu"))
                 .await?
                 .click()
@@ -93,6 +135,129 @@ async fn main() -> Result<()> {
         page.close().await?;
     }
     Ok(())
+}
+
+/// What people did to the conversation, over the protocol: reactions on Grace's message, a
+/// reply to the second Dana, Dana's typo fixed, and a message taken back; so the room's
+/// pictures show chips, a quote, "edited" and a tombstone.
+async fn change_lobby(stack: &ChatStack) -> Result<()> {
+    let stored = stack.stored("lobby").await?;
+    let seq_of = |start: &str| {
+        stored
+            .iter()
+            .find(|m| m.text.starts_with(start))
+            .map(|m| m.seq)
+            .with_context(|| format!("no message starts with {start:?}"))
+    };
+    let (grace_said, spike, typo) = (
+        seq_of("Yes, about ten")?,
+        seq_of("A spike of 503s")?,
+        seq_of("Nice. Any errors")?,
+    );
+    let url = stack.ws_url("lobby");
+    let frames = [
+        ("dana", "dana-one", react(grace_said, "🎉")),
+        ("linus", "linus", react(grace_said, "🎉")),
+        ("linus", "linus", react(grace_said, "👍")),
+        (
+            "dana",
+            "dana-one",
+            ClientFrame::Edit {
+                client_id: testkit::unique("shot"),
+                seq: typo,
+                text: "Nice! Any errors in the tail?".into(),
+            },
+        ),
+        (
+            "linus",
+            "linus",
+            ClientFrame::Send {
+                client_id: testkit::unique("shot"),
+                text: "Failover, nothing lost.".into(),
+                reply_to: Some(spike),
+            },
+        ),
+        (
+            "grace",
+            "grace",
+            ClientFrame::Send {
+                client_id: testkit::unique("shot"),
+                text: "wrong room, sorry".into(),
+                reply_to: None,
+            },
+        ),
+    ];
+    for (name, label, frame) in frames {
+        let (mut chat, _) = Chat::join(&url, name, label, None).await?;
+        chat.send(&frame).await?;
+        chat.next_where(|f| match f {
+            ServerFrame::Applied { .. } | ServerFrame::Message { .. } => Some(()),
+            _ => None,
+        })
+        .await?;
+        chat.close().await?;
+    }
+    let oops = stack
+        .until_stored("lobby", stored.len() + 2, Duration::from_secs(20))
+        .await?
+        .last()
+        .map(|m| m.seq)
+        .context("the message to take back")?;
+    let (mut grace, _) = Chat::join(&url, "grace", "grace", None).await?;
+    grace
+        .send(&ClientFrame::Delete {
+            client_id: testkit::unique("shot"),
+            seq: oops,
+        })
+        .await?;
+    grace
+        .next_where(|f| matches!(f, ServerFrame::Applied { .. }).then_some(()))
+        .await?;
+    grace.close().await?;
+    // Redis, which the pages' first fetch reads, has all of it.
+    eventually(
+        Duration::from_secs(20),
+        Duration::from_millis(100),
+        || async {
+            let deleted = stack.stored("lobby").await?.iter().any(|m| m.deleted);
+            Ok(if deleted {
+                Ok(())
+            } else {
+                Err("Redis has not the deletion yet".to_owned())
+            })
+        },
+    )
+    .await
+}
+
+fn react(seq: i64, emoji: &str) -> ClientFrame {
+    ClientFrame::React {
+        client_id: testkit::unique("shot"),
+        seq,
+        emoji: emoji.into(),
+        on: true,
+    }
+}
+
+/// A message's actions: on a desktop as the pointer or keyboard brings them up, with the emoji
+/// picker open; on a phone the menu a long press opens.
+async fn show_actions(page: &Client, phone: bool) -> Result<()> {
+    let script = if phone {
+        "const rows = document.querySelectorAll('li.bubble:not(.own):not(.pending)');
+         rows[rows.length - 2].dispatchEvent(new Event('touchstart', { bubbles: true }));"
+    } else {
+        "const rows = document.querySelectorAll('li.bubble:not(.own) [data-action=pick]');
+         const pick = rows[rows.length - 2];
+         pick.focus();
+         pick.click();"
+    };
+    page.execute(script, vec![]).await?;
+    let shown = if phone {
+        "//li[@data-menu]"
+    } else {
+        "//div[contains(@class,'picker')]"
+    };
+    wait_for(page, shown).await
 }
 
 /// Each line said in `room` by its own connection, and stored (in Redis too, which the pages'

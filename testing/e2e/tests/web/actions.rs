@@ -74,6 +74,10 @@ async fn edits_deletions_reactions_and_replies_show_live_in_both_browsers() -> R
         action::click(&bob, ".picker [data-emoji='🎉']").await?;
         check::text_in(&alice, ".reactions .chip", "🎉 1").await?;
         check::text_in(&bob, ".reactions .chip.mine", "🎉 1").await?;
+        ensure!(
+            find::pending_texts(&bob).await?.is_empty(),
+            "a reaction is shown on its message, never as a bubble of its own"
+        );
         check::script_holds(
             &alice,
             "return document.querySelector('.reactions .chip').title === 'bob';",
@@ -116,8 +120,20 @@ async fn edits_deletions_reactions_and_replies_show_live_in_both_browsers() -> R
             .wait()
             .for_element(Locator::Css("li.bubble .edit-field"))
             .await?;
+        // Bob reacts while she edits: her draft and her focus stay.
+        field.send_keys(" (draft)").await?;
+        message_action(&bob, "typo mesage", "pick").await?;
+        action::click(&bob, ".picker [data-emoji='👍']").await?;
+        check::text_in(&bob, ".reactions .chip.mine", "👍 1").await?;
+        check::script_holds(
+            &alice,
+            "const field = document.querySelector('.edit-field');
+             return field.value === 'typo mesage (draft)' && document.activeElement === field;",
+        )
+        .await?;
         field.send_keys(&Key::Escape.to_string()).await?;
         check::messages_end_with(&alice, &["typo mesage"]).await?;
+        check::text_in(&alice, ".reactions .chip", "👍 1").await?;
         composer.send_keys(&Key::Up.to_string()).await?;
         edit_to(&alice, "typo message").await?;
         check::messages_end_with(&bob, &["typo message"]).await?;
