@@ -72,6 +72,11 @@ bench-web: setup build-worker build-web
     cargo run -q -p e2e --bin webbench -- load docs/bench/web-load.json
     cargo run -q -p e2e --bin webbench -- rows docs/bench/web-rows.json
 
+# How long an edit, deletion, reaction, reply and send take to reach another client (local stack): table + docs/bench/actions.json.
+[group('test')]
+bench-actions: setup build-worker
+    cargo run -q -p e2e --bin actionbench -- docs/bench/actions.json
+
 # Report the size of the web client (wasm + JS) and the Worker, raw and gzip -9.
 [group('dev')]
 size: build-web build-worker

@@ -19,6 +19,11 @@ command -v npm >/dev/null || missing+=(npm)
 # Browser tests: Debian's Chromium and its matching ChromeDriver.
 command -v chromium >/dev/null || missing+=(chromium)
 command -v chromedriver >/dev/null || missing+=(chromium-driver)
+# Reactions are emoji: screenshots show them as people see them (where Debian's packages are the
+# source; a Nix shell's Chromium draws them without, which only the pictures notice).
+if command -v apt-get >/dev/null && [ ! -f /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ]; then
+  missing+=(fonts-noto-color-emoji)
+fi
 # `just bench` profiles workerd with perf (the run still works without it, minus that profile).
 command -v perf >/dev/null || missing+=(linux-perf)
 # Checks the Nix pins against the lock files (`just test`).

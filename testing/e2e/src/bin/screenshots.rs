@@ -116,6 +116,11 @@ async fn main() -> Result<()> {
             .await?
             .send_keys(" on my side too")
             .await?;
+        page.execute(
+            "document.querySelector('.edit-field').scrollIntoView({ block: 'center' });",
+            vec![],
+        )
+        .await?;
         save(&page, &dir, &format!("edit-{label}")).await?;
         if phone {
             page.find(Locator::Css(".edit-field"))
@@ -137,7 +142,7 @@ async fn main() -> Result<()> {
     Ok(())
 }
 
-/// What people did to the conversation, over the protocol: reactions on Grace's message, a
+/// What people did to the conversation, over the protocol: reactions on Linus's last word, a
 /// reply to the second Dana, Dana's typo fixed, and a message taken back; so the room's
 /// pictures show chips, a quote, "edited" and a tombstone.
 async fn change_lobby(stack: &ChatStack) -> Result<()> {
@@ -149,16 +154,16 @@ async fn change_lobby(stack: &ChatStack) -> Result<()> {
             .map(|m| m.seq)
             .with_context(|| format!("no message starts with {start:?}"))
     };
-    let (grace_said, spike, typo) = (
-        seq_of("Yes, about ten")?,
+    let (cheered, spike, typo) = (
+        seq_of("And `just deploy`")?,
         seq_of("A spike of 503s")?,
         seq_of("Nice. Any errors")?,
     );
     let url = stack.ws_url("lobby");
     let frames = [
-        ("dana", "dana-one", react(grace_said, "🎉")),
-        ("linus", "linus", react(grace_said, "🎉")),
-        ("linus", "linus", react(grace_said, "👍")),
+        ("dana", "dana-one", react(cheered, "🎉")),
+        ("grace", "grace", react(cheered, "🎉")),
+        ("grace", "grace", react(cheered, "👍")),
         (
             "dana",
             "dana-one",
@@ -243,8 +248,11 @@ fn react(seq: i64, emoji: &str) -> ClientFrame {
 /// picker open; on a phone the menu a long press opens.
 async fn show_actions(page: &Client, phone: bool) -> Result<()> {
     let script = if phone {
-        "const rows = document.querySelectorAll('li.bubble:not(.own):not(.pending)');
-         rows[rows.length - 2].dispatchEvent(new Event('touchstart', { bubbles: true }));"
+        "const rows = Array.from(document.querySelectorAll('li.bubble:not(.own)'))
+           .filter((row) => row.querySelector('.actions'));
+         const row = rows[rows.length - 1];
+         row.scrollIntoView({ block: 'center' });
+         row.dispatchEvent(new Event('touchstart', { bubbles: true }));"
     } else {
         "const rows = document.querySelectorAll('li.bubble:not(.own) [data-action=pick]');
          const pick = rows[rows.length - 2];
@@ -257,7 +265,14 @@ async fn show_actions(page: &Client, phone: bool) -> Result<()> {
     } else {
         "//div[contains(@class,'picker')]"
     };
-    wait_for(page, shown).await
+    wait_for(page, shown).await?;
+    // The menu grew the row: all of it in view.
+    page.execute(
+        "document.querySelector('li[data-menu], .picker').scrollIntoView({ block: 'center' });",
+        vec![],
+    )
+    .await?;
+    Ok(())
 }
 
 /// Each line said in `room` by its own connection, and stored (in Redis too, which the pages'
