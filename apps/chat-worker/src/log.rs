@@ -78,7 +78,7 @@ impl Log {
         log.migrate().map_err(unusable)?;
         // Rows an older version wrote after the migration (a rollback, then this one again)
         // have no revision: they take their `seq`, as the migration gave the rows before it.
-        log.run(&plain(wal::MIGRATION[1])).map_err(unusable)?;
+        log.run(&plain(wal::BACKFILL_REV)).map_err(unusable)?;
         Ok(log)
     }
 
@@ -90,10 +90,12 @@ impl Log {
         if version >= wal::SCHEMA_VERSION {
             return Ok(());
         }
-        for (n, statement) in wal::MIGRATION.iter().enumerate() {
+        for statement in wal::MIGRATION {
             match self.run(&plain(statement)) {
                 // A migration that stopped half way added the column already.
-                Err(e) if n == 0 && e.to_string().contains("duplicate column") => {}
+                Err(e)
+                    if statement.starts_with("ALTER")
+                        && e.to_string().contains("duplicate column") => {}
                 other => {
                     other?;
                 }
@@ -214,7 +216,7 @@ impl Log {
                 changes,
                 outcome,
             } => {
-                self.change(&wal::write_statement(&messages, &changes, now))?;
+                self.change(&wal::write_statement(&messages, &changes, batch, now))?;
                 let mut usage = self.usage.get();
                 usage.commits += 1;
                 usage.messages_committed += (messages.len() + changes.len()) as u64;
@@ -289,10 +291,22 @@ impl Log {
         Ok(room)
     }
 
-    /// The newest `count` messages, ascending, and the log's highest revision.
+    /// The newest `count` messages, ascending, the log's highest revision, and the actions the
+    /// messages have seen.
     pub fn tail(&self, count: usize) -> Result<room::Tail, StoreFailure> {
+        let messages = messages_newest_first(self.rows(&wal::tail_statement(count))?);
+        let first = messages.first().map_or(i64::MAX, |m| m.seq);
+        let acts = self
+            .rows(&wal::acts_statement(first))?
+            .into_iter()
+            .filter_map(|row| match <[SqlStorageValue; 2]>::try_from(row) {
+                Ok([seq, SqlStorageValue::String(acts)]) => Some((int(&seq)?, acts)),
+                _ => None,
+            })
+            .collect();
         Ok(room::Tail {
-            messages: messages_newest_first(self.rows(&wal::tail_statement(count))?),
+            acts,
+            messages,
             // Read, not the cached count: after a fence the log moved without this instance.
             // An index lookup.
             highest: self.int(&wal::highest_statement())?.unwrap_or(0),

@@ -36,9 +36,6 @@ pub enum StoreFailure {
     Refused(String),
 }
 
-/// How many applied actions a room remembers to confirm retries of (within the dedupe window).
-const ACTIONS_REMEMBERED: usize = 10_000;
-
 /// What clients are told when the store is unavailable; the detail goes to the log.
 const UNAVAILABLE_TEXT: &str = "the message store is unavailable; nothing was lost, retry shortly";
 /// What clients are told when the store refused; the detail goes to the log.
@@ -73,6 +70,11 @@ pub struct Batch {
     pub messages: Vec<Message>,
     /// Messages already committed, as the batch's actions leave them (each with its new `rev`).
     pub changes: Vec<Message>,
+    /// Messages an action left as they were, written again only for their `acts`.
+    pub touched: Vec<Message>,
+    /// The actions applied to each message acted on (`seq`, JSON `[[dedupe id, time], …]`), kept
+    /// with its row so that a retry is recognised after a restart ([`crate::wal::MIGRATION`]).
+    pub acts: Vec<(i64, String)>,
     /// How long to wait before committing (ms). The sends that arrive meanwhile form the next
     /// batch, so a busy room commits fewer, larger batches: each commit costs the storage a
     /// transaction and every socket a frame. 0 (one turn of the event loop) for a lone message.
@@ -88,6 +90,9 @@ pub struct Tail {
     /// in the window of change, the tail's newest), but not when the tail is shorter than it was
     /// when that change was made (`HISTORY_LIMIT` lowered): the next commit must follow it.
     pub highest: i64,
+    /// The actions applied to the messages of the tail that have any (`seq`, the JSON
+    /// [`Batch::acts`] wrote).
+    pub acts: Vec<(i64, String)>,
 }
 
 /// What the room asks its caller to do, in order.
@@ -163,7 +168,11 @@ struct InFlight {
     plan: Vec<Planned>,
     messages: Vec<Message>,
     changes: Vec<Message>,
+    acts: Vec<(i64, Acts)>,
 }
+
+/// The actions applied to one message: (dedupe id, commit time), oldest first.
+type Acts = Vec<(String, i64)>;
 
 /// The write protocol: what is committed, what waits, and the one batch being committed.
 ///
@@ -220,11 +229,11 @@ pub struct RoomCore {
     tail_state: TailState,
     /// Frames that need the tail, held while it loads (at most `config.max_deferred`).
     deferred: Vec<(ConnId, ClientFrame)>,
-    /// Actions applied by this instance, by dedupe id: the message each acted on, so that a
-    /// retry is confirmed rather than applied again. Oldest first in `actions_order`, forgotten
-    /// after the dedupe window or past [`ACTIONS_REMEMBERED`].
+    /// The actions applied to the tail's messages, by `seq`, as the log keeps them with each
+    /// row ([`Batch::acts`]), and by dedupe id the message each acted on: a retry is confirmed,
+    /// not applied again, across restarts too.
+    acts: HashMap<i64, Acts>,
     actions_done: HashMap<String, i64>,
-    actions_order: VecDeque<(i64, String)>,
     writes: Writes,
     /// Typing notices a busy room gathers until `wake_at`, the latest per user. Lost with the
     /// room's memory, which is fine for notices that expire in seconds anyway.
@@ -256,8 +265,8 @@ impl RoomCore {
             tail_complete: false,
             tail_state: TailState::Unloaded,
             deferred: Vec::new(),
+            acts: HashMap::new(),
             actions_done: HashMap::new(),
-            actions_order: VecDeque::new(),
             writes: Writes {
                 next_batch: 1,
                 ..Writes::default()
@@ -827,7 +836,11 @@ impl RoomCore {
             return;
         }
         match result {
-            Ok(Tail { messages, highest }) => {
+            Ok(Tail {
+                messages,
+                highest,
+                acts,
+            }) => {
                 self.tail_state = TailState::Loaded;
                 self.consecutive_failures = 0;
                 self.tail_complete = messages.len() < self.config.tail_capacity;
@@ -852,6 +865,14 @@ impl RoomCore {
                     .iter()
                     .map(|m| (dedupe_id(&m.user_id, &m.client_id), m.seq))
                     .collect();
+                self.acts.clear();
+                self.actions_done.clear();
+                for (seq, json) in acts {
+                    // A list that does not read is none: it only saves a retry from being
+                    // applied again.
+                    let list: Acts = serde_json::from_str(&json).unwrap_or_default();
+                    self.remember_acts(seq, list);
+                }
                 // The log is the truth: the next commit must follow exactly what it holds.
                 self.writes.committed = newest;
                 // Queued sends that are now known to be committed are answered, not written;
@@ -920,7 +941,7 @@ impl RoomCore {
         match result {
             Ok(WriteOutcome::Applied(written)) => {
                 self.consecutive_failures = 0;
-                self.applied(now, in_flight, written);
+                self.applied(in_flight, written);
                 self.flush(now);
             }
             Ok(WriteOutcome::Fenced { .. }) => {
@@ -949,14 +970,18 @@ impl RoomCore {
     /// Takes in an applied batch: committed messages join the tail, changed ones are replaced
     /// in it, and both go to everyone in the order of their revisions; duplicates are answered
     /// with what the log holds, and actions confirmed to whoever sent them.
-    fn applied(&mut self, now: i64, in_flight: InFlight, written: Vec<Written>) {
+    fn applied(&mut self, in_flight: InFlight, written: Vec<Written>) {
         let InFlight {
             sends,
             plan,
             messages,
             changes,
+            acts,
             ..
         } = in_flight;
+        for (seq, list) in acts {
+            self.remember_acts(seq, list);
+        }
         let mut rows = Vec::new();
         let mut confirmations = Vec::new();
         for (send, planned) in sends.into_iter().zip(plan) {
@@ -982,7 +1007,6 @@ impl RoomCore {
                     }
                 }
                 Planned::Acted(seq) => {
-                    self.remember_action(now, send.dedupe_id(), seq);
                     confirmations.push(Output::Deliver {
                         to: send.waiters,
                         frame: ServerFrame::Applied {
@@ -1007,6 +1031,7 @@ impl RoomCore {
             if let Some(old) = self.tail.pop_front() {
                 self.stored_ids
                     .remove(&dedupe_id(&old.user_id, &old.client_id));
+                self.remember_acts(old.seq, Vec::new());
                 self.tail_complete = false;
             }
         }
@@ -1014,21 +1039,18 @@ impl RoomCore {
         self.outputs.extend(confirmations);
     }
 
-    /// Remembers an applied action for the dedupe window, so a retry is confirmed, not applied
-    /// again. Memory only: after a restart a retry is applied again, which leaves the message as
-    /// it was (actions are states: an edit to the same text, a deletion of what is deleted, a
-    /// reaction that is there).
-    fn remember_action(&mut self, now: i64, key: String, seq: i64) {
-        let window = i64::try_from(self.config.dedupe_window_ms).unwrap_or(i64::MAX);
-        while let Some((at, old)) = self.actions_order.front() {
-            if self.actions_order.len() < ACTIONS_REMEMBERED && *at >= now.saturating_sub(window) {
-                break;
-            }
-            self.actions_done.remove(old);
-            self.actions_order.pop_front();
+    /// Message `seq` has seen the actions `list` (none: it left the tail): a retry of one of
+    /// them is confirmed, not applied again.
+    fn remember_acts(&mut self, seq: i64, list: Acts) {
+        for (id, _) in self.acts.remove(&seq).unwrap_or_default() {
+            self.actions_done.remove(&id);
         }
-        self.actions_done.insert(key.clone(), seq);
-        self.actions_order.push_back((now, key));
+        for (id, _) in &list {
+            self.actions_done.insert(id.clone(), seq);
+        }
+        if !list.is_empty() {
+            self.acts.insert(seq, list);
+        }
     }
 
     /// Answers a retry of a committed message to the connections that retried it. Everyone
@@ -1127,8 +1149,11 @@ impl RoomCore {
             prev: self.writes.committed,
             messages: Vec::new(),
             changes: Vec::new(),
+            touched: Vec::new(),
+            acts: Vec::new(),
             wait_ms: 0,
         };
+        let mut acts: Vec<(i64, Acts)> = Vec::new();
         let mut plan = Vec::new();
         let mut kept = Vec::new();
         for send in sends {
@@ -1167,12 +1192,19 @@ impl RoomCore {
                 self.refuse(&send, NOT_FOUND);
                 continue;
             };
+            let unchanged = message.clone();
             match actions::apply(&mut message, &send.change, &send.member.user_id, now) {
                 Err(refusal) => {
                     self.refuse(&send, refusal);
                     continue;
                 }
-                Ok(false) => {}
+                Ok(false) => {
+                    // Written again all the same, for the action's id (`Batch::acts`).
+                    let held = batch.messages.iter().chain(&batch.changes);
+                    if !held.chain(&batch.touched).any(|m| m.seq == target) {
+                        batch.touched.push(unchanged);
+                    }
+                }
                 Ok(true) => {
                     message.rev = Some(next());
                     let quoted = matches!(send.change, Change::Edit { .. } | Change::Delete { .. })
@@ -1189,12 +1221,20 @@ impl RoomCore {
                     }
                 }
             }
+            self.act_on(&mut acts, target, send.dedupe_id(), now);
             plan.push(Planned::Acted(target));
             kept.push(send);
         }
         if kept.is_empty() {
             return None;
         }
+        // A touched message that a later action of the batch changed is written as the change.
+        let changed: Vec<i64> = batch.changes.iter().map(|m| m.seq).collect();
+        batch.touched.retain(|m| !changed.contains(&m.seq));
+        batch.acts = acts
+            .iter()
+            .map(|(seq, list)| (*seq, serde_json::to_string(list).unwrap_or_default()))
+            .collect();
         batch.changes.sort_by_key(Message::rev);
         self.writes.next_batch += 1;
         // Group commit: the more writes this batch gathered, the busier the room, and the longer
@@ -1207,8 +1247,28 @@ impl RoomCore {
             plan,
             messages: batch.messages.clone(),
             changes: batch.changes.clone(),
+            acts,
         });
         Some(batch)
+    }
+
+    /// Adds the action `id` at `now` to what message `seq` has seen in this batch (starting from
+    /// what it had): the newest [`crate::wal::ACTS_KEPT`] within the dedupe window.
+    fn act_on(&self, acts: &mut Vec<(i64, Acts)>, seq: i64, id: String, now: i64) {
+        let at = match acts.iter().position(|(s, _)| *s == seq) {
+            Some(at) => at,
+            None => {
+                let held = self.acts.get(&seq).cloned().unwrap_or_default();
+                acts.push((seq, held));
+                acts.len() - 1
+            }
+        };
+        let window = i64::try_from(self.config.dedupe_window_ms).unwrap_or(i64::MAX);
+        let list = &mut acts[at].1;
+        list.retain(|(_, when)| *when >= now.saturating_sub(window));
+        list.push((id, now));
+        let extra = list.len().saturating_sub(crate::wal::ACTS_KEPT);
+        list.drain(..extra);
     }
 
     /// The message `seq` as the batch so far leaves it: one of its new messages, one it

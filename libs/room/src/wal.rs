@@ -9,10 +9,11 @@
 //! Durable Object runs the statements (synchronously: SQLite storage is local) and nothing else.
 //!
 //! One table holds everything, so that a message and its dedupe id are one row:
-//! `messages (seq, id, at, json, rev)`, `id` unique (`user_id:client_id`), `at` the commit time,
-//! `json` the message as it is now and `rev` the room's revision of its last change (its `seq`
-//! until it changes; the room's one counter: new messages take it as their `seq`, edits,
-//! deletions, reactions and rewritten quotes take it as their `rev`). A batch is one statement
+//! `messages (seq, id, at, json, rev, acts)`, `id` unique (`user_id:client_id`), `at` the commit
+//! time, `json` the message as it is now, `rev` the room's revision of its last change (its
+//! `seq` until it changes; the room's one counter: new messages take it as their `seq`, edits,
+//! deletions, reactions and rewritten quotes take it as their `rev`) and `acts` the ids of the
+//! actions applied to it ([`MIGRATION`]). A batch is one statement
 //! that inserts its new rows and replaces its changed ones, passed as one JSON argument
 //! (statements take at most [`MAX_ARGS`] arguments): one statement is one transaction, so a
 //! commit that fails wrote nothing, which the room core relies on. A row leaves only when it is
@@ -36,17 +37,25 @@ pub const SCHEMA: [&str; 2] = [
 /// The `meta` key of the schema's version; absent in logs made before messages could change.
 pub const SCHEMA_KEY: &str = "schema";
 /// The version [`MIGRATION`] brings the log to.
-pub const SCHEMA_VERSION: i64 = 2;
-/// The statements from the first schema to version 2, run in order when the version is below:
-/// each row gains its revision (its `seq`, for rows written before revisions), indexed, since
-/// the mirror reads in revision order. The column is added by its own statement, which fails
-/// when a migration that stopped half way added it already; the adapter reads that failure
-/// as done.
-pub const MIGRATION: [&str; 3] = [
+pub const SCHEMA_VERSION: i64 = 3;
+/// Rows without a revision take their `seq`: the rows written before revisions, and any an
+/// older version writes after a rollback (the adapter runs it on every start).
+pub const BACKFILL_REV: &str = "UPDATE messages SET rev = seq WHERE rev IS NULL";
+/// The statements from the first schema to [`SCHEMA_VERSION`], run in order when the version is
+/// below: each row gains its revision (indexed, since the mirror reads in revision order) and
+/// `acts`, the actions applied to the message (`[[dedupe id, commit time], …]`, the newest
+/// [`ACTS_KEPT`] within the dedupe window), so a retry is recognised across restarts. A column
+/// is added by a statement of its own, which fails when a migration that stopped half way added
+/// it already; the adapter reads that failure as done.
+pub const MIGRATION: [&str; 4] = [
     "ALTER TABLE messages ADD COLUMN rev INTEGER",
-    "UPDATE messages SET rev = seq WHERE rev IS NULL",
+    "ALTER TABLE messages ADD COLUMN acts TEXT",
+    BACKFILL_REV,
     "CREATE INDEX IF NOT EXISTS messages_rev ON messages (rev)",
 ];
+
+/// Actions remembered per message (the newest), within the dedupe window.
+pub const ACTS_KEPT: usize = 16;
 
 /// The `meta` key of the room's name, which the mirror needs when an alarm wakes the object with
 /// nobody connected.
@@ -164,7 +173,7 @@ pub fn decide(batch: &Batch, snapshot: &Snapshot, limits: &WalLimits) -> Commit 
             written.push(Written::Stored);
         }
     }
-    let rows = fresh.len() + batch.changes.len();
+    let rows = fresh.len() + batch.changes.len() + batch.touched.len();
     if snapshot.unmirrored + rows > limits.backlog_max {
         return Commit::Answer(Err(StoreFailure::Unavailable(format!(
             "{} messages wait to be mirrored to Redis (at most {})",
@@ -247,34 +256,55 @@ pub fn row_count_statement() -> Statement {
     }
 }
 
-/// The rows of `messages` as one JSON argument, `[[seq, id, json, rev], ...]` ([`MAX_ARGS`]
-/// says why).
-fn rows_argument<'a>(messages: impl IntoIterator<Item = &'a Message>) -> Arg {
+/// The rows of `messages` as one JSON argument, `[[seq, id, json, rev, acts], ...]`
+/// ([`MAX_ARGS`] says why); `acts` is the message's new list of actions (see [`MIGRATION`])
+/// from `acts`, or `null` to leave it as it is.
+fn rows_argument<'a>(
+    messages: impl IntoIterator<Item = &'a Message>,
+    acts: &[(i64, String)],
+) -> Arg {
     let rows: Vec<serde_json::Value> = messages
         .into_iter()
         .map(|m| {
             let id = dedupe_id(&m.user_id, &m.client_id);
-            serde_json::json!([m.seq, id, m.to_json(), m.rev()])
+            let acts = acts.iter().find(|(seq, _)| *seq == m.seq).map(|(_, a)| a);
+            serde_json::json!([m.seq, id, m.to_json(), m.rev(), acts])
         })
         .collect();
     Arg::Text(serde_json::Value::from(rows).to_string())
 }
 
 /// The columns a row is written with, from the rows argument.
-const ROW_COLUMNS: &str = "(seq, id, at, json, rev) SELECT json_extract(value, '$[0]'), \
-     json_extract(value, '$[1]'), ?, json_extract(value, '$[2]'), json_extract(value, '$[3]') \
-     FROM json_each(?)";
+const ROW_COLUMNS: &str = "(seq, id, at, json, rev, acts) SELECT json_extract(value, '$[0]'), \
+     json_extract(value, '$[1]'), ?, json_extract(value, '$[2]'), json_extract(value, '$[3]'), \
+     json_extract(value, '$[4]') FROM json_each(?)";
 
-/// The one statement of a batch, committed `at`: its new messages inserted and its changed
-/// ones replaced (their JSON, revision and commit time), by `seq`.
-pub fn write_statement(messages: &[Message], changes: &[Message], at: i64) -> Statement {
+/// The one statement of a batch, committed `at`: its new messages inserted, its changed ones
+/// replaced (their JSON, revision and commit time) by `seq`, and the actions each acted-on
+/// message has seen (`batch.acts`; `touched` are messages written only for those).
+pub fn write_statement(
+    messages: &[Message],
+    changes: &[Message],
+    batch: &Batch,
+    at: i64,
+) -> Statement {
+    let rows = messages.iter().chain(changes).chain(&batch.touched);
     Statement {
         // `WHERE true` tells SQLite's parser that `ON CONFLICT` is the upsert clause.
         sql: format!(
             "INSERT INTO messages {ROW_COLUMNS} WHERE true ON CONFLICT (seq) DO UPDATE SET \
-             json = excluded.json, rev = excluded.rev, at = excluded.at"
+             json = excluded.json, rev = excluded.rev, at = excluded.at, \
+             acts = COALESCE(excluded.acts, acts)"
         ),
-        args: vec![Arg::Int(at), rows_argument(messages.iter().chain(changes))],
+        args: vec![Arg::Int(at), rows_argument(rows, &batch.acts)],
+    }
+}
+
+/// The actions remembered for the messages from `seq` on (the tail's first): `seq`, `acts`.
+pub fn acts_statement(seq: i64) -> Statement {
+    Statement {
+        sql: "SELECT seq, acts FROM messages WHERE seq >= ? AND acts IS NOT NULL".into(),
+        args: vec![Arg::Int(seq)],
     }
 }
 
@@ -361,7 +391,7 @@ pub fn import_statements(messages: &[Message], at: i64) -> Vec<Statement> {
         .chunks(50)
         .map(|chunk| Statement {
             sql: format!("INSERT OR IGNORE INTO messages {ROW_COLUMNS}"),
-            args: vec![Arg::Int(at), rows_argument(chunk)],
+            args: vec![Arg::Int(at), rows_argument(chunk, &[])],
         })
         .collect();
     let highest = messages.iter().map(Message::rev).max().unwrap_or(0);
@@ -393,6 +423,8 @@ mod tests {
             prev,
             messages,
             changes: Vec::new(),
+            touched: Vec::new(),
+            acts: Vec::new(),
             wait_ms: 0,
         }
     }
@@ -503,9 +535,12 @@ mod tests {
     fn a_batch_is_one_statement_whose_rows_are_one_json_argument() {
         let mut edited = message(5, "c0");
         edited.rev = Some(13);
+        let mut acted = batch(10, Vec::new());
+        acted.acts = vec![(5, r#"[["u2:a1",99]]"#.to_owned())];
         let insert = write_statement(
             &[message(11, "c1"), message(12, "c2")],
             std::slice::from_ref(&edited),
+            &acted,
             99,
         );
         assert_eq!(insert.args.len(), 2);
@@ -517,9 +552,9 @@ mod tests {
         assert_eq!(
             rows,
             serde_json::json!([
-                [11, "u1:c1", message(11, "c1").to_json(), 11],
-                [12, "u1:c2", message(12, "c2").to_json(), 12],
-                [5, "u1:c0", edited.to_json(), 13],
+                [11, "u1:c1", message(11, "c1").to_json(), 11, null],
+                [12, "u1:c2", message(12, "c2").to_json(), 12, null],
+                [5, "u1:c0", edited.to_json(), 13, r#"[["u2:a1",99]]"#],
             ])
         );
         let lookup = existing_statement(&batch(0, vec![message(11, "c1"), message(12, "c2")]));
@@ -536,7 +571,7 @@ mod tests {
                 ..message(n, &format!("{n:0>64}"))
             })
             .collect();
-        let insert = write_statement(&messages, &[], 1);
+        let insert = write_statement(&messages, &[], &batch(0, Vec::new()), 1);
         let Arg::Text(rows) = &insert.args[1] else {
             panic!("the rows are not text");
         };

@@ -1383,5 +1383,20 @@ async fn messages_are_edited_deleted_reacted_to_and_replied_to_everywhere() -> R
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+
+    // Bob edits his reply once more; the Worker restarts; his earlier edit, retried (its
+    // confirmation lost), is confirmed and not applied again: the log remembers it.
+    let (mut bob, _) = Chat::join(&url, "bob", "bob-00001", None).await?;
+    bob.send(&edit("bob-edit-00003", reply.seq, "third version"))
+        .await?;
+    assert_eq!(next_answer(&mut bob).await?, Ok("bob-edit-00003".into()));
+    stack.restart_worker().await?;
+    let (mut bob, _) = Chat::join(&url, "bob", "bob-00001", None).await?;
+    bob.send(&edit("bob-edit-00002", reply.seq, "what was that?"))
+        .await?;
+    assert_eq!(next_answer(&mut bob).await?, Ok("bob-edit-00002".into()));
+    let (_, welcome) = Chat::join(&url, "dave", "dave-00001", None).await?;
+    let shown = welcome.messages.iter().find(|m| m.seq == reply.seq);
+    assert_eq!(shown.map(|m| m.text.as_str()), Some("third version"));
     Ok(())
 }

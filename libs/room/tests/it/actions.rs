@@ -253,7 +253,7 @@ fn a_retried_action_is_confirmed_and_applied_once() {
     assert_eq!(applied(&h.take(alice)), [("ali-edit-0001".into(), seq)]);
     assert_eq!(applied(&h.take(alice2)), [("ali-edit-0001".into(), seq)]);
     assert_eq!(updated(&h.take(bob2)).len(), 1);
-    // After a restart the room has forgotten the action; applied again, it changes nothing.
+    // After a restart the room remembers it still (the log keeps it with the message).
     let rev = h.stored_message(seq).map(|m| m.rev());
     h.restart();
     let (alice, _) = h.join("alice", ALICE, None);
@@ -262,6 +262,49 @@ fn a_retried_action_is_confirmed_and_applied_once() {
     assert_eq!(applied(&frames), [("ali-edit-0001".into(), seq)]);
     assert_eq!(updated(&frames), []);
     assert_eq!(h.stored_message(seq).map(|m| m.rev()), rev);
+}
+
+/// Alice's edit was applied but its confirmation lost with a restart; meanwhile her other
+/// device edited the message again. The retry, after the restart, is confirmed and not applied
+/// again: it must not take the message back.
+#[test]
+fn a_retry_after_a_restart_never_undoes_a_later_change() {
+    let (mut h, alice, _, seq) = alice_said_something();
+    h.edit(alice, "ali-edit-0001", seq, "first fix");
+    h.react(alice, "ali-react-001", seq, "👍", true);
+    let (phone, _) = h.join("alice", ALICE, None);
+    h.edit(phone, "ali-edit-0002", seq, "second fix, from her phone");
+    h.react(phone, "ali-react-002", seq, "👍", false);
+    h.restart();
+    let (alice, _) = h.join("alice", ALICE, None);
+    h.edit(alice, "ali-edit-0001", seq, "first fix");
+    h.react(alice, "ali-react-001", seq, "👍", true);
+    let frames = h.take(alice);
+    assert_eq!(
+        applied(&frames),
+        [("ali-edit-0001".into(), seq), ("ali-react-001".into(), seq)]
+    );
+    assert_eq!(updated(&frames), []);
+    let stored = h.stored_message(seq).unwrap_or_default();
+    assert_eq!(stored.text, "second fix, from her phone");
+    assert_eq!(stored.reactions, []);
+}
+
+/// An action that changed nothing (the message already was so) is remembered too.
+#[test]
+fn an_action_that_changed_nothing_is_remembered_across_a_restart() {
+    let (mut h, alice, bob, seq) = alice_said_something();
+    h.react(bob, "bob-react-001", seq, "👍", true);
+    h.react(alice, "ali-react-001", seq, "👍", false);
+    h.react(bob, "bob-react-002", seq, "👍", false);
+    h.react(bob, "bob-react-003", seq, "👍", true);
+    h.restart();
+    let (bob, _) = h.join("bob", BOB, None);
+    // The second retry (taking it off) must not undo the third.
+    h.react(bob, "bob-react-002", seq, "👍", false);
+    assert_eq!(applied(&h.take(bob)), [("bob-react-002".into(), seq)]);
+    let stored = h.stored_message(seq).unwrap_or_default();
+    assert_eq!(stored.reactions.len(), 1);
 }
 
 #[test]
@@ -298,6 +341,8 @@ fn a_fenced_action_is_applied_after_what_the_other_instance_committed() {
         prev: seq,
         messages: Vec::new(),
         changes: vec![other.clone()],
+        touched: Vec::new(),
+        acts: Vec::new(),
         wait_ms: 0,
     };
     let limits = h.limits;

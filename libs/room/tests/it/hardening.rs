@@ -190,6 +190,8 @@ fn commit_from_another_instance(h: &mut Harness, prev: i64, text: &str) {
         prev,
         messages: vec![other],
         changes: Vec::new(),
+        touched: Vec::new(),
+        acts: Vec::new(),
         wait_ms: 0,
     };
     assert!(matches!(

@@ -226,6 +226,8 @@ pub struct Log {
     pub started: Option<bool>,
     /// The mirror's mark as last saved (at most every `MARK_EVERY_MS`).
     pub mirrored: i64,
+    /// The `acts` column: the actions each message has seen (`room::Batch::acts`).
+    pub acts: BTreeMap<i64, String>,
 }
 
 impl Log {
@@ -269,6 +271,9 @@ impl Log {
             rows: self.messages.len(),
         };
         let commit = wal::decide(batch, &snapshot, limits);
+        if matches!(commit, Commit::Write { .. }) {
+            self.acts.extend(batch.acts.iter().cloned());
+        }
         if let Commit::Write {
             messages, changes, ..
         } = &commit
@@ -736,9 +741,18 @@ impl Harness {
                 self.room.handle_persisted(now, batch.id, result);
             }
             Output::LoadTail { count, .. } => {
-                let result = self.tail(count).map(|messages| room::Tail {
-                    messages,
-                    highest: self.log.highest(),
+                let result = self.tail(count).map(|messages| {
+                    let first = messages.first().map_or(i64::MAX, |m| m.seq);
+                    room::Tail {
+                        acts: self
+                            .log
+                            .acts
+                            .range(first..)
+                            .map(|(seq, acts)| (*seq, acts.clone()))
+                            .collect(),
+                        messages,
+                        highest: self.log.highest(),
+                    }
                 });
                 self.room.handle_tail_loaded(now, result);
             }
