@@ -301,6 +301,21 @@ async fn on_a_phone_a_long_press_opens_a_messages_actions() -> Result<()> {
         );
         action::say(&phone, "answered").await?;
         check::text_in(&phone, "li.bubble .quote", "press and hold me").await?;
+        // A reaction from the menu; pressed again, the menu says who reacted.
+        let press = "const row = Array.from(document.querySelectorAll('li.bubble:not(.pending)'))
+               .find((li) => li.querySelector('.text')?.innerText === 'press and hold me');
+             row.dispatchEvent(new Event('touchstart', { bubbles: true }));";
+        phone.execute(press, vec![]).await?;
+        action::click(&phone, "li.bubble[data-menu] [data-action='pick']").await?;
+        action::click(&phone, ".picker [data-emoji='👍']").await?;
+        check::text_in(&phone, ".reactions .chip.mine", "👍 1").await?;
+        phone.execute(press, vec![]).await?;
+        check::script_holds(
+            &phone,
+            "const chip = document.querySelector('li.bubble[data-menu] .chip');
+             return !!chip && getComputedStyle(chip, '::after').content.includes('pat');",
+        )
+        .await?;
         Ok(())
     }
     .await;
