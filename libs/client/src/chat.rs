@@ -401,27 +401,10 @@ impl ChatState {
                 if error.code == ErrorCode::StoreUnavailable && error.client_id.is_some() {
                     self.store_down = true;
                 }
-                let action = error.client_id.as_deref().and_then(|id| {
-                    let entry = self.outbox.entries().iter().find(|e| e.client_id == id)?;
-                    entry.act.target().map(|_| id.to_owned())
-                });
-                let final_for_action = matches!(
-                    error.code,
-                    ErrorCode::NotFound
-                        | ErrorCode::NotAllowed
-                        | ErrorCode::BadReaction
-                        | ErrorCode::InvalidText
-                        | ErrorCode::BadRequest
-                );
                 match &error.client_id {
-                    // An action the room will never apply: it leaves the outbox (the message
-                    // shows as it is again) and the person is told why.
-                    Some(_) if action.is_some() && final_for_action => {
-                        if let Some(id) = action {
-                            self.outbox.discard(&id);
-                        }
-                        self.refusal = Some(error.message);
-                    }
+                    // The outbox decides what a refusal means; an action the room will never
+                    // apply (refused for good: not its author's, no such message, …) then
+                    // leaves it, and the person is told why.
                     Some(client_id) => {
                         self.outbox.refused(
                             client_id,

@@ -440,7 +440,8 @@ impl Outbox {
     }
 
     /// An outbox of messages read back from localStorage at `now` ([`Outbox::from_stored`]).
-    pub fn from_json(json: &str, now: i64) -> Self {
+    #[cfg(test)]
+    fn from_json(json: &str, now: i64) -> Self {
         Self::from_stored([Some(json), None], now)
     }
 

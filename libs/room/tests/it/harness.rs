@@ -52,8 +52,18 @@ impl View {
                     if welcome.reset {
                         self.messages.clear();
                     }
+                    // As the web client does: what is newer than the newest held is added; an
+                    // older message that changed replaces the one held, and is not added.
+                    let newest = self
+                        .messages
+                        .keys()
+                        .next_back()
+                        .copied()
+                        .unwrap_or(i64::MIN);
                     for message in &welcome.messages {
-                        self.messages.insert(message.seq, message.clone());
+                        if message.seq > newest || self.messages.contains_key(&message.seq) {
+                            self.messages.insert(message.seq, message.clone());
+                        }
                     }
                     self.see(&welcome.messages);
                     self.cursor = self.cursor.max(welcome.rev.unwrap_or(0));
